@@ -1,0 +1,118 @@
+"""`DuckDb`: one DuckDB file (or ``:memory:``) holding memories, their history and LLM usage.
+
+DuckDB lets one process write a file at a time. Within a process every memlayer object that shares a
+`DuckDb` shares its one connection, and a lock serialises its use, so threads never interleave two
+transactions. A second process that opens the same file gets `DatabaseLockedError`, which says who
+holds it and what to do.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ..errors import DatabaseLockedError, StorageError
+from .migrations import apply_migrations
+
+__all__ = ["DuckDb"]
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
+
+
+class DuckDb:
+    """The store. ``DuckDb(db_file="tmp/agents.duckdb")``, or ``DuckDb()`` for an in-memory one."""
+
+    def __init__(self, db_file: str | Path = ":memory:", *, read_only: bool = False) -> None:
+        self.db_file = str(db_file)
+        self.read_only = read_only
+        self._lock = threading.RLock()
+        self._conn = self._connect()
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        if self.db_file != ":memory:" and not self.read_only:
+            Path(self.db_file).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = duckdb.connect(self.db_file, read_only=self.read_only)
+        except duckdb.IOException as exc:
+            raise _locked_or_storage_error(self.db_file, exc) from exc
+        except duckdb.Error as exc:
+            raise StorageError(f"cannot open DuckDB file {self.db_file!r}: {exc}") from exc
+        if not self.read_only:
+            try:
+                apply_migrations(conn)
+            except duckdb.Error as exc:
+                conn.close()
+                raise StorageError(f"migrating {self.db_file!r} failed, nothing was changed: {exc}") from exc
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write transaction: everything inside commits together or not at all."""
+        if self.read_only:
+            raise StorageError(f"{self.db_file!r} was opened read_only; it cannot be written")
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except duckdb.Error as exc:
+                conn.execute("ROLLBACK")
+                raise StorageError(f"write to {self.db_file!r} failed and was rolled back: {exc}") from exc
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The connection, for reads, held for the block so no write interleaves."""
+        with self._lock:
+            try:
+                yield self._connection()
+            except duckdb.Error as exc:
+                raise StorageError(f"read from {self.db_file!r} failed: {exc}") from exc
+
+    def sql(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run one SQL statement and return its rows: for analytics over the tables and views."""
+        with self.reading() as conn:
+            return conn.execute(query, params or []).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._conn is None:
+            raise StorageError(f"DuckDb({self.db_file!r}) is closed")
+        return self._conn
+
+    def __enter__(self) -> DuckDb:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"DuckDb(db_file={self.db_file!r})"
+
+
+def _locked_or_storage_error(db_file: str, exc: duckdb.IOException) -> StorageError:
+    holder = _LOCK_HOLDER.search(str(exc))
+    if holder is None:
+        return StorageError(f"cannot open DuckDB file {db_file!r}: {exc}")
+    return DatabaseLockedError(
+        f"DuckDB file {db_file!r} is locked by another process (PID {holder['pid']}, "
+        f"{holder['exe']}). DuckDB allows one process per file: stop that process, share one "
+        "DuckDb object within a process, or give each process its own db_file."
+    )

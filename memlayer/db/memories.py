@@ -1,0 +1,340 @@
+"""SQL over the memory tables: versioned reads and writes, events, LLM usage and erasure.
+
+Every function takes an open connection (inside `DuckDb.transaction` for writes) and a ``user_id``,
+and every query filters on it: no function here can reach another user's rows.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import duckdb
+
+from ..errors import StorageError
+from ..types import LLMUsage, Memory, MemoryChange, MemoryEvent, Operation
+
+__all__ = [
+    "WriteContext",
+    "add_memory",
+    "delete_memory",
+    "erase_user",
+    "find_memory",
+    "insert_llm_call",
+    "list_events",
+    "list_memories",
+    "rank_candidates",
+    "update_memory",
+]
+
+_COLUMNS = "memory_id, memory, topics, user_id, agent_id, session_id, input, version, created_at, valid_from, valid_to"
+_EVENT_COLUMNS = (
+    "event_id, memory_id, user_id, operation, old_memory, new_memory, old_topics, new_topics, "
+    "reason, source, agent_id, session_id, call_id, model, created_at"
+)
+_STOPWORDS = frozenset(
+    "the and for are but not you your with this that have has was were will would can could "
+    "about what when where which who how they them their there then than from into just also "
+    "very really like some any all its it's i'm don't does did our out get got".split()
+)
+_WORD = re.compile(r"\w{3,}")
+
+
+@dataclass(frozen=True)
+class WriteContext:
+    """Who and what is behind a batch of writes; stamped on every version and event it makes."""
+
+    user_id: str
+    source: str
+    now: datetime
+    agent_id: str | None = None
+    session_id: str | None = None
+    call_id: str | None = None
+    model: str | None = None
+    input: str | None = None
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _naive(ts: datetime) -> datetime:
+    return ts.astimezone(timezone.utc).replace(tzinfo=None) if ts.tzinfo else ts
+
+
+def _aware(ts: datetime | None) -> datetime | None:
+    return None if ts is None else ts.replace(tzinfo=timezone.utc)
+
+
+def _memory(row: tuple[Any, ...]) -> Memory:
+    memory_id, text, topics, user_id, agent_id, session_id, source, version, created, valid_from, valid_to = row
+    return Memory(
+        memory_id=memory_id,
+        memory=text,
+        topics=list(topics),
+        user_id=user_id,
+        agent_id=agent_id,
+        session_id=session_id,
+        input=source,
+        version=version,
+        created_at=_aware(created),
+        updated_at=_aware(valid_from),
+        valid_to=_aware(valid_to),
+    )
+
+
+def _validity(as_of: datetime | None) -> tuple[str, list[Any]]:
+    if as_of is None:
+        return "valid_to IS NULL", []
+    ts = _naive(as_of)
+    return "valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)", [ts, ts]
+
+
+def list_memories(
+    conn: duckdb.DuckDBPyConnection,
+    user_id: str,
+    *,
+    topics: list[str] | None = None,
+    agent_id: str | None = None,
+    limit: int | None = None,
+    as_of: datetime | None = None,
+) -> list[Memory]:
+    """The user's memories valid now (or at ``as_of``), most recently changed first."""
+    where, params = _validity(as_of)
+    sql = f"SELECT {_COLUMNS} FROM memories WHERE user_id = ? AND {where}"
+    params = [user_id, *params]
+    if topics:
+        sql += " AND list_has_any(topics, ?::VARCHAR[])"
+        params.append(list(topics))
+    if agent_id is not None:
+        sql += " AND agent_id = ?"
+        params.append(agent_id)
+    sql += " ORDER BY valid_from DESC, memory_id"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [_memory(row) for row in conn.execute(sql, params).fetchall()]
+
+
+def find_memory(
+    conn: duckdb.DuckDBPyConnection, user_id: str, memory_id: str, *, as_of: datetime | None = None
+) -> Memory | None:
+    """One memory of this user as it is now (or was at ``as_of``); None if it is not theirs or gone."""
+    where, params = _validity(as_of)
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM memories WHERE user_id = ? AND memory_id = ? AND {where}",
+        [user_id, memory_id, *params],
+    ).fetchone()
+    return None if row is None else _memory(row)
+
+
+def search_terms(text: str, limit: int = 32) -> list[str]:
+    """Lowercase content words of a text, first occurrence order, for keyword ranking."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(text.lower()):
+        if word not in _STOPWORDS and not word.isdigit():
+            seen.setdefault(word, None)
+    return list(seen)[:limit]
+
+
+def rank_candidates(conn: duckdb.DuckDBPyConnection, user_id: str, text: str, limit: int) -> list[Memory]:
+    """The user's current memories that share the most words with ``text``, then the newest.
+
+    Ranking runs inside DuckDB, so a user with 10k memories costs one scan, not 10k Python objects.
+    """
+    terms = search_terms(text)
+    score = (
+        "len(list_filter(?::VARCHAR[], lambda t: contains(lower(memory || ' ' || array_to_string(topics, ' ')), t)))"
+    )
+    rows = conn.execute(
+        f"""
+        SELECT {_COLUMNS} FROM memories
+        WHERE user_id = ? AND valid_to IS NULL
+        ORDER BY {score} DESC, valid_from DESC, memory_id
+        LIMIT ?
+        """,
+        [user_id, terms, limit],
+    ).fetchall()
+    return [_memory(row) for row in rows]
+
+
+def _insert_version(conn: duckdb.DuckDBPyConnection, ctx: WriteContext, memory: Memory) -> None:
+    conn.execute(
+        f"INSERT INTO memories ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+        [
+            memory.memory_id,
+            memory.memory,
+            memory.topics,
+            ctx.user_id,
+            memory.agent_id,
+            memory.session_id,
+            memory.input,
+            memory.version,
+            _naive(memory.created_at),
+            _naive(memory.updated_at),
+        ],
+    )
+
+
+def _close_version(conn: duckdb.DuckDBPyConnection, ctx: WriteContext, memory: Memory) -> None:
+    closed = conn.execute(
+        """
+        UPDATE memories SET valid_to = ?
+        WHERE user_id = ? AND memory_id = ? AND version = ? AND valid_to IS NULL
+        RETURNING memory_id
+        """,
+        [_naive(ctx.now), ctx.user_id, memory.memory_id, memory.version],
+    ).fetchall()
+    if not closed:
+        # Another writer changed it since it was read: applying on top would lose their change.
+        raise StorageError(f"memory {memory.memory_id} changed while this change was prepared; retry")
+
+
+def _event(
+    conn: duckdb.DuckDBPyConnection,
+    ctx: WriteContext,
+    operation: Operation,
+    memory_id: str,
+    old: Memory | None,
+    new: Memory | None,
+    reason: str | None,
+) -> None:
+    conn.execute(
+        f"INSERT INTO memory_events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            str(uuid.uuid4()),
+            memory_id,
+            ctx.user_id,
+            operation,
+            old.memory if old else None,
+            new.memory if new else None,
+            old.topics if old else None,
+            new.topics if new else None,
+            reason or None,
+            ctx.source,
+            ctx.agent_id,
+            ctx.session_id,
+            ctx.call_id,
+            ctx.model,
+            _naive(ctx.now),
+        ],
+    )
+
+
+def add_memory(
+    conn: duckdb.DuckDBPyConnection, ctx: WriteContext, text: str, topics: list[str], reason: str | None = None
+) -> MemoryChange:
+    new = Memory(
+        memory_id=str(uuid.uuid4()),
+        memory=text,
+        topics=topics,
+        user_id=ctx.user_id,
+        agent_id=ctx.agent_id,
+        session_id=ctx.session_id,
+        input=ctx.input,
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
+    _insert_version(conn, ctx, new)
+    _event(conn, ctx, "add", new.memory_id, None, new, reason)
+    return MemoryChange(operation="add", memory_id=new.memory_id, memory=text, topics=topics, reason=reason)
+
+
+def update_memory(
+    conn: duckdb.DuckDBPyConnection,
+    ctx: WriteContext,
+    old: Memory,
+    text: str,
+    topics: list[str],
+    reason: str | None = None,
+) -> MemoryChange:
+    _close_version(conn, ctx, old)
+    new = old.model_copy(
+        update={
+            "memory": text,
+            "topics": topics,
+            "version": old.version + 1,
+            "updated_at": ctx.now,
+            "agent_id": ctx.agent_id or old.agent_id,
+            "session_id": ctx.session_id or old.session_id,
+            "input": ctx.input if ctx.input is not None else old.input,
+        }
+    )
+    _insert_version(conn, ctx, new)
+    _event(conn, ctx, "update", old.memory_id, old, new, reason)
+    return MemoryChange(
+        operation="update", memory_id=old.memory_id, memory=text, old_memory=old.memory, topics=topics, reason=reason
+    )
+
+
+def delete_memory(
+    conn: duckdb.DuckDBPyConnection, ctx: WriteContext, old: Memory, reason: str | None = None
+) -> MemoryChange:
+    _close_version(conn, ctx, old)
+    _event(conn, ctx, "delete", old.memory_id, old, None, reason)
+    return MemoryChange(
+        operation="delete", memory_id=old.memory_id, memory=None, old_memory=old.memory, topics=old.topics, reason=reason
+    )
+
+
+def insert_llm_call(
+    conn: duckdb.DuckDBPyConnection,
+    usage: LLMUsage,
+    ctx: WriteContext,
+    *,
+    prompt_version: str,
+    error: str | None = None,
+) -> None:
+    conn.execute(
+        """
+        INSERT INTO llm_calls (call_id, purpose, model, prompt_version, user_id, agent_id, session_id,
+            input_tokens, output_tokens, cost_usd, latency_ms, attempts, status, error, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        [
+            usage.call_id,
+            usage.purpose,
+            usage.model,
+            prompt_version,
+            ctx.user_id,
+            ctx.agent_id,
+            ctx.session_id,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cost_usd,
+            usage.latency_ms,
+            usage.attempts,
+            "error" if error else "ok",
+            error,
+            _naive(ctx.now),
+        ],
+    )
+
+
+def list_events(conn: duckdb.DuckDBPyConnection, user_id: str, memory_id: str | None = None) -> list[MemoryEvent]:
+    """The user's events, oldest first; only one memory's when ``memory_id`` is given."""
+    sql = f"SELECT {_EVENT_COLUMNS} FROM memory_events WHERE user_id = ?"
+    params: list[Any] = [user_id]
+    if memory_id is not None:
+        sql += " AND memory_id = ?"
+        params.append(memory_id)
+    rows = conn.execute(sql + " ORDER BY seq", params).fetchall()
+    names = [c.strip() for c in _EVENT_COLUMNS.split(",")]
+    events = []
+    for row in rows:
+        fields = dict(zip(names, row))
+        fields["created_at"] = _aware(fields["created_at"])
+        events.append(MemoryEvent.model_validate(fields))
+    return events
+
+
+def erase_user(conn: duckdb.DuckDBPyConnection, user_id: str) -> dict[str, int]:
+    """Delete every row held about the user, history and usage included. Returns rows per table."""
+    counts = {}
+    for table in ("memories", "memory_events", "llm_calls"):
+        deleted = conn.execute(f"DELETE FROM {table} WHERE user_id = ? RETURNING 1", [user_id]).fetchall()
+        counts[table] = len(deleted)
+    return counts

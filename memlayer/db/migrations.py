@@ -1,0 +1,139 @@
+"""The schema, built by an append-only list of named migrations.
+
+Each migration runs once, in its own transaction, and is recorded in ``schema_migrations``. A
+shipped migration is never edited: a schema change is a new entry at the end of ``MIGRATIONS``.
+Timestamps are UTC, stored as ``TIMESTAMP`` (DuckDB's Python client needs pytz for ``TIMESTAMPTZ``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import duckdb
+
+from ..errors import StorageError
+
+__all__ = ["MIGRATIONS", "apply_migrations", "applied_migrations"]
+
+Migration = tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]
+
+
+def m001_memory_core(conn: duckdb.DuckDBPyConnection) -> None:
+    # memories: one row per version; the current version has valid_to IS NULL.
+    conn.execute(
+        """
+        CREATE TABLE memories (
+            memory_id  VARCHAR   NOT NULL,
+            version    INTEGER   NOT NULL,
+            user_id    VARCHAR   NOT NULL,
+            agent_id   VARCHAR,
+            session_id VARCHAR,
+            memory     VARCHAR   NOT NULL,
+            topics     VARCHAR[] NOT NULL,
+            input      VARCHAR,
+            created_at TIMESTAMP NOT NULL,
+            valid_from TIMESTAMP NOT NULL,
+            valid_to   TIMESTAMP,
+            PRIMARY KEY (memory_id, version)
+        )
+        """
+    )
+    conn.execute("CREATE INDEX memories_user_idx ON memories (user_id)")
+    # memory_events: append-only; tokens and cost live on the llm_calls row it points to, so a
+    # call that made three changes is not counted three times.
+    conn.execute("CREATE SEQUENCE memory_events_seq")
+    conn.execute(
+        """
+        CREATE TABLE memory_events (
+            event_id   VARCHAR PRIMARY KEY,
+            seq        BIGINT  NOT NULL DEFAULT nextval('memory_events_seq'),
+            memory_id  VARCHAR NOT NULL,
+            user_id    VARCHAR NOT NULL,
+            operation  VARCHAR NOT NULL CHECK (operation IN ('add', 'update', 'delete')),
+            old_memory VARCHAR,
+            new_memory VARCHAR,
+            old_topics VARCHAR[],
+            new_topics VARCHAR[],
+            reason     VARCHAR,
+            source     VARCHAR NOT NULL,
+            agent_id   VARCHAR,
+            session_id VARCHAR,
+            call_id    VARCHAR,
+            model      VARCHAR,
+            created_at TIMESTAMP NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX memory_events_user_idx ON memory_events (user_id)")
+    conn.execute(
+        """
+        CREATE TABLE llm_calls (
+            call_id        VARCHAR PRIMARY KEY,
+            purpose        VARCHAR NOT NULL,
+            model          VARCHAR NOT NULL,
+            prompt_version VARCHAR,
+            user_id        VARCHAR,
+            agent_id       VARCHAR,
+            session_id     VARCHAR,
+            input_tokens   INTEGER NOT NULL,
+            output_tokens  INTEGER NOT NULL,
+            cost_usd       DOUBLE,
+            latency_ms     DOUBLE NOT NULL,
+            attempts       INTEGER NOT NULL,
+            status         VARCHAR NOT NULL CHECK (status IN ('ok', 'error')),
+            error          VARCHAR,
+            created_at     TIMESTAMP NOT NULL
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE VIEW current_memories AS
+        SELECT memory_id, user_id, agent_id, session_id, memory, topics, input, version,
+               created_at, valid_from AS updated_at
+        FROM memories WHERE valid_to IS NULL
+        """
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    ("m001_memory_core", m001_memory_core),
+]
+
+
+def applied_migrations(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP NOT NULL)"
+    )
+    return [row[0] for row in conn.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
+
+
+def apply_migrations(conn: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = None) -> list[str]:
+    """Run the migrations this database has not seen, in order; return the names run."""
+    migrations = MIGRATIONS if migrations is None else migrations
+    done = set(applied_migrations(conn))
+    unknown = done - {name for name, _ in migrations}
+    if unknown:
+        # A newer memlayer wrote this file; an older one must not guess at its schema.
+        raise StorageError(
+            f"the database was written by a newer memlayer (migrations "
+            f"{sorted(unknown)} are unknown here); upgrade memlayer to open it"
+        )
+    ran = []
+    for name, migrate in migrations:
+        if name in done:
+            continue
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            migrate(conn)
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?)",
+                [name, datetime.now(timezone.utc).replace(tzinfo=None)],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        ran.append(name)
+    return ran

@@ -1,0 +1,114 @@
+"""One extraction: pick candidate memories, alias them, build the typed request, apply the reply.
+
+The model sees existing memories as ``m1``, ``m2``, ... instead of UUIDs: it cannot mistype an alias
+into another user's id, and the response model only admits the aliases it was shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+from pydantic import BaseModel
+
+from .db import memories as store
+from .operations import AddOp, DeleteOp, UpdateOp, build_response_model
+from .prompts import extraction_system_prompt, render_conversation, render_task
+from .types import Memory, MemoryChange, Message
+
+__all__ = ["ExtractionPlan", "apply_operations", "plan_extraction"]
+
+MAX_INPUT_CHARS = 2000  # of the source text kept on each memory
+
+
+@dataclass(frozen=True)
+class ExtractionPlan:
+    """Everything one LLM call needs, and the alias table to read its reply with."""
+
+    messages: list[dict[str, str]]
+    response_model: type[BaseModel]
+    aliases: dict[str, Memory]
+    input: str
+
+
+def plan_extraction(
+    conn: duckdb.DuckDBPyConnection,
+    user_id: str,
+    *,
+    messages: list[Message] | None = None,
+    task: str | None = None,
+    additional_instructions: list[str],
+    candidate_limit: int,
+) -> ExtractionPlan:
+    """Build the request for new ``messages`` (or a ``task``) against the user's relevant memories."""
+    if messages is not None:
+        rows = [(m.role, m.content, m.created_at.isoformat() if m.created_at else None) for m in messages]
+        user_content = render_conversation(rows)
+        source = "\n".join(f"{m.role}: {m.content}" for m in messages)
+    else:
+        assert task is not None
+        user_content = render_task(task)
+        source = task
+    candidates = store.rank_candidates(conn, user_id, source, candidate_limit)
+    aliases = {f"m{i}": memory for i, memory in enumerate(candidates, start=1)}
+    system = extraction_system_prompt(
+        [(alias, m.memory, m.topics) for alias, m in aliases.items()], additional_instructions
+    )
+    return ExtractionPlan(
+        messages=[{"role": "system", "content": system}, {"role": "user", "content": user_content}],
+        response_model=build_response_model(list(aliases)),
+        aliases=aliases,
+        input=source[:MAX_INPUT_CHARS],
+    )
+
+
+def _clean_topics(topics: list[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for topic in topics:
+        cleaned = topic.strip().lower()
+        if cleaned:
+            seen.setdefault(cleaned, None)
+    return list(seen)
+
+
+def apply_operations(
+    conn: duckdb.DuckDBPyConnection,
+    ctx: store.WriteContext,
+    plan: ExtractionPlan,
+    operations: list[Any],
+) -> tuple[list[MemoryChange], list[str]]:
+    """Apply a validated reply inside the caller's transaction. Returns (changes, skipped no-ops).
+
+    An add of a fact already stored, or an update that changes nothing, is skipped rather than
+    versioned: duplicates are what piles up in memory stores that trust every reply.
+    """
+    changes: list[MemoryChange] = []
+    skipped: list[str] = []
+    for op in operations:
+        if isinstance(op, AddOp):
+            text, topics = op.memory.strip(), _clean_topics(op.topics)
+            if _is_stored(conn, ctx.user_id, text):
+                skipped.append(f"add: already stored: {text}")
+                continue
+            changes.append(store.add_memory(conn, ctx, text, topics, op.reason))
+        elif isinstance(op, UpdateOp):
+            old = plan.aliases[op.target]
+            text, topics = op.memory.strip(), _clean_topics(op.topics) or old.topics
+            if text == old.memory and topics == old.topics:
+                skipped.append(f"update {op.target}: no change")
+                continue
+            changes.append(store.update_memory(conn, ctx, old, text, topics, op.reason))
+        elif isinstance(op, DeleteOp):
+            changes.append(store.delete_memory(conn, ctx, plan.aliases[op.target], op.reason))
+        else:  # pragma: no cover - the response model admits only the three
+            raise TypeError(f"unknown operation {op!r}")
+    return changes, skipped
+
+
+def _is_stored(conn: duckdb.DuckDBPyConnection, user_id: str, text: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM memories WHERE user_id = ? AND valid_to IS NULL AND lower(trim(memory)) = lower(?) LIMIT 1",
+        [user_id, text],
+    ).fetchone()
+    return row is not None

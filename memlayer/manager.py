@@ -1,0 +1,344 @@
+"""`MemoryManager`: extraction, direct edits, reads, history and erasure of a user's memories.
+
+An extraction is three steps: read the candidates (under the DB lock), make one typed LLM call (with
+no lock held, so other threads keep reading and writing), then apply every operation in one
+transaction together with the usage row. A failure at any step writes no memory and no event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from .db import DuckDb
+from .db import memories as store
+from .errors import ConfigError, MemlayerError
+from .extract import ExtractionPlan, apply_operations, plan_extraction
+from .models import LLMCallError, Mode, ModelSpec, TypedReply, acomplete_typed, complete_typed, parse_model
+from .prompts import PROMPT_VERSION
+from .types import ExtractionResult, Memory, MemoryChange, MemoryEvent, Message
+
+__all__ = ["MemoryManager"]
+
+MessagesInput = str | Message | dict[str, Any] | Sequence[str | Message | dict[str, Any]]
+
+
+def _user(user_id: object) -> str:
+    # Never a shared "default" bucket: a memory without an owner is a leak waiting to happen.
+    if not isinstance(user_id, str) or not user_id.strip():
+        raise ConfigError(f"user_id must be a non-empty string, got {user_id!r}")
+    return user_id
+
+
+class MemoryManager:
+    """Long-term memory for the users of an agent, stored in a `DuckDb`.
+
+    ``MemoryManager(model="openai:gpt-4o", db=DuckDb("agents.duckdb"),
+    additional_instructions=["Ignore small talk."])``
+    """
+
+    def __init__(
+        self,
+        model: str | ModelSpec | None = None,
+        db: DuckDb | None = None,
+        *,
+        additional_instructions: str | Sequence[str] | None = None,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        mode: Mode | None = None,
+        max_retries: int = 2,
+        candidate_limit: int = 30,
+        **model_kwargs: Any,
+    ) -> None:
+        self.model = None if model is None else parse_model(
+            model, api_base=api_base, api_key=api_key, mode=mode, **model_kwargs
+        )
+        self.db = db if db is not None else DuckDb()
+        if isinstance(additional_instructions, str):
+            additional_instructions = [additional_instructions]
+        self.additional_instructions = [s for s in additional_instructions or [] if s.strip()]
+        if max_retries < 0 or candidate_limit < 1:
+            raise ConfigError("max_retries must be >= 0 and candidate_limit >= 1")
+        self.max_retries = max_retries
+        self.candidate_limit = candidate_limit
+
+    # -- extraction -------------------------------------------------------------------------------
+
+    def create_user_memories(
+        self,
+        messages: MessagesInput | None = None,
+        user_id: str | None = None,
+        *,
+        message: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> ExtractionResult:
+        """Extract memories from new messages with one LLM call, and apply them atomically."""
+        user, msgs = self._check_messages(messages, message, user_id)
+        if not msgs:
+            return ExtractionResult()
+        plan = self._plan(user, messages=msgs)
+        reply = self._call(plan, user, agent_id, session_id, "extraction")
+        return self._apply(plan, reply, user, agent_id, session_id, "extraction")
+
+    async def acreate_user_memories(
+        self,
+        messages: MessagesInput | None = None,
+        user_id: str | None = None,
+        *,
+        message: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> ExtractionResult:
+        user, msgs = self._check_messages(messages, message, user_id)
+        if not msgs:
+            return ExtractionResult()
+        plan = await asyncio.to_thread(self._plan, user, messages=msgs)
+        reply = await self._acall(plan, user, agent_id, session_id, "extraction")
+        return await asyncio.to_thread(self._apply, plan, reply, user, agent_id, session_id, "extraction")
+
+    def update_memory_task(
+        self, task: str, user_id: str | None = None, *, agent_id: str | None = None, session_id: str | None = None
+    ) -> ExtractionResult:
+        """Carry out an instruction such as "forget where I live" with the same one-call path."""
+        user, task = _user(user_id), self._check_task(task)
+        plan = self._plan(user, task=task)
+        reply = self._call(plan, user, agent_id, session_id, "task")
+        return self._apply(plan, reply, user, agent_id, session_id, "task")
+
+    async def aupdate_memory_task(
+        self, task: str, user_id: str | None = None, *, agent_id: str | None = None, session_id: str | None = None
+    ) -> ExtractionResult:
+        user, task = _user(user_id), self._check_task(task)
+        plan = await asyncio.to_thread(self._plan, user, task=task)
+        reply = await self._acall(plan, user, agent_id, session_id, "task")
+        return await asyncio.to_thread(self._apply, plan, reply, user, agent_id, session_id, "task")
+
+    def _check_messages(
+        self, messages: MessagesInput | None, message: str | None, user_id: str | None
+    ) -> tuple[str, list[Message]]:
+        user = _user(user_id)
+        if messages is None and message is None:
+            raise ConfigError("give messages=[...] or message='...' to extract memories from")
+        msgs = Message.coerce(messages if messages is not None else message or "")
+        return user, [m for m in msgs if m.content.strip()]
+
+    def _check_task(self, task: object) -> str:
+        if not isinstance(task, str) or not task.strip():
+            raise ConfigError(f"task must be a non-empty string, got {task!r}")
+        return task
+
+    def _spec(self) -> ModelSpec:
+        if self.model is None:
+            raise ConfigError("this MemoryManager has no model; pass model='provider:model' to extract memories")
+        return self.model
+
+    def _plan(self, user: str, *, messages: list[Message] | None = None, task: str | None = None) -> ExtractionPlan:
+        self._spec()
+        with self.db.reading() as conn:
+            return plan_extraction(
+                conn,
+                user,
+                messages=messages,
+                task=task,
+                additional_instructions=self.additional_instructions,
+                candidate_limit=self.candidate_limit,
+            )
+
+    def _call(self, plan: ExtractionPlan, user: str, agent: str | None, session: str | None, purpose: str) -> TypedReply:
+        try:
+            return complete_typed(
+                self._spec(), plan.messages, plan.response_model, purpose=purpose, retries=self.max_retries
+            )
+        except LLMCallError as exc:
+            self._log_failed_call(exc, user, agent, session)
+            raise
+
+    async def _acall(
+        self, plan: ExtractionPlan, user: str, agent: str | None, session: str | None, purpose: str
+    ) -> TypedReply:
+        try:
+            return await acomplete_typed(
+                self._spec(), plan.messages, plan.response_model, purpose=purpose, retries=self.max_retries
+            )
+        except LLMCallError as exc:
+            await asyncio.to_thread(self._log_failed_call, exc, user, agent, session)
+            raise
+
+    def _log_failed_call(self, exc: LLMCallError, user: str, agent: str | None, session: str | None) -> None:
+        # The usage row is the only write for a failed call: it cost tokens, and changed nothing.
+        ctx = store.WriteContext(user, "extraction", store.utcnow(), agent, session, model=str(self._spec()))
+        with self.db.transaction() as conn:
+            store.insert_llm_call(conn, exc.usage, ctx, prompt_version=PROMPT_VERSION, error=str(exc))
+
+    def _apply(
+        self, plan: ExtractionPlan, reply: TypedReply, user: str, agent: str | None, session: str | None, source: str
+    ) -> ExtractionResult:
+        ctx = store.WriteContext(
+            user_id=user,
+            source=source,
+            now=store.utcnow(),
+            agent_id=agent,
+            session_id=session,
+            call_id=reply.usage.call_id,
+            model=reply.usage.model,
+            input=plan.input,
+        )
+        operations = list(getattr(reply.value, "operations", []))
+        try:
+            with self.db.transaction() as conn:
+                changes, skipped = apply_operations(conn, ctx, plan, operations)
+                store.insert_llm_call(conn, reply.usage, ctx, prompt_version=PROMPT_VERSION)
+        except MemlayerError as exc:
+            failed = LLMCallError(str(exc), model=reply.usage.model, usage=reply.usage, last_reply=None)
+            self._log_failed_call(failed, user, agent, session)
+            raise
+        return ExtractionResult(changes=changes, skipped=skipped, usage=reply.usage)
+
+    # -- direct edits -----------------------------------------------------------------------------
+
+    def add_user_memory(
+        self,
+        memory: str,
+        user_id: str | None = None,
+        *,
+        topics: Sequence[str] | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> Memory:
+        """Store a memory as given, with no LLM call."""
+        user, text = _user(user_id), _text(memory)
+        ctx = store.WriteContext(user, "api", store.utcnow(), agent_id, session_id)
+        with self.db.transaction() as conn:
+            change = store.add_memory(conn, ctx, text, list(topics or []))
+            return _must_find(conn, user, change)
+
+    def replace_user_memory(
+        self, memory_id: str, memory: str, user_id: str | None = None, *, topics: Sequence[str] | None = None
+    ) -> Memory:
+        """Replace a memory's text (a new version; the old one stays in its history)."""
+        user, text = _user(user_id), _text(memory)
+        ctx = store.WriteContext(user, "api", store.utcnow())
+        with self.db.transaction() as conn:
+            old = _owned(conn, user, memory_id)
+            change = store.update_memory(conn, ctx, old, text, list(topics) if topics is not None else old.topics)
+            return _must_find(conn, user, change)
+
+    def delete_user_memory(self, memory_id: str, user_id: str | None = None) -> None:
+        """Forget a memory now; its versions and events stay until `erase_user`."""
+        user = _user(user_id)
+        ctx = store.WriteContext(user, "api", store.utcnow())
+        with self.db.transaction() as conn:
+            store.delete_memory(conn, ctx, _owned(conn, user, memory_id))
+
+    def clear_user_memories(self, user_id: str | None = None) -> int:
+        """Forget every current memory of one user (history kept). Returns how many."""
+        user = _user(user_id)
+        ctx = store.WriteContext(user, "api", store.utcnow())
+        with self.db.transaction() as conn:
+            current = store.list_memories(conn, user)
+            for memory in current:
+                store.delete_memory(conn, ctx, memory, "cleared")
+        return len(current)
+
+    def erase_user(self, user_id: str | None = None) -> dict[str, int]:
+        """Delete everything held about one user: memories, every version, events and LLM usage."""
+        user = _user(user_id)
+        with self.db.transaction() as conn:
+            return store.erase_user(conn, user)
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def get_user_memories(
+        self,
+        user_id: str | None = None,
+        *,
+        topics: Sequence[str] | None = None,
+        agent_id: str | None = None,
+        limit: int | None = None,
+        as_of: datetime | None = None,
+    ) -> list[Memory]:
+        """The user's memories now (or as they were at ``as_of``), most recently changed first."""
+        user = _user(user_id)
+        with self.db.reading() as conn:
+            return store.list_memories(
+                conn, user, topics=list(topics) if topics else None, agent_id=agent_id, limit=limit, as_of=as_of
+            )
+
+    def get_user_memory(self, memory_id: str, user_id: str | None = None, *, as_of: datetime | None = None) -> Memory | None:
+        """One memory of this user, or None when it does not exist, is deleted, or is someone else's."""
+        user = _user(user_id)
+        with self.db.reading() as conn:
+            return store.find_memory(conn, user, memory_id, as_of=as_of)
+
+    def search_user_memories(self, query: str, user_id: str | None = None, *, limit: int = 10) -> list[Memory]:
+        """The user's current memories that share the most words with ``query``, then the newest."""
+        user = _user(user_id)
+        with self.db.reading() as conn:
+            return store.rank_candidates(conn, user, query, limit)
+
+    def get_memory_history(self, memory_id: str, user_id: str | None = None) -> list[MemoryEvent]:
+        """Every add, update and delete of one memory, oldest first, with the reason and model."""
+        user = _user(user_id)
+        with self.db.reading() as conn:
+            return store.list_events(conn, user, memory_id)
+
+    def get_user_events(self, user_id: str | None = None) -> list[MemoryEvent]:
+        """Every change to any of the user's memories, oldest first."""
+        user = _user(user_id)
+        with self.db.reading() as conn:
+            return store.list_events(conn, user)
+
+    # -- async twins of the direct edits and reads --------------------------------------------
+
+    async def aadd_user_memory(self, memory: str, user_id: str | None = None, **kwargs: Any) -> Memory:
+        return await asyncio.to_thread(self.add_user_memory, memory, user_id, **kwargs)
+
+    async def areplace_user_memory(self, memory_id: str, memory: str, user_id: str | None = None, **kwargs: Any) -> Memory:
+        return await asyncio.to_thread(self.replace_user_memory, memory_id, memory, user_id, **kwargs)
+
+    async def adelete_user_memory(self, memory_id: str, user_id: str | None = None) -> None:
+        await asyncio.to_thread(self.delete_user_memory, memory_id, user_id)
+
+    async def aclear_user_memories(self, user_id: str | None = None) -> int:
+        return await asyncio.to_thread(self.clear_user_memories, user_id)
+
+    async def aerase_user(self, user_id: str | None = None) -> dict[str, int]:
+        return await asyncio.to_thread(self.erase_user, user_id)
+
+    async def aget_user_memories(self, user_id: str | None = None, **kwargs: Any) -> list[Memory]:
+        return await asyncio.to_thread(self.get_user_memories, user_id, **kwargs)
+
+    async def aget_user_memory(self, memory_id: str, user_id: str | None = None, **kwargs: Any) -> Memory | None:
+        return await asyncio.to_thread(self.get_user_memory, memory_id, user_id, **kwargs)
+
+    async def asearch_user_memories(self, query: str, user_id: str | None = None, *, limit: int = 10) -> list[Memory]:
+        return await asyncio.to_thread(self.search_user_memories, query, user_id, limit=limit)
+
+    async def aget_memory_history(self, memory_id: str, user_id: str | None = None) -> list[MemoryEvent]:
+        return await asyncio.to_thread(self.get_memory_history, memory_id, user_id)
+
+    def __repr__(self) -> str:
+        return f"MemoryManager(model={str(self.model) if self.model else None!r}, db={self.db!r})"
+
+
+def _text(memory: object) -> str:
+    if not isinstance(memory, str) or not memory.strip():
+        raise ConfigError(f"memory must be a non-empty string, got {memory!r}")
+    return memory.strip()
+
+
+def _owned(conn: Any, user: str, memory_id: str) -> Memory:
+    memory = store.find_memory(conn, user, memory_id)
+    if memory is None:
+        # Same words whether the id is unknown or another user's: an error must not confirm it exists.
+        raise ConfigError(f"user {user!r} has no current memory {memory_id!r}")
+    return memory
+
+
+def _must_find(conn: Any, user: str, change: MemoryChange) -> Memory:
+    memory = store.find_memory(conn, user, change.memory_id)
+    assert memory is not None, "a memory written in this transaction must be readable in it"
+    return memory

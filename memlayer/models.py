@@ -1,0 +1,284 @@
+"""Model strings, and the one typed LLM call memlayer makes. The only module that imports LiteLLM.
+
+A model is named by one string: ``"openai:gpt-4o"`` or LiteLLM's ``"openai/gpt-4o"``. Switching
+provider means changing that string. LiteLLM takes 8 s to import, so it is imported on the first
+call, never by ``import memlayer``, and never fetches its price list (``LITELLM_LOCAL_MODEL_COST_MAP``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from types import ModuleType
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel
+
+from ._providers import PROVIDERS
+from .errors import ConfigError, ModelError
+from .types import LLMUsage
+
+__all__ = ["Mode", "ModelSpec", "import_litellm", "parse_model"]
+
+Mode = Literal["tools", "json_schema", "json", "md_json"]
+ResponseT = TypeVar("ResponseT", bound=BaseModel)
+
+# Names people type that LiteLLM spells differently.
+_PROVIDER_ALIASES = {"google": "gemini", "google-gla": "gemini", "google-vertex": "vertex_ai", "vertex": "vertex_ai"}
+# Providers whose models are local or OpenAI-compatible servers: tool calling is often not enforced
+# there (llama.cpp ignores tool_choice), while a JSON schema is grammar-constrained.
+_JSON_SCHEMA_PROVIDERS = frozenset(
+    {"ollama", "ollama_chat", "hosted_vllm", "vllm", "lm_studio", "llamafile", "openai_like", "custom_openai"}
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed model string, plus how to reach it. ``str(spec)`` is the ``provider:model`` form."""
+
+    provider: str
+    name: str
+    api_base: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    mode: Mode | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def litellm_model(self) -> str:
+        return f"{self.provider}/{self.name}"
+
+    @property
+    def instructor_mode(self) -> Mode:
+        """The explicit mode, else JSON schema for local servers and tool calling for hosted APIs."""
+        if self.mode is not None:
+            return self.mode
+        if self.provider in _JSON_SCHEMA_PROVIDERS or (self.provider == "openai" and self.api_base):
+            return "json_schema"
+        return "tools"
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.name}"
+
+
+def parse_model(
+    model: str | ModelSpec,
+    *,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    mode: Mode | None = None,
+    **extra: Any,
+) -> ModelSpec:
+    """Parse ``"provider:model"`` or ``"provider/model"``; the first ``:`` or ``/`` separates them.
+
+    Raises `ConfigError`, with a suggestion, for a string without a provider or an unknown one.
+    """
+    if isinstance(model, ModelSpec):
+        overrides = {k: v for k, v in (("api_base", api_base), ("api_key", api_key), ("mode", mode)) if v}
+        return replace(model, **overrides, extra={**model.extra, **extra})
+    if not isinstance(model, str) or not model.strip():
+        raise ConfigError(f"model must be a string like 'openai:gpt-4o', got {model!r}")
+    text = model.strip()
+    cut = min((i for i in (text.find(":"), text.find("/")) if i >= 0), default=-1)
+    if cut <= 0 or cut == len(text) - 1:
+        raise ConfigError(
+            f"model {model!r} must name a provider and a model, like 'openai:gpt-4o' or 'openai/gpt-4o'"
+            + _bare_model_hint(text)
+        )
+    provider, name = text[:cut].lower(), text[cut + 1 :]
+    provider = _PROVIDER_ALIASES.get(provider, provider)
+    if provider not in PROVIDERS:
+        close = difflib.get_close_matches(provider, sorted(PROVIDERS), n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(f'{c}:{name}') for c in close)}?" if close else ""
+        raise ConfigError(f"unknown provider {provider!r} in model {model!r}{hint}")
+    if mode is not None and mode not in ("tools", "json_schema", "json", "md_json"):
+        raise ConfigError(f"mode must be one of 'tools', 'json_schema', 'json', 'md_json', got {mode!r}")
+    return ModelSpec(provider=provider, name=name, api_base=api_base, api_key=api_key, mode=mode, extra=extra)
+
+
+def _bare_model_hint(text: str) -> str:
+    lowered = text.lower()
+    for prefix, provider in (("gpt", "openai"), ("o1", "openai"), ("o3", "openai"), ("o4", "openai"),
+                             ("claude", "anthropic"), ("gemini", "gemini"), ("llama", "ollama"),
+                             ("mistral", "mistral"), ("command", "cohere")):  # fmt: skip
+        if lowered.startswith(prefix):
+            return f"; did you mean '{provider}:{text}'?"
+    return ""
+
+
+def import_litellm() -> ModuleType:
+    """Import LiteLLM without its network side effects: no price-list fetch, no telemetry."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.telemetry = False
+    # Let Instructor do the retrying, with the validation error in the prompt; LiteLLM's own retries
+    # would hide the attempts from the count memlayer reports.
+    litellm.num_retries = 0
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+@dataclass
+class _Attempts:
+    """What the provider was actually asked: counted at the completion function Instructor calls."""
+
+    count: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    model_seconds: float = 0.0
+    last_reply: str | None = None
+
+    def record(self, response: Any, seconds: float, litellm: ModuleType) -> None:
+        self.count += 1
+        self.model_seconds += seconds
+        usage = getattr(response, "usage", None)
+        self.input_tokens += int(getattr(usage, "prompt_tokens", 0) or 0)
+        self.output_tokens += int(getattr(usage, "completion_tokens", 0) or 0)
+        self.last_reply = _reply_text(response)
+        try:
+            cost = float(litellm.completion_cost(completion_response=response))
+        except Exception:  # no price known for this model (local servers, new models)
+            return
+        self.cost_usd = (self.cost_usd or 0.0) + cost
+
+
+def _reply_text(response: Any) -> str | None:
+    try:
+        message = response.choices[0].message
+    except (AttributeError, IndexError, TypeError):
+        return None
+    if getattr(message, "tool_calls", None):
+        return str(message.tool_calls[0].function.arguments)
+    content = getattr(message, "content", None)
+    return None if content is None else str(content)
+
+
+@dataclass(frozen=True)
+class TypedReply:
+    """A validated reply, its usage, and the seconds spent waiting on the provider."""
+
+    value: BaseModel
+    usage: LLMUsage
+    model_seconds: float
+
+
+class LLMCallError(ModelError):
+    """A `ModelError` that also carries the usage of the failed call, for the usage log."""
+
+    def __init__(self, message: str, *, model: str, usage: LLMUsage, last_reply: str | None) -> None:
+        super().__init__(message, model=model, attempts=usage.attempts, last_reply=last_reply)
+        self.usage = usage
+
+
+def _request(spec: ModelSpec, messages: list[dict[str, str]], response_model: type[BaseModel], retries: int) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"temperature": 0, **spec.extra}
+    kwargs.update(model=spec.litellm_model, messages=messages, response_model=response_model, max_retries=retries)
+    if spec.api_base:
+        kwargs["api_base"] = spec.api_base
+    if spec.api_key:
+        kwargs["api_key"] = spec.api_key
+    return kwargs
+
+
+def _instructor_mode(spec: ModelSpec) -> Any:
+    import instructor
+
+    return {
+        "tools": instructor.Mode.TOOLS,
+        "json_schema": instructor.Mode.JSON_SCHEMA,
+        "json": instructor.Mode.JSON,
+        "md_json": instructor.Mode.MD_JSON,
+    }[spec.instructor_mode]
+
+
+def _usage(spec: ModelSpec, purpose: str, attempts: _Attempts, seconds: float) -> LLMUsage:
+    return LLMUsage(
+        call_id=str(uuid.uuid4()),
+        model=str(spec),
+        purpose=purpose,
+        input_tokens=attempts.input_tokens,
+        output_tokens=attempts.output_tokens,
+        cost_usd=attempts.cost_usd,
+        latency_ms=seconds * 1000,
+        attempts=max(attempts.count, 1),
+    )
+
+
+def _failure(spec: ModelSpec, purpose: str, attempts: _Attempts, seconds: float, exc: Exception) -> LLMCallError:
+    from instructor.core import InstructorRetryException
+
+    # Instructor wraps a provider error in its retry exception; report the provider's own words.
+    cause = exc.__cause__ if isinstance(exc, InstructorRetryException) and exc.__cause__ else exc
+    provider_failed = attempts.last_reply is None
+    what = "the provider failed" if provider_failed else "the reply never validated"
+    summary = str(cause).strip().splitlines()[0][:300] if str(cause).strip() else type(cause).__name__
+    return LLMCallError(
+        f"{spec}: {what} after {max(attempts.count, 1)} attempt(s), nothing was written: {summary}",
+        model=str(spec),
+        usage=_usage(spec, purpose, attempts, seconds),
+        last_reply=attempts.last_reply,
+    )
+
+
+def complete_typed(
+    spec: ModelSpec,
+    messages: list[dict[str, str]],
+    response_model: type[ResponseT],
+    *,
+    purpose: str,
+    retries: int,
+) -> TypedReply:
+    """One typed call: Instructor over ``litellm.completion``; validation errors are re-asked."""
+    import instructor
+
+    litellm = import_litellm()
+    attempts = _Attempts()
+
+    def completion(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        response = litellm.completion(*args, **kwargs)
+        attempts.record(response, time.perf_counter() - started, litellm)
+        return response
+
+    client = instructor.from_litellm(completion, mode=_instructor_mode(spec))
+    started = time.perf_counter()
+    try:
+        value = client.chat.completions.create(**_request(spec, messages, response_model, retries))
+    except Exception as exc:
+        raise _failure(spec, purpose, attempts, time.perf_counter() - started, exc) from exc
+    usage = _usage(spec, purpose, attempts, time.perf_counter() - started)
+    return TypedReply(value=value, usage=usage, model_seconds=attempts.model_seconds)
+
+
+async def acomplete_typed(
+    spec: ModelSpec,
+    messages: list[dict[str, str]],
+    response_model: type[ResponseT],
+    *,
+    purpose: str,
+    retries: int,
+) -> TypedReply:
+    """The async twin of `complete_typed`, over ``litellm.acompletion``."""
+    import instructor
+
+    litellm = import_litellm()
+    attempts = _Attempts()
+
+    async def acompletion(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        response = await litellm.acompletion(*args, **kwargs)
+        attempts.record(response, time.perf_counter() - started, litellm)
+        return response
+
+    client = instructor.from_litellm(acompletion, mode=_instructor_mode(spec))
+    started = time.perf_counter()
+    try:
+        value = await client.chat.completions.create(**_request(spec, messages, response_model, retries))
+    except Exception as exc:
+        raise _failure(spec, purpose, attempts, time.perf_counter() - started, exc) from exc
+    usage = _usage(spec, purpose, attempts, time.perf_counter() - started)
+    return TypedReply(value=value, usage=usage, model_seconds=attempts.model_seconds)

@@ -1,0 +1,87 @@
+"""The typed reply of one extraction call: a bounded list of add / update / delete operations.
+
+The response model is built per call from the aliases the model was shown (``m1``, ``m2``, ...), so a
+target it invents is not a valid value of the schema: validation fails and Instructor asks again.
+Every string and list is bounded because a small model under a JSON grammar will otherwise run on to
+``max_tokens``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, Field, create_model, model_validator
+
+__all__ = ["AddOp", "DeleteOp", "UpdateOp", "build_response_model"]
+
+MAX_OPERATIONS = 12
+MAX_MEMORY_CHARS = 400
+MAX_REASON_CHARS = 160
+MAX_TOPICS = 4
+MAX_TOPIC_CHARS = 32
+
+Topic = Annotated[str, Field(min_length=1, max_length=MAX_TOPIC_CHARS)]
+MemoryText = Annotated[str, Field(min_length=1, max_length=MAX_MEMORY_CHARS)]
+Reason = Annotated[str, Field(max_length=MAX_REASON_CHARS)]
+Topics = Annotated[list[Topic], Field(max_length=MAX_TOPICS)]
+
+
+class AddOp(BaseModel):
+    """Store a new fact about the user."""
+
+    op: Literal["add"]
+    memory: MemoryText
+    topics: Topics = Field(default_factory=list)
+    reason: Reason = ""
+
+
+class UpdateOp(BaseModel):
+    """Replace the text of an existing memory (by its alias) with a corrected or newer fact."""
+
+    op: Literal["update"]
+    target: str
+    memory: MemoryText
+    topics: Topics = Field(default_factory=list)
+    reason: Reason = ""
+
+
+class DeleteOp(BaseModel):
+    """Forget an existing memory (by its alias): retracted, wrong, or asked to be forgotten."""
+
+    op: Literal["delete"]
+    target: str
+    reason: Reason = ""
+
+
+class _OperationsBase(BaseModel):
+    operations: list[Any]
+
+    @model_validator(mode="after")
+    def _one_operation_per_target(self) -> _OperationsBase:
+        # Two operations on one memory in one reply have no clear order; make the model choose.
+        seen: set[str] = set()
+        for op in self.operations:
+            target = getattr(op, "target", None)
+            if target is None:
+                continue
+            if target in seen:
+                raise ValueError(f"memory {target} is the target of more than one operation; use one")
+            seen.add(target)
+        return self
+
+
+def build_response_model(aliases: list[str]) -> type[_OperationsBase]:
+    """The response model for one call: update/delete exist only when there are aliases to target."""
+    if not aliases:
+        item: Any = AddOp
+    else:
+        target = Literal[tuple(aliases)]  # type: ignore[valid-type]
+        update = create_model("UpdateOp", __base__=UpdateOp, __doc__=UpdateOp.__doc__, target=(target, ...))
+        delete = create_model("DeleteOp", __base__=DeleteOp, __doc__=DeleteOp.__doc__, target=(target, ...))
+        item = Annotated[Union[AddOp, update, delete], Field(discriminator="op")]  # noqa: UP007
+    return create_model(
+        "MemoryOperations",
+        __base__=_OperationsBase,
+        __doc__="The changes to make to the user's memories; an empty list when nothing is worth keeping.",
+        operations=(list[item], Field(default_factory=list, max_length=MAX_OPERATIONS)),
+    )

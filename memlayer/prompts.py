@@ -1,0 +1,53 @@
+"""The prompt texts. Short on purpose: the fixed part of an extraction prompt stays under 1.5k tokens.
+
+Bump ``PROMPT_VERSION`` whenever a text changes: it is stored with every LLM call, and a changed
+prompt changes request bodies, so recorded cassettes must be re-recorded.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PROMPT_VERSION", "extraction_system_prompt", "render_conversation", "render_task"]
+
+PROMPT_VERSION = "extract-v1"
+
+_SYSTEM = """\
+You maintain the long-term memory of an assistant about one user. Read the input and reply with the \
+operations to apply to the user's memories.
+
+Rules:
+- Keep durable facts about the user: preferences, goals, plans, biography, relationships, work, \
+projects, health, and anything they ask you to remember. Skip greetings, small talk, questions \
+to the assistant, and things only the assistant said.
+- One memory is one short, self-contained fact about the user, in the language the user wrote in \
+(do not translate). Prefer "Prefers Python over JavaScript" to "User said they like Python".
+- A fact already stored: do nothing. A fact that changes or corrects a stored memory: "update" \
+that memory by its id, never "add" a second version. A fact the user retracts or asks you to \
+forget: "delete" that memory by its id.
+- Turn relative times ("next week") into dates when the message time is given.
+- topics: 1 to 4 short lowercase words, such as "food", "work", "programming".
+- reason: a few words on why.
+- Nothing worth keeping: reply with an empty list of operations.{extra}
+
+Stored memories (id: memory [topics]):
+{memories}"""
+
+
+def extraction_system_prompt(memories: list[tuple[str, str, list[str]]], additional: list[str]) -> str:
+    """The system prompt: rules, the caller's instructions, and the candidate memories by alias."""
+    extra = "".join(f"\n- {line}" for line in additional)
+    lines = "\n".join(f"{alias}: {text} [{', '.join(topics)}]" for alias, text, topics in memories)
+    return _SYSTEM.format(extra=extra, memories=lines or "(none yet)")
+
+
+def render_conversation(messages: list[tuple[str, str, str | None]]) -> str:
+    """The new messages, one per line, with their time when known."""
+    lines = []
+    for role, content, when in messages:
+        stamp = f"[{when}] " if when else ""
+        lines.append(f"{stamp}{role}: {content}")
+    return "New conversation:\n" + "\n".join(lines)
+
+
+def render_task(task: str) -> str:
+    """A direct instruction about the user's memories, from the developer or an agent."""
+    return f"Carry out this instruction on the user's memories:\n{task}"

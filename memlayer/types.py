@@ -1,0 +1,136 @@
+"""The typed values memlayer hands back: memories, their events, messages and LLM usage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ExtractionResult",
+    "LLMUsage",
+    "Memory",
+    "MemoryChange",
+    "MemoryEvent",
+    "Message",
+    "Operation",
+]
+
+Operation = Literal["add", "update", "delete"]
+
+
+class Memory(BaseModel):
+    """One version of a fact about a user. The current version has ``valid_to=None``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    memory_id: str
+    memory: str
+    topics: list[str] = Field(default_factory=list)
+    user_id: str
+    agent_id: str | None = None
+    session_id: str | None = None
+    input: str | None = None
+    version: int = 1
+    created_at: datetime
+    updated_at: datetime
+    valid_to: datetime | None = None
+
+
+class MemoryEvent(BaseModel):
+    """One row of the append-only log: what changed, why, and which LLM call decided it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    memory_id: str
+    user_id: str
+    operation: Operation
+    old_memory: str | None = None
+    new_memory: str | None = None
+    old_topics: list[str] | None = None
+    new_topics: list[str] | None = None
+    reason: str | None = None
+    source: str
+    agent_id: str | None = None
+    session_id: str | None = None
+    call_id: str | None = None
+    model: str | None = None
+    created_at: datetime
+
+
+class Message(BaseModel):
+    """One chat message given to extraction. ``created_at`` lets the model resolve "yesterday"."""
+
+    role: Literal["system", "user", "assistant", "tool"] = "user"
+    content: str
+    created_at: datetime | None = None
+
+    @classmethod
+    def coerce(cls, messages: str | Message | dict[str, Any] | Sequence[Any]) -> list[Message]:
+        """Accept a string, one message, or a list of strings, dicts and messages."""
+        if isinstance(messages, (str, Message, dict)):
+            messages = [messages]
+        out: list[Message] = []
+        for item in messages:
+            if isinstance(item, Message):
+                out.append(item)
+            elif isinstance(item, str):
+                out.append(cls(role="user", content=item))
+            elif isinstance(item, dict):
+                out.append(cls.model_validate({k: item.get(k) for k in ("role", "content", "created_at") if k in item}))
+            else:
+                out.append(cls.model_validate(item, from_attributes=True))
+        return out
+
+
+class LLMUsage(BaseModel):
+    """What one LLM call cost. Tokens and cost are summed over Instructor's retries."""
+
+    model_config = ConfigDict(frozen=True)
+
+    call_id: str
+    model: str
+    purpose: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    latency_ms: float = 0.0
+    attempts: int = 1
+
+
+class MemoryChange(BaseModel):
+    """One operation as applied: the memory it touched, before and after."""
+
+    model_config = ConfigDict(frozen=True)
+
+    operation: Operation
+    memory_id: str
+    memory: str | None
+    old_memory: str | None = None
+    topics: list[str] = Field(default_factory=list)
+    reason: str | None = None
+
+
+class ExtractionResult(BaseModel):
+    """The outcome of one extraction: what changed, what was skipped as a no-op, and the call."""
+
+    model_config = ConfigDict(frozen=True)
+
+    changes: list[MemoryChange] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+    usage: LLMUsage | None = None
+
+    @property
+    def added(self) -> list[MemoryChange]:
+        return [c for c in self.changes if c.operation == "add"]
+
+    @property
+    def updated(self) -> list[MemoryChange]:
+        return [c for c in self.changes if c.operation == "update"]
+
+    @property
+    def deleted(self) -> list[MemoryChange]:
+        return [c for c in self.changes if c.operation == "delete"]
