@@ -78,11 +78,14 @@ def apply_operations(
     plan: ExtractionPlan,
     operations: list[Any],
 ) -> tuple[list[MemoryChange], list[str]]:
-    """Apply a validated reply inside the caller's transaction. Returns (changes, skipped no-ops).
+    """Apply a validated reply, in order, inside the caller's transaction. Returns (changes, skipped).
 
     An add of a fact already stored, or an update that changes nothing, is skipped rather than
-    versioned: duplicates are what piles up in memory stores that trust every reply.
+    versioned: duplicates are what piles up in memory stores that trust every reply. A second
+    operation on one alias acts on the result of the first; one on an alias already deleted in this
+    reply is skipped.
     """
+    current: dict[str, Memory | None] = dict(plan.aliases)
     changes: list[MemoryChange] = []
     skipped: list[str] = []
     for op in operations:
@@ -92,15 +95,21 @@ def apply_operations(
                 skipped.append(f"add: already stored: {text}")
                 continue
             changes.append(store.add_memory(conn, ctx, text, topics, op.reason))
+            continue
+        old = current[op.target]
+        if old is None:
+            skipped.append(f"{op.op} {op.target}: already deleted in this reply")
         elif isinstance(op, UpdateOp):
-            old = plan.aliases[op.target]
             text, topics = op.memory.strip(), _clean_topics(op.topics) or old.topics
             if text == old.memory and topics == old.topics:
                 skipped.append(f"update {op.target}: no change")
                 continue
-            changes.append(store.update_memory(conn, ctx, old, text, topics, op.reason))
+            change = store.update_memory(conn, ctx, old, text, topics, op.reason)
+            current[op.target] = old.model_copy(update={"memory": text, "topics": topics, "version": old.version + 1})
+            changes.append(change)
         elif isinstance(op, DeleteOp):
-            changes.append(store.delete_memory(conn, ctx, plan.aliases[op.target], op.reason))
+            changes.append(store.delete_memory(conn, ctx, old, op.reason))
+            current[op.target] = None
         else:  # pragma: no cover - the response model admits only the three
             raise TypeError(f"unknown operation {op!r}")
     return changes, skipped

@@ -49,6 +49,7 @@ class MemoryManager:
         api_key: str | None = None,
         mode: Mode | None = None,
         max_retries: int = 2,
+        provider_retries: int = 2,
         candidate_limit: int = 30,
         **model_kwargs: Any,
     ) -> None:
@@ -59,9 +60,10 @@ class MemoryManager:
         if isinstance(additional_instructions, str):
             additional_instructions = [additional_instructions]
         self.additional_instructions = [s for s in additional_instructions or [] if s.strip()]
-        if max_retries < 0 or candidate_limit < 1:
-            raise ConfigError("max_retries must be >= 0 and candidate_limit >= 1")
+        if max_retries < 0 or provider_retries < 0 or candidate_limit < 1:
+            raise ConfigError("max_retries and provider_retries must be >= 0, candidate_limit >= 1")
         self.max_retries = max_retries
+        self.provider_retries = provider_retries
         self.candidate_limit = candidate_limit
 
     # -- extraction -------------------------------------------------------------------------------
@@ -150,7 +152,9 @@ class MemoryManager:
     def _call(self, plan: ExtractionPlan, user: str, agent: str | None, session: str | None, purpose: str) -> TypedReply:
         try:
             return complete_typed(
-                self._spec(), plan.messages, plan.response_model, purpose=purpose, retries=self.max_retries
+                self._spec(), plan.messages, plan.response_model, purpose=purpose,
+                retries=self.max_retries,
+                provider_retries=self.provider_retries,
             )
         except LLMCallError as exc:
             self._log_failed_call(exc, user, agent, session)
@@ -161,7 +165,9 @@ class MemoryManager:
     ) -> TypedReply:
         try:
             return await acomplete_typed(
-                self._spec(), plan.messages, plan.response_model, purpose=purpose, retries=self.max_retries
+                self._spec(), plan.messages, plan.response_model, purpose=purpose,
+                retries=self.max_retries,
+                provider_retries=self.provider_retries,
             )
         except LLMCallError as exc:
             await asyncio.to_thread(self._log_failed_call, exc, user, agent, session)
