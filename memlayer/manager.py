@@ -53,8 +53,8 @@ class MemoryManager:
         candidate_limit: int = 30,
         **model_kwargs: Any,
     ) -> None:
-        self.model = None if model is None else parse_model(
-            model, api_base=api_base, api_key=api_key, mode=mode, **model_kwargs
+        self.model = (
+            None if model is None else parse_model(model, api_base=api_base, api_key=api_key, mode=mode, **model_kwargs)
         )
         self.db = db if db is not None else DuckDb()
         if isinstance(additional_instructions, str):
@@ -149,10 +149,15 @@ class MemoryManager:
                 candidate_limit=self.candidate_limit,
             )
 
-    def _call(self, plan: ExtractionPlan, user: str, agent: str | None, session: str | None, purpose: str) -> TypedReply:
+    def _call(
+        self, plan: ExtractionPlan, user: str, agent: str | None, session: str | None, purpose: str
+    ) -> TypedReply:
         try:
             return complete_typed(
-                self._spec(), plan.messages, plan.response_model, purpose=purpose,
+                self._spec(),
+                plan.messages,
+                plan.response_model,
+                purpose=purpose,
                 retries=self.max_retries,
                 provider_retries=self.provider_retries,
             )
@@ -165,7 +170,10 @@ class MemoryManager:
     ) -> TypedReply:
         try:
             return await acomplete_typed(
-                self._spec(), plan.messages, plan.response_model, purpose=purpose,
+                self._spec(),
+                plan.messages,
+                plan.response_model,
+                purpose=purpose,
                 retries=self.max_retries,
                 provider_retries=self.provider_retries,
             )
@@ -273,7 +281,9 @@ class MemoryManager:
                 conn, user, topics=list(topics) if topics else None, agent_id=agent_id, limit=limit, as_of=as_of
             )
 
-    def get_user_memory(self, memory_id: str, user_id: str | None = None, *, as_of: datetime | None = None) -> Memory | None:
+    def get_user_memory(
+        self, memory_id: str, user_id: str | None = None, *, as_of: datetime | None = None
+    ) -> Memory | None:
         """One memory of this user, or None when it does not exist, is deleted, or is someone else's."""
         user = _user(user_id)
         with self.db.reading() as conn:
@@ -302,7 +312,9 @@ class MemoryManager:
     async def aadd_user_memory(self, memory: str, user_id: str | None = None, **kwargs: Any) -> Memory:
         return await asyncio.to_thread(self.add_user_memory, memory, user_id, **kwargs)
 
-    async def areplace_user_memory(self, memory_id: str, memory: str, user_id: str | None = None, **kwargs: Any) -> Memory:
+    async def areplace_user_memory(
+        self, memory_id: str, memory: str, user_id: str | None = None, **kwargs: Any
+    ) -> Memory:
         return await asyncio.to_thread(self.replace_user_memory, memory_id, memory, user_id, **kwargs)
 
     async def adelete_user_memory(self, memory_id: str, user_id: str | None = None) -> None:

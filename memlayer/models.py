@@ -79,8 +79,13 @@ def parse_model(
     Raises `ConfigError`, with a suggestion, for a string without a provider or an unknown one.
     """
     if isinstance(model, ModelSpec):
-        overrides = {k: v for k, v in (("api_base", api_base), ("api_key", api_key), ("mode", mode)) if v}
-        return replace(model, **overrides, extra={**model.extra, **extra})
+        return replace(
+            model,
+            api_base=api_base or model.api_base,
+            api_key=api_key or model.api_key,
+            mode=mode or model.mode,
+            extra={**model.extra, **extra},
+        )
     if not isinstance(model, str) or not model.strip():
         raise ConfigError(f"model must be a string like 'openai:gpt-4o', got {model!r}")
     text = model.strip()
@@ -202,7 +207,11 @@ class LLMCallError(ModelError):
 
 
 def _request(
-    spec: ModelSpec, messages: list[dict[str, str]], response_model: type[BaseModel], retries: int, provider_retries: int
+    spec: ModelSpec,
+    messages: list[dict[str, str]],
+    response_model: type[BaseModel],
+    retries: int,
+    provider_retries: int,
 ) -> dict[str, Any]:
     # temperature 0: extraction should be repeatable. num_retries: LiteLLM's own retries of
     # rate limits and transient errors; Instructor's max_retries re-asks after a validation error.
@@ -321,7 +330,9 @@ async def acomplete_typed(
     client = instructor.from_litellm(acompletion, mode=_instructor_mode(spec))
     started = time.perf_counter()
     try:
-        value = await client.chat.completions.create(**_request(spec, messages, response_model, retries, provider_retries))
+        value = await client.chat.completions.create(
+            **_request(spec, messages, response_model, retries, provider_retries)
+        )
     except Exception as exc:
         raise _failure(spec, purpose, attempts, time.perf_counter() - started, exc) from exc
     usage = _usage(spec, purpose, attempts, time.perf_counter() - started)

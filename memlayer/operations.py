@@ -65,7 +65,7 @@ def build_response_model(aliases: list[str]) -> type[_OperationsBase]:
     if not aliases:
         item: Any = AddOp
     else:
-        target = Literal[tuple(aliases)]  # type: ignore[valid-type]
+        target: Any = Literal[tuple(aliases)]
         update = create_model("UpdateOp", __base__=UpdateOp, __doc__=UpdateOp.__doc__, target=(target, ...))
         delete = create_model("DeleteOp", __base__=DeleteOp, __doc__=DeleteOp.__doc__, target=(target, ...))
         item = Annotated[Union[AddOp, update, delete], Field(discriminator="op")]  # noqa: UP007

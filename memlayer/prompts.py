@@ -6,6 +6,8 @@ prompt changes request bodies, so recorded cassettes must be re-recorded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = ["PROMPT_VERSION", "extraction_system_prompt", "render_conversation", "render_task"]
 
 PROMPT_VERSION = "extract-v1"
@@ -39,7 +41,7 @@ def extraction_system_prompt(memories: list[tuple[str, str, list[str]]], additio
     return _SYSTEM.format(extra=extra, memories=lines or "(none yet)")
 
 
-def render_conversation(messages: list[tuple[str, str, str | None]]) -> str:
+def render_conversation(messages: Sequence[tuple[str, str, str | None]]) -> str:
     """The new messages, one per line, with their time when known."""
     lines = []
     for role, content, when in messages:

@@ -32,7 +32,7 @@ class DuckDb:
         self.db_file = str(db_file)
         self.read_only = read_only
         self._lock = threading.RLock()
-        self._conn = self._connect()
+        self._conn: duckdb.DuckDBPyConnection | None = self._connect()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self.db_file != ":memory:" and not self.read_only:

@@ -276,7 +276,12 @@ def delete_memory(
     _close_version(conn, ctx, old)
     _event(conn, ctx, "delete", old.memory_id, old, None, reason)
     return MemoryChange(
-        operation="delete", memory_id=old.memory_id, memory=None, old_memory=old.memory, topics=old.topics, reason=reason
+        operation="delete",
+        memory_id=old.memory_id,
+        memory=None,
+        old_memory=old.memory,
+        topics=old.topics,
+        reason=reason,
     )
 
 
@@ -325,7 +330,7 @@ def list_events(conn: duckdb.DuckDBPyConnection, user_id: str, memory_id: str | 
     names = [c.strip() for c in _EVENT_COLUMNS.split(",")]
     events = []
     for row in rows:
-        fields = dict(zip(names, row))
+        fields = dict(zip(names, row, strict=True))
         fields["created_at"] = _aware(fields["created_at"])
         events.append(MemoryEvent.model_validate(fields))
     return events

@@ -14,7 +14,7 @@ import duckdb
 
 from ..errors import StorageError
 
-__all__ = ["MIGRATIONS", "apply_migrations", "applied_migrations"]
+__all__ = ["MIGRATIONS", "applied_migrations", "apply_migrations"]
 
 Migration = tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]
 

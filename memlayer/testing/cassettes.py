@@ -61,7 +61,7 @@ def _scrub(value: Any) -> Any:
 def _as_json(body: Any) -> Any:
     if isinstance(body, bytes):
         body = body.decode("utf-8", errors="strict")
-    if not isinstance(body, str) or not body.strip()[:1] in ("{", "["):
+    if not isinstance(body, str) or body.strip()[:1] not in ("{", "["):
         return None
     try:
         return json.loads(body)

@@ -1,0 +1,176 @@
+"""The store on a real DuckDB file: versions, reads in the past, history, isolation, erasure, locks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from memlayer import ConfigError, DatabaseLockedError, DuckDb, MemoryManager, StorageError
+from memlayer.db.migrations import MIGRATIONS, apply_migrations
+
+ALICE, BOB = "alice", "bob"
+
+
+@pytest.fixture
+def manager(db: DuckDb) -> MemoryManager:
+    return MemoryManager(db=db)  # direct edits and reads need no model
+
+
+def test_edits_are_versions_and_events(manager: MemoryManager) -> None:
+    memory = manager.add_user_memory("Likes tea", user_id=ALICE, topics=["food"], agent_id="chef")
+    assert (memory.version, memory.topics, memory.agent_id, memory.valid_to) == (1, ["food"], "chef", None)
+    t1 = dt.datetime.now(dt.timezone.utc)
+    time.sleep(0.002)
+    replaced = manager.replace_user_memory(memory.memory_id, "Likes green tea", user_id=ALICE)
+    assert (replaced.memory_id, replaced.version, replaced.topics) == (memory.memory_id, 2, ["food"])
+    assert replaced.created_at == memory.created_at and replaced.updated_at > memory.updated_at
+    t2 = dt.datetime.now(dt.timezone.utc)
+    time.sleep(0.002)
+    manager.delete_user_memory(memory.memory_id, user_id=ALICE)
+
+    assert manager.get_user_memories(user_id=ALICE) == []
+    assert [m.memory for m in manager.get_user_memories(user_id=ALICE, as_of=t1)] == ["Likes tea"]
+    assert [m.memory for m in manager.get_user_memories(user_id=ALICE, as_of=t2)] == ["Likes green tea"]
+    events = manager.get_memory_history(memory.memory_id, user_id=ALICE)
+    assert [(e.operation, e.old_memory, e.new_memory, e.source) for e in events] == [
+        ("add", None, "Likes tea", "api"),
+        ("update", "Likes tea", "Likes green tea", "api"),
+        ("delete", "Likes green tea", None, "api"),
+    ]
+
+
+def test_reads_filter_and_order(manager: MemoryManager) -> None:
+    tea = manager.add_user_memory("Likes tea", user_id=ALICE, topics=["food"], agent_id="chef")
+    code = manager.add_user_memory("Writes Rust", user_id=ALICE, topics=["programming"], agent_id="coder")
+    manager.add_user_memory("Likes coffee", user_id=BOB, topics=["food"])
+    assert [m.memory_id for m in manager.get_user_memories(user_id=ALICE)] == [code.memory_id, tea.memory_id]
+    assert [m.memory for m in manager.get_user_memories(user_id=ALICE, topics=["food"])] == ["Likes tea"]
+    assert [m.memory for m in manager.get_user_memories(user_id=ALICE, agent_id="coder")] == ["Writes Rust"]
+    assert [m.memory for m in manager.get_user_memories(user_id=ALICE, limit=1)] == ["Writes Rust"]
+    assert [m.memory for m in manager.search_user_memories("do you like tea?", user_id=ALICE, limit=1)] == ["Likes tea"]
+
+
+def test_users_are_isolated(manager: MemoryManager) -> None:
+    bobs = manager.add_user_memory("Bob's secret", user_id=BOB)
+    manager.add_user_memory("Alice's fact", user_id=ALICE)
+    assert [m.memory for m in manager.get_user_memories(user_id=ALICE)] == ["Alice's fact"]
+    assert manager.get_user_memory(bobs.memory_id, user_id=ALICE) is None
+    assert manager.search_user_memories("secret", user_id=ALICE) == [
+        m for m in manager.get_user_memories(user_id=ALICE)
+    ]
+    assert manager.get_memory_history(bobs.memory_id, user_id=ALICE) == []
+    for change in (
+        lambda: manager.replace_user_memory(bobs.memory_id, "hacked", user_id=ALICE),
+        lambda: manager.delete_user_memory(bobs.memory_id, user_id=ALICE),
+    ):
+        with pytest.raises(ConfigError, match="has no current memory"):
+            change()
+    assert manager.clear_user_memories(user_id=ALICE) == 1
+    assert [m.memory for m in manager.get_user_memories(user_id=BOB)] == ["Bob's secret"]
+
+
+def test_clear_keeps_history_erase_removes_everything(manager: MemoryManager, db: DuckDb) -> None:
+    for i in range(150):  # more than any page size: every one goes
+        manager.add_user_memory(f"fact {i}", user_id=ALICE)
+    manager.add_user_memory("Bob's fact", user_id=BOB)
+    assert manager.clear_user_memories(user_id=ALICE) == 150
+    assert manager.get_user_memories(user_id=ALICE) == []
+    assert db.sql("SELECT count(*) FROM memory_events WHERE user_id = ?", [ALICE]) == [(300,)]
+    assert manager.erase_user(user_id=ALICE) == {"memories": 150, "memory_events": 300, "llm_calls": 0}
+    for table in ("memories", "memory_events", "llm_calls"):
+        assert db.sql(f"SELECT count(*) FROM {table} WHERE user_id = ?", [ALICE]) == [(0,)]
+    assert [m.memory for m in manager.get_user_memories(user_id=BOB)] == ["Bob's fact"]
+
+
+def test_memories_survive_reopening_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "agents.duckdb"
+    with DuckDb(db_file=path) as first:
+        MemoryManager(db=first).add_user_memory("Likes tea", user_id=ALICE)
+    with DuckDb(db_file=path) as second:
+        assert [m.memory for m in MemoryManager(db=second).get_user_memories(user_id=ALICE)] == ["Likes tea"]
+        assert second.sql("SELECT name FROM schema_migrations") == [(name,) for name, _ in MIGRATIONS]
+
+
+def test_in_memory_database_works() -> None:
+    with DuckDb(":memory:") as db:
+        MemoryManager(db=db).add_user_memory("Likes tea", user_id=ALICE)
+        assert db.sql("SELECT memory FROM current_memories") == [("Likes tea",)]
+
+
+def test_a_failing_migration_changes_nothing(tmp_path: Path) -> None:
+    conn = duckdb.connect(str(tmp_path / "m.duckdb"))
+
+    def broken(c: duckdb.DuckDBPyConnection) -> None:
+        c.execute("CREATE TABLE half_done (x INTEGER)")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        apply_migrations(conn, [*MIGRATIONS, ("m999_broken", broken)])
+    assert conn.execute("SELECT name FROM schema_migrations").fetchall() == [(n,) for n, _ in MIGRATIONS]
+    tables = {row[0] for row in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert "half_done" not in tables and "memories" in tables
+    assert apply_migrations(conn) == []  # already current: nothing runs twice
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "newer.duckdb"
+    conn = duckdb.connect(str(path))
+    apply_migrations(conn, [*MIGRATIONS, ("m999_future", lambda c: None)])
+    conn.close()
+    with pytest.raises(StorageError, match="newer memlayer"):
+        DuckDb(db_file=path)
+
+
+def test_a_file_locked_by_another_process_says_so(db: DuckDb) -> None:
+    script = (
+        "import sys\nfrom memlayer import DuckDb, DatabaseLockedError\n"
+        "try:\n    DuckDb(db_file=sys.argv[1])\nexcept DatabaseLockedError as e:\n    print(e)\n    sys.exit(3)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script, db.db_file], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 3, run.stderr
+    assert "is locked by another process" in run.stdout and "give each process its own db_file" in run.stdout
+    assert DatabaseLockedError.__mro__[1] is StorageError
+
+
+def test_read_only_store_refuses_writes(tmp_path: Path) -> None:
+    path = tmp_path / "ro.duckdb"
+    DuckDb(db_file=path).close()
+    with DuckDb(db_file=path, read_only=True) as ro:
+        with pytest.raises(StorageError, match="read_only"):
+            MemoryManager(db=ro).add_user_memory("Likes tea", user_id=ALICE)
+        assert MemoryManager(db=ro).get_user_memories(user_id=ALICE) == []
+
+
+def test_threads_share_one_store_safely(manager: MemoryManager) -> None:
+    def write(worker: int) -> None:
+        for i in range(25):
+            manager.add_user_memory(f"fact {worker}-{i}", user_id=f"user{worker % 2}")
+            manager.get_user_memories(user_id=f"user{worker % 2}", limit=5)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(manager.get_user_memories(user_id="user0")) == 50
+    assert len(manager.get_user_memories(user_id="user1")) == 50
+
+
+def test_closed_store_says_so(tmp_path: Path) -> None:
+    db = DuckDb(db_file=tmp_path / "c.duckdb")
+    db.close()
+    with pytest.raises(StorageError, match="closed"):
+        MemoryManager(db=db).get_user_memories(user_id=ALICE)
+
+
+@pytest.mark.parametrize("text", ["", "   ", None])
+def test_empty_memory_text_is_refused(manager: MemoryManager, text: object) -> None:
+    with pytest.raises(ConfigError, match="memory must be"):
+        manager.add_user_memory(text, user_id=ALICE)  # type: ignore[arg-type]
