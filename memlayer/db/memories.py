@@ -112,7 +112,7 @@ def list_memories(
     if agent_id is not None:
         sql += " AND agent_id = ?"
         params.append(agent_id)
-    sql += " ORDER BY valid_from DESC, memory_id"
+    sql += " ORDER BY valid_from DESC, memory"
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
@@ -153,7 +153,7 @@ def rank_candidates(conn: duckdb.DuckDBPyConnection, user_id: str, text: str, li
         f"""
         SELECT {_COLUMNS} FROM memories
         WHERE user_id = ? AND valid_to IS NULL
-        ORDER BY {score} DESC, valid_from DESC, memory_id
+        ORDER BY {score} DESC, valid_from DESC, memory
         LIMIT ?
         """,
         [user_id, terms, limit],
