@@ -113,13 +113,12 @@ def token_report() -> None:
 
 
 SEED = """
-INSERT INTO memories (memory_id, version, user_id, agent_id, session_id, memory, topics, input,
+INSERT INTO memories (memory_id, version, user_id, agent_id, session_id, memory, memory_key, topics, input,
                       created_at, valid_from, valid_to)
-SELECT ? || i, 1, users[1 + i % len(users)], NULL, NULL,
-       'Fact ' || i || ' about ' || w[1 + i % 13] || ' and ' || w[1 + (i // 13) % 13],
-       [w[1 + i % 13]], NULL, ts, ts, NULL
-FROM (SELECT range AS i, TIMESTAMP '2024-01-01' + to_seconds(range) AS ts FROM range(?)),
-     (SELECT ?::VARCHAR[] AS users, ?::VARCHAR[] AS w)
+SELECT ? || i, 1, users[1 + i % len(users)], NULL, NULL, text, lower(text), [w[1 + i % 13]], NULL, ts, ts, NULL
+FROM (SELECT *, 'Fact ' || i || ' about ' || w[1 + i % 13] || ' and ' || w[1 + (i // 13) % 13] AS text FROM
+     (SELECT range AS i, TIMESTAMP '2024-01-01' + to_seconds(range) AS ts FROM range(?)),
+     (SELECT ?::VARCHAR[] AS users, ?::VARCHAR[] AS w))
 """
 SEED_EVENTS = """
 INSERT INTO memory_events (event_id, memory_id, user_id, operation, new_memory, new_topics, source, created_at)
@@ -146,8 +145,8 @@ def bare_commit(db: DuckDb, user: str, queue: list[str], versions: dict[str, int
         conn.execute("BEGIN TRANSACTION")
         close = "UPDATE memories SET valid_to = ? WHERE memory_id IN (?, ?) AND valid_to IS NULL"
         conn.execute(close, [now, upd, dele])
-        conn.execute("INSERT INTO memories VALUES " + ", ".join(["(?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?, NULL)"] * 3),
-                     [x for m, v, t in mem for x in (m, v, user, t, ["t"], MESSAGE, now, now)])  # fmt: skip
+        conn.execute("INSERT INTO memories VALUES " + ", ".join(["(?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?, ?, NULL)"] * 3),
+                     [x for m, v, t in mem for x in (m, v, user, t, t, ["t"], MESSAGE, now, now)])  # fmt: skip
         conn.execute("INSERT INTO memory_events (event_id, memory_id, user_id, operation, new_memory, source,"
                      " created_at) VALUES " + ", ".join(["(?, ?, ?, ?, 'x', 'extraction', ?)"] * 4),
                      [x for m, op in ev for x in (str(uuid.uuid4()), m, user, op, now)])  # fmt: skip

@@ -13,11 +13,12 @@ import duckdb
 from pydantic import BaseModel
 
 from .db import memories as store
+from .db.changes import ChangeSet, memory_key
 from .operations import AddOp, DeleteOp, UpdateOp, build_response_model
 from .prompts import extraction_system_prompt, render_conversation, render_task
-from .types import Memory, MemoryChange, Message
+from .types import Memory, Message
 
-__all__ = ["ExtractionPlan", "apply_operations", "plan_extraction"]
+__all__ = ["ExtractionPlan", "add_texts", "apply_operations", "plan_extraction"]
 
 MAX_INPUT_CHARS = 2000  # of the source text kept on each memory
 
@@ -57,7 +58,7 @@ def plan_extraction(
     )
     return ExtractionPlan(
         messages=[{"role": "system", "content": system}, {"role": "user", "content": user_content}],
-        response_model=build_response_model(list(aliases)),
+        response_model=build_response_model(tuple(aliases)),
         aliases=aliases,
         input=source[:MAX_INPUT_CHARS],
     )
@@ -72,29 +73,25 @@ def _clean_topics(topics: list[str]) -> list[str]:
     return list(seen)
 
 
-def apply_operations(
-    conn: duckdb.DuckDBPyConnection,
-    ctx: store.WriteContext,
-    plan: ExtractionPlan,
-    operations: list[Any],
-) -> tuple[list[MemoryChange], list[str]]:
-    """Apply a validated reply, in order, inside the caller's transaction. Returns (changes, skipped).
+def apply_operations(changes: ChangeSet, plan: ExtractionPlan, operations: list[Any], stored: set[str]) -> list[str]:
+    """Turn a validated reply into ``changes``, in order. Returns the operations skipped as no-ops.
 
-    An add of a fact already stored, or an update that changes nothing, is skipped rather than
-    versioned: duplicates are what piles up in memory stores that trust every reply. A second
-    operation on one alias acts on the result of the first; one on an alias already deleted in this
-    reply is skipped.
+    ``stored`` holds the `memory_key` of every add text the user already has. An add of a fact
+    already stored, or an update that changes nothing, is skipped rather than versioned:
+    duplicates are what piles up in memory stores that trust every reply. A second operation on
+    one alias acts on the result of the first; one on an alias already deleted is skipped.
     """
     current: dict[str, Memory | None] = dict(plan.aliases)
-    changes: list[MemoryChange] = []
+    seen = set(stored)
     skipped: list[str] = []
     for op in operations:
         if isinstance(op, AddOp):
             text, topics = op.memory.strip(), _clean_topics(op.topics)
-            if _is_stored(conn, ctx.user_id, text):
+            if memory_key(text) in seen:
                 skipped.append(f"add: already stored: {text}")
                 continue
-            changes.append(store.add_memory(conn, ctx, text, topics, op.reason))
+            seen.add(memory_key(text))
+            changes.add(text, topics, op.reason)
             continue
         old = current[op.target]
         if old is None:
@@ -104,20 +101,15 @@ def apply_operations(
             if text == old.memory and topics == old.topics:
                 skipped.append(f"update {op.target}: no change")
                 continue
-            change = store.update_memory(conn, ctx, old, text, topics, op.reason)
-            current[op.target] = old.model_copy(update={"memory": text, "topics": topics, "version": old.version + 1})
-            changes.append(change)
+            current[op.target] = changes.update(old, text, topics, op.reason)
         elif isinstance(op, DeleteOp):
-            changes.append(store.delete_memory(conn, ctx, old, op.reason))
+            changes.delete(old, op.reason)
             current[op.target] = None
         else:  # pragma: no cover - the response model admits only the three
             raise TypeError(f"unknown operation {op!r}")
-    return changes, skipped
+    return skipped
 
 
-def _is_stored(conn: duckdb.DuckDBPyConnection, user_id: str, text: str) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM memories WHERE user_id = ? AND valid_to IS NULL AND lower(trim(memory)) = lower(?) LIMIT 1",
-        [user_id, text],
-    ).fetchone()
-    return row is not None
+def add_texts(operations: list[Any]) -> list[str]:
+    """The texts of the reply's adds, to look up as duplicates in one query."""
+    return [op.memory.strip() for op in operations if isinstance(op, AddOp)]

@@ -14,11 +14,12 @@ from typing import Any
 
 from .db import DuckDb
 from .db import memories as store
+from .db.changes import ChangeSet, WriteContext, stored_keys, utcnow
 from .errors import ConfigError, MemlayerError
-from .extract import ExtractionPlan, apply_operations, plan_extraction
+from .extract import ExtractionPlan, add_texts, apply_operations, plan_extraction
 from .models import LLMCallError, Mode, ModelSpec, TypedReply, acomplete_typed, complete_typed, parse_model
 from .prompts import PROMPT_VERSION
-from .types import ExtractionResult, Memory, MemoryChange, MemoryEvent, Message
+from .types import ExtractionResult, Memory, MemoryEvent, Message
 
 __all__ = ["MemoryManager"]
 
@@ -183,17 +184,17 @@ class MemoryManager:
 
     def _log_failed_call(self, exc: LLMCallError, user: str, agent: str | None, session: str | None) -> None:
         # The usage row is the only write for a failed call: it cost tokens, and changed nothing.
-        ctx = store.WriteContext(user, "extraction", store.utcnow(), agent, session, model=str(self._spec()))
+        ctx = WriteContext(user, "extraction", utcnow(), agent, session, model=str(self._spec()))
         with self.db.transaction() as conn:
             store.insert_llm_call(conn, exc.usage, ctx, prompt_version=PROMPT_VERSION, error=str(exc))
 
     def _apply(
         self, plan: ExtractionPlan, reply: TypedReply, user: str, agent: str | None, session: str | None, source: str
     ) -> ExtractionResult:
-        ctx = store.WriteContext(
+        ctx = WriteContext(
             user_id=user,
             source=source,
-            now=store.utcnow(),
+            now=utcnow(),
             agent_id=agent,
             session_id=session,
             call_id=reply.usage.call_id,
@@ -201,15 +202,17 @@ class MemoryManager:
             input=plan.input,
         )
         operations = list(getattr(reply.value, "operations", []))
+        changes = ChangeSet(ctx)
         try:
             with self.db.transaction() as conn:
-                changes, skipped = apply_operations(conn, ctx, plan, operations)
+                skipped = apply_operations(changes, plan, operations, stored_keys(conn, user, add_texts(operations)))
+                changes.write(conn)
                 store.insert_llm_call(conn, reply.usage, ctx, prompt_version=PROMPT_VERSION)
         except MemlayerError as exc:
             failed = LLMCallError(str(exc), model=reply.usage.model, usage=reply.usage, last_reply=None)
             self._log_failed_call(failed, user, agent, session)
             raise
-        return ExtractionResult(changes=changes, skipped=skipped, usage=reply.usage)
+        return ExtractionResult(changes=changes.changes, skipped=skipped, usage=reply.usage)
 
     # -- direct edits -----------------------------------------------------------------------------
 
@@ -224,37 +227,45 @@ class MemoryManager:
     ) -> Memory:
         """Store a memory as given, with no LLM call."""
         user, text = _user(user_id), _text(memory)
-        ctx = store.WriteContext(user, "api", store.utcnow(), agent_id, session_id)
+        ctx = WriteContext(user, "api", utcnow(), agent_id, session_id)
+        changes = ChangeSet(ctx)
+        new = changes.add(text, list(topics or []))
         with self.db.transaction() as conn:
-            change = store.add_memory(conn, ctx, text, list(topics or []))
-            return _must_find(conn, user, change)
+            changes.write(conn)
+        return new
 
     def replace_user_memory(
         self, memory_id: str, memory: str, user_id: str | None = None, *, topics: Sequence[str] | None = None
     ) -> Memory:
         """Replace a memory's text (a new version; the old one stays in its history)."""
         user, text = _user(user_id), _text(memory)
-        ctx = store.WriteContext(user, "api", store.utcnow())
+        ctx = WriteContext(user, "api", utcnow())
+        changes = ChangeSet(ctx)
         with self.db.transaction() as conn:
             old = _owned(conn, user, memory_id)
-            change = store.update_memory(conn, ctx, old, text, list(topics) if topics is not None else old.topics)
-            return _must_find(conn, user, change)
+            new = changes.update(old, text, list(topics) if topics is not None else old.topics)
+            changes.write(conn)
+        return new
 
     def delete_user_memory(self, memory_id: str, user_id: str | None = None) -> None:
         """Forget a memory now; its versions and events stay until `erase_user`."""
         user = _user(user_id)
-        ctx = store.WriteContext(user, "api", store.utcnow())
+        ctx = WriteContext(user, "api", utcnow())
+        changes = ChangeSet(ctx)
         with self.db.transaction() as conn:
-            store.delete_memory(conn, ctx, _owned(conn, user, memory_id))
+            changes.delete(_owned(conn, user, memory_id))
+            changes.write(conn)
 
     def clear_user_memories(self, user_id: str | None = None) -> int:
         """Forget every current memory of one user (history kept). Returns how many."""
         user = _user(user_id)
-        ctx = store.WriteContext(user, "api", store.utcnow())
+        ctx = WriteContext(user, "api", utcnow())
+        changes = ChangeSet(ctx)
         with self.db.transaction() as conn:
             current = store.list_memories(conn, user)
             for memory in current:
-                store.delete_memory(conn, ctx, memory, "cleared")
+                changes.delete(memory, "cleared")
+            changes.write(conn)
         return len(current)
 
     def erase_user(self, user_id: str | None = None) -> dict[str, int]:
@@ -353,10 +364,4 @@ def _owned(conn: Any, user: str, memory_id: str) -> Memory:
     if memory is None:
         # Same words whether the id is unknown or another user's: an error must not confirm it exists.
         raise ConfigError(f"user {user!r} has no current memory {memory_id!r}")
-    return memory
-
-
-def _must_find(conn: Any, user: str, change: MemoryChange) -> Memory:
-    memory = store.find_memory(conn, user, change.memory_id)
-    assert memory is not None, "a memory written in this transaction must be readable in it"
     return memory

@@ -30,6 +30,7 @@ def m001_memory_core(conn: duckdb.DuckDBPyConnection) -> None:
             agent_id   VARCHAR,
             session_id VARCHAR,
             memory     VARCHAR   NOT NULL,
+            memory_key VARCHAR   NOT NULL, -- lower-cased, spaces folded: finds duplicates without a scan of lower()
             topics     VARCHAR[] NOT NULL,
             input      VARCHAR,
             created_at TIMESTAMP NOT NULL,
