@@ -32,7 +32,7 @@ def main() -> None:
         print(f"live: {model}")
     else:
         model, api_base = "openai/smollm2", "http://127.0.0.1:8765/v1"
-        replay = use_cassette(CASSETTE, mode=os.environ.get("MEMLAYER_RECORD", "none"))
+        replay = use_cassette(CASSETTE)  # MEMLAYER_RECORD=rewrite re-records it
         print(f"offline: replaying {CASSETTE.name}, recorded from SmolLM2-135M (real replies, tiny model)")
 
     with tempfile.TemporaryDirectory() as tmp, DuckDb(db_file=Path(tmp) / "quickstart.duckdb") as db, replay:

@@ -251,17 +251,19 @@ def _usage(spec: ModelSpec, purpose: str, attempts: _Attempts, seconds: float) -
 def _failure(spec: ModelSpec, purpose: str, attempts: _Attempts, seconds: float, exc: Exception) -> MemlayerError:
     from instructor.core import InstructorRetryException
 
-    from .testing.cassettes import RECORD_ENV, unrecorded_request
+    from .testing.cassettes import active_cassette, unrecorded_request
 
     missing = unrecorded_request(exc)
     if missing is not None:
         # Under a replaying cassette, "connection error" would send people to debug their network.
+        active = active_cassette()
+        where = f" {active.path}" if active else ""
+        how = active.record_command("rewrite") if active else "re-record with the model server up"
         first = str(missing).strip().splitlines()[0][:300]
         return CassetteError(
-            f"{spec}: no recorded answer for this request in the cassette ({first}). The prompt, schema or "
-            f"model changed since recording; re-record with the model server up: {RECORD_ENV}=all uv run pytest ..."
+            f"{spec}: no recorded answer for this request in the cassette{where} ({first}). The prompt, "
+            f"schema or model changed since recording; {how}"
         )
-
     # Instructor wraps a provider error in its retry exception; report the provider's own words.
     cause = exc.__cause__ if isinstance(exc, InstructorRetryException) and exc.__cause__ else exc
     provider_failed = attempts.last_reply is None

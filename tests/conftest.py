@@ -1,16 +1,17 @@
-"""Shared fixtures: a real DuckDB file per test, the local model, and cassettes."""
+"""Shared fixtures: a real DuckDB file per test, and the local model the cassettes were recorded from.
+
+Cassettes come from memlayer's own pytest plugin (``memlayer.testing.plugin``), as users get it.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from memlayer import DuckDb, MemoryManager
-from memlayer.testing import use_cassette
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 # The server that recorded the cassettes: ../shared/tools/local-llm (llama.cpp's llama-server) with
@@ -35,11 +36,3 @@ def db(tmp_path: Path) -> Iterator[DuckDb]:
 def local_manager(db: DuckDb) -> MemoryManager:
     """A manager on the local llama.cpp model, as the cassettes were recorded."""
     return MemoryManager(model=LOCAL_MODEL, db=db, api_base=LOCAL_API_BASE, api_key="local", provider_retries=0)
-
-
-@pytest.fixture
-def cassette(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """The test's cassette: cassettes/<test module>/<test name>.json, replayed with no network."""
-    module = Path(str(request.node.fspath)).stem
-    with use_cassette(CASSETTES / module / f"{request.node.name}.json") as recording:
-        yield recording

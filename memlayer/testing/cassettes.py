@@ -7,8 +7,8 @@
   a stale answer.
 - Each cassette says what produced it: the model, server and fingerprint seen in its responses.
 
-Record with ``MEMLAYER_RECORD=once`` (new cassettes only) or ``MEMLAYER_RECORD=all`` (re-record);
-the default, ``none``, never touches the network.
+Record with ``pytest --memlayer-record=once`` (or ``MEMLAYER_RECORD=once``) for new cassettes, or
+``rewrite`` to re-record; the default, ``none``, never touches the network.
 """
 
 from __future__ import annotations
@@ -18,16 +18,19 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..errors import CassetteError
 
-__all__ = ["RECORD_ENV", "record_mode", "use_cassette"]
+__all__ = ["RECORD_ENV", "active_cassette", "normalise_mode", "record_mode", "use_cassette"]
 
 RECORD_ENV = "MEMLAYER_RECORD"
-_MODES = ("none", "once", "new_episodes", "all")
+_VCR_MODES = {"none": "none", "once": "once", "new": "new_episodes", "rewrite": "all"}
+_ALIASES = {"new_episodes": "new", "all": "rewrite"}
 _SECRET_HEADERS = (
     "authorization",
     "x-api-key",
@@ -44,10 +47,8 @@ REDACTED = "<redacted>"
 
 
 def record_mode() -> str:
-    mode = os.environ.get(RECORD_ENV, "none").strip().lower() or "none"
-    if mode not in _MODES:
-        raise CassetteError(f"{RECORD_ENV}={mode!r}: use one of {', '.join(_MODES)}")
-    return mode
+    """The record mode from ``MEMLAYER_RECORD``; ``none`` (replay only) when unset."""
+    return normalise_mode(os.environ.get(RECORD_ENV, "") or "none")
 
 
 def _scrub(value: Any) -> Any:
@@ -150,43 +151,97 @@ def _provenance(interactions: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _Active:
+    path: Path
+    mode: str
+    test_id: str | None
+
+    def record_command(self, mode: str = "once") -> str:
+        target = f" '{self.test_id}'" if self.test_id else ""
+        return f"start the model server, then: pytest --memlayer-record={mode}{target}"
+
+
+_ACTIVE: ContextVar[_Active | None] = ContextVar("memlayer_cassette", default=None)
+
+
+def active_cassette() -> _Active | None:
+    """The cassette the current test replays, if any (for error messages)."""
+    return _ACTIVE.get()
+
+
 @contextmanager
-def use_cassette(path: str | Path, *, mode: str | None = None) -> Iterator[Any]:
+def use_cassette(path: str | Path, *, mode: str | None = None, test_id: str | None = None) -> Iterator[Any]:
     """Replay (or record) the HTTP traffic inside the block from ``path``.
 
-    On leaving, a replayed cassette must have been played to the end: an interaction left unplayed
-    means the code now makes fewer calls than when it was recorded, and the test fails.
+    ``mode`` is one of none (replay only; the default), once (record if the file is missing), new
+    (replay, and record requests not yet in it) or rewrite (record everything afresh). Leaving the
+    block fails with `CassetteError` when a request found no recording (even if the code under test
+    swallowed the error) or when a recorded interaction was never played (a stale cassette).
     """
     import vcr  # imported here: vcrpy is a testing dependency, not a runtime one
 
-    mode = mode or record_mode()
+    mode = normalise_mode(mode or record_mode())
     path = Path(path)
-    if mode == "none" and not path.exists():
-        raise CassetteError(
-            f"no cassette at {path}; record it with the model server up: {RECORD_ENV}=once uv run pytest ..."
-        )
+    active = _Active(path, mode, test_id)
+    existed = path.exists()
+    if mode == "none" and not existed:
+        raise CassetteError(f"no cassette at {path}; record it: {active.record_command()}")
     recorder = vcr.VCR(
-        record_mode=mode,
+        record_mode=_VCR_MODES[mode],
         match_on=["method", "path", "json_body"],
         filter_headers=list(_SECRET_HEADERS),
         filter_query_parameters=list(_SECRET_QUERY),
         before_record_request=_scrub_request,
         before_record_response=_scrub_response,
         decode_compressed_response=True,
-        # "all" re-records from scratch: a stale interaction kept beside the new ones would
-        # then fail the test as never played.
-        drop_unused_requests=(mode == "all"),
+        # rewrite records from scratch: a stale interaction kept beside the new ones would then
+        # fail the test as never played.
+        drop_unused_requests=(mode == "rewrite"),
     )
     recorder.register_serializer("readable_json", _ReadableJson)
     recorder.register_matcher("json_body", _json_body)
-    with recorder.use_cassette(str(path), serializer="readable_json") as cassette:
-        yield cassette
-    if mode == "none" and not cassette.all_played:
+    token = _ACTIVE.set(active)
+    misses: list[str] = []
+    try:
+        with recorder.use_cassette(str(path), serializer="readable_json") as cassette:
+            _watch_misses(cassette, misses)
+            yield cassette
+    finally:
+        _ACTIVE.reset(token)
+    if misses:
+        listed = "\n  ".join(misses)
+        raise CassetteError(
+            f"{path}: {len(misses)} request(s) have no recording (a changed prompt, schema or model?):\n"
+            f"  {listed}\nRe-record: {active.record_command('rewrite')}"
+        )
+    if existed and mode in ("none", "once") and not cassette.all_played:
         unplayed = len(cassette) - cassette.play_count
         raise CassetteError(
             f"{path}: {unplayed} recorded interaction(s) were never played; the code now makes fewer "
-            f"calls than when it was recorded. Re-record: {RECORD_ENV}=all uv run pytest ..."
+            f"calls than when it was recorded. Re-record: {active.record_command('rewrite')}"
         )
+
+
+def _watch_misses(cassette: Any, misses: list[str]) -> None:
+    """Note every request the cassette cannot answer while it refuses to record."""
+    can_play = cassette.can_play_response_for
+
+    def watched(request: Any) -> bool:
+        playable = bool(can_play(request))
+        if not playable and cassette.write_protected:
+            misses.append(f"{request.method} {request.uri}")
+        return playable
+
+    cassette.can_play_response_for = watched
+
+
+def normalise_mode(mode: str) -> str:
+    """memlayer's record modes, also accepting vcrpy's names (new_episodes, all)."""
+    mode = _ALIASES.get(mode.strip().lower(), mode.strip().lower())
+    if mode not in _VCR_MODES:
+        raise CassetteError(f"record mode {mode!r}: use one of {', '.join(_VCR_MODES)}")
+    return mode
 
 
 def unrecorded_request(exc: BaseException) -> BaseException | None:
