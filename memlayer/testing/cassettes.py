@@ -137,6 +137,8 @@ def _provenance(interactions: list[dict[str, Any]]) -> dict[str, Any]:
             servers.add(value)
         body = response.get("body", {})
         parsed = body.get("json") if isinstance(body, dict) else None
+        if parsed is None and isinstance(body, dict):
+            parsed = _first_sse_event(body.get("string"))
         if isinstance(parsed, dict):
             if parsed.get("model"):
                 models.add(str(parsed["model"]))
@@ -149,6 +151,16 @@ def _provenance(interactions: list[dict[str, Any]]) -> dict[str, Any]:
         "note": os.environ.get("MEMLAYER_CASSETTE_NOTE", ""),
         "recorded_at": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
     }
+
+
+def _first_sse_event(text: Any) -> Any:
+    """The first JSON event of a streamed (server-sent events) body, to read its model name."""
+    if not isinstance(text, str):
+        return None
+    for line in text.splitlines():
+        if line.startswith("data:") and line[5:].strip().startswith("{"):
+            return _as_json(line[5:].strip())
+    return None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ cassette folder is the ini option ``memlayer_cassette_dir`` (default ``cassettes
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,10 @@ import pytest
 from .cassettes import RECORD_ENV, normalise_mode, record_mode, use_cassette
 
 __all__ = ["memlayer_cassette"]
+
+# Tests must not reach the network: LiteLLM otherwise fetches its price list when first imported,
+# and the plugin is loaded before any test module imports it.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 _MARKER = "memlayer_cassette"
 
