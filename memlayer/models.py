@@ -153,6 +153,9 @@ def import_litellm() -> ModuleType:
     return litellm
 
 
+_UNPRICED: set[str] = set()  # models LiteLLM has no price for; asking again costs ~1 ms per call
+
+
 @dataclass
 class _Attempts:
     """What the provider was actually asked: counted at the completion function Instructor calls."""
@@ -171,9 +174,13 @@ class _Attempts:
         self.input_tokens += int(getattr(usage, "prompt_tokens", 0) or 0)
         self.output_tokens += int(getattr(usage, "completion_tokens", 0) or 0)
         self.last_reply = _reply_text(response)
+        model = str(getattr(response, "model", ""))
+        if model in _UNPRICED:
+            return
         try:
             cost = float(litellm.completion_cost(completion_response=response))
-        except Exception:  # no price known for this model (local servers, new models)
+        except Exception:  # no price known for this model (local servers, new models): ask once
+            _UNPRICED.add(model)
             return
         self.cost_usd = (self.cost_usd or 0.0) + cost
 

@@ -56,6 +56,9 @@ def test_first_extraction_adds_with_one_call(manager: MemoryManager) -> None:
         "Prefers Python over JavaScript",
     ]
     assert manager.db.sql("SELECT count(*), sum(attempts), min(status) FROM llm_calls") == [(1, 1, "ok")]
+    # LiteLLM's scripted reply reports 10 prompt + 20 completion tokens; gpt-4o-mini's listed price.
+    assert result.usage is not None and (result.usage.input_tokens, result.usage.output_tokens) == (10, 20)
+    assert result.usage.cost_usd == pytest.approx(10 * 0.15e-6 + 20 * 0.6e-6)
 
 
 def test_changed_fact_supersedes_the_old_one(manager: MemoryManager) -> None:
