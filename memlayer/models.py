@@ -24,7 +24,16 @@ from pydantic import BaseModel
 from .errors import CassetteError, ConfigError, MemlayerError, ModelError
 from .types import LLMUsage
 
-__all__ = ["Mode", "ModelSpec", "acomplete_typed", "complete_typed", "import_litellm", "known_providers", "parse_model"]
+__all__ = [
+    "Mode",
+    "ModelSpec",
+    "acomplete_typed",
+    "complete_typed",
+    "import_litellm",
+    "keep_litellm_offline",
+    "known_providers",
+    "parse_model",
+]
 
 Mode = Literal["tools", "json_schema", "json", "md_json"]
 ResponseT = TypeVar("ResponseT", bound=BaseModel)
@@ -140,9 +149,26 @@ def _bare_model_hint(text: str) -> str:
     return ""
 
 
+# LiteLLM fetches these from GitHub unless told to use its bundled copies: the price list at import,
+# Anthropic's beta headers on the first Anthropic call, and others on their first use.
+LITELLM_OFFLINE_SWITCHES = (
+    "LITELLM_LOCAL_MODEL_COST_MAP",
+    "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS",
+    "LITELLM_LOCAL_AUTOROUTER_PRESETS",
+    "LITELLM_LOCAL_BLOG_POSTS",
+    "LITELLM_LOCAL_POLICY_TEMPLATES",
+)
+
+
+def keep_litellm_offline() -> None:
+    """Point LiteLLM at its bundled data (a variable the caller set is left alone)."""
+    for name in LITELLM_OFFLINE_SWITCHES:
+        os.environ.setdefault(name, "True")
+
+
 def import_litellm() -> ModuleType:
-    """Import LiteLLM without its network side effects: no price-list fetch, no telemetry."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    """Import LiteLLM without its network side effects: no data fetched from GitHub, no telemetry."""
+    keep_litellm_offline()
     import litellm
 
     litellm.telemetry = False

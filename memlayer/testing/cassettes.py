@@ -110,7 +110,8 @@ class _ReadableJson:
                     part["body"] = {**body, "string": None, "json": parsed}
                 else:
                     part["body"] = {"json": parsed}
-        data["metadata"] = {**data.get("metadata", {}), "recorded_with": _provenance(data["interactions"])}
+        metadata = data.get("metadata", {})
+        data["metadata"] = {**metadata, "recorded_with": _provenance(data["interactions"], metadata.get("note"))}
         return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
     @staticmethod
@@ -127,7 +128,7 @@ class _ReadableJson:
         return data
 
 
-def _provenance(interactions: list[dict[str, Any]]) -> dict[str, Any]:
+def _provenance(interactions: list[dict[str, Any]], note: str | None) -> dict[str, Any]:
     """Which model and server answered, read off the responses themselves."""
     models, servers, fingerprints = set(), set(), set()
     for interaction in interactions:
@@ -148,7 +149,7 @@ def _provenance(interactions: list[dict[str, Any]]) -> dict[str, Any]:
         "models": sorted(models),
         "servers": sorted(servers),
         "fingerprints": sorted(fingerprints),
-        "note": os.environ.get("MEMLAYER_CASSETTE_NOTE", ""),
+        "note": note or os.environ.get("MEMLAYER_CASSETTE_NOTE", ""),
         "recorded_at": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
     }
 
@@ -183,13 +184,16 @@ def active_cassette() -> _Active | None:
 
 
 @contextmanager
-def use_cassette(path: str | Path, *, mode: str | None = None, test_id: str | None = None) -> Iterator[Any]:
+def use_cassette(
+    path: str | Path, *, mode: str | None = None, test_id: str | None = None, note: str | None = None
+) -> Iterator[Any]:
     """Replay (or record) the HTTP traffic inside the block from ``path``.
 
     ``mode`` is one of none (replay only; the default), once (record if the file is missing), new
     (replay, and record requests not yet in it) or rewrite (record everything afresh). Leaving the
     block fails with `CassetteError` when a request found no recording (even if the code under test
     swallowed the error) or when a recorded interaction was never played (a stale cassette).
+    ``note`` is saved in the cassette's metadata when it records: say what produced it.
     """
     import vcr  # imported here: vcrpy is a testing dependency, not a runtime one
 
@@ -218,6 +222,8 @@ def use_cassette(path: str | Path, *, mode: str | None = None, test_id: str | No
     try:
         with recorder.use_cassette(str(path), serializer="readable_json") as cassette:
             _watch_misses(cassette, misses)
+            if note and mode != "none":
+                cassette.get_metadata("note", note)
             yield cassette
     finally:
         _ACTIVE.reset(token)

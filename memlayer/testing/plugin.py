@@ -20,20 +20,20 @@ cassette folder is the ini option ``memlayer_cassette_dir`` (default ``cassettes
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ..models import keep_litellm_offline
 from .cassettes import RECORD_ENV, normalise_mode, record_mode, use_cassette
 
 __all__ = ["memlayer_cassette"]
 
 # Tests must not reach the network: LiteLLM otherwise fetches its price list when first imported,
 # and the plugin is loaded before any test module imports it.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+keep_litellm_offline()
 
 _MARKER = "memlayer_cassette"
 
@@ -53,7 +53,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{_MARKER}(path=None): replay this test's LLM traffic from a cassette "
+        f"{_MARKER}(path=None, note=None): replay this test's LLM traffic from a cassette "
         "(default cassettes/<module>/<test>.json); record with --memlayer-record",
     )
 
@@ -73,7 +73,9 @@ def memlayer_cassette(request: pytest.FixtureRequest) -> Iterator[Any]:
     """The test's cassette, replayed (or recorded) around the test; fails on unrecorded requests."""
     option = request.config.getoption("--memlayer-record")
     mode = normalise_mode(option) if option else record_mode()
-    with use_cassette(cassette_path(request), mode=mode, test_id=request.node.nodeid) as cassette:
+    marker = request.node.get_closest_marker(_MARKER)
+    note = marker.kwargs.get("note") if marker else None
+    with use_cassette(cassette_path(request), mode=mode, test_id=request.node.nodeid, note=note) as cassette:
         yield cassette
 
 
