@@ -150,18 +150,21 @@ class MemoryManager:
                 candidate_limit=self.candidate_limit,
             )
 
+    def _call_args(self, plan: ExtractionPlan, purpose: str) -> dict[str, Any]:
+        return {
+            "spec": self._spec(),
+            "messages": plan.messages,
+            "response_model": plan.response_model,
+            "purpose": purpose,
+            "retries": self.max_retries,
+            "provider_retries": self.provider_retries,
+        }
+
     def _call(
         self, plan: ExtractionPlan, user: str, agent: str | None, session: str | None, purpose: str
     ) -> TypedReply:
         try:
-            return complete_typed(
-                self._spec(),
-                plan.messages,
-                plan.response_model,
-                purpose=purpose,
-                retries=self.max_retries,
-                provider_retries=self.provider_retries,
-            )
+            return complete_typed(**self._call_args(plan, purpose))
         except LLMCallError as exc:
             self._log_failed_call(exc, user, agent, session)
             raise
@@ -170,14 +173,7 @@ class MemoryManager:
         self, plan: ExtractionPlan, user: str, agent: str | None, session: str | None, purpose: str
     ) -> TypedReply:
         try:
-            return await acomplete_typed(
-                self._spec(),
-                plan.messages,
-                plan.response_model,
-                purpose=purpose,
-                retries=self.max_retries,
-                provider_retries=self.provider_retries,
-            )
+            return await acomplete_typed(**self._call_args(plan, purpose))
         except LLMCallError as exc:
             await asyncio.to_thread(self._log_failed_call, exc, user, agent, session)
             raise
