@@ -195,7 +195,10 @@ def use_cassette(
     swallowed the error) or when a recorded interaction was never played (a stale cassette).
     ``note`` is saved in the cassette's metadata when it records: say what produced it.
     """
-    import vcr  # imported here: vcrpy is a testing dependency, not a runtime one
+    try:
+        import vcr  # imported here: vcrpy is a testing dependency, not a runtime one
+    except ImportError as exc:
+        raise CassetteError("cassettes need vcrpy: pip install 'memlayer[testing]'") from exc
 
     mode = normalise_mode(mode or record_mode())
     path = Path(path)
