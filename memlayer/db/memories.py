@@ -33,7 +33,7 @@ _EVENT_COLUMNS = (
 _STOPWORDS = frozenset(
     "the and for are but not you your with this that have has was were will would can could "
     "about what when where which who how they them their there then than from into just also "
-    "very really like some any all its it's i'm don't does did our out get got".split()
+    "very really like some any all its it's i'm don't does did our out get got user assistant system tool".split()
 )
 _WORD = re.compile(r"\w{3,}")
 
