@@ -8,6 +8,7 @@ transaction together with the usage row. A failure at any step writes no memory 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,8 @@ from .prompts import PROMPT_VERSION
 from .types import ExtractionResult, Memory, MemoryEvent, Message
 
 __all__ = ["MemoryManager"]
+
+_log = logging.getLogger("memlayer")
 
 MessagesInput = str | Message | dict[str, Any] | Sequence[str | Message | dict[str, Any]]
 
@@ -180,9 +183,13 @@ class MemoryManager:
 
     def _log_failed_call(self, exc: LLMCallError, user: str, agent: str | None, session: str | None) -> None:
         # The usage row is the only write for a failed call: it cost tokens, and changed nothing.
-        ctx = WriteContext(user, "extraction", utcnow(), agent, session, model=str(self._spec()))
-        with self.db.transaction() as conn:
-            store.insert_llm_call(conn, exc.usage, ctx, prompt_version=PROMPT_VERSION, error=str(exc))
+        ctx = WriteContext(user, exc.usage.purpose, utcnow(), agent, session, model=exc.model)
+        try:
+            with self.db.transaction() as conn:
+                store.insert_llm_call(conn, exc.usage, ctx, prompt_version=PROMPT_VERSION, error=str(exc))
+        except MemlayerError as log_error:
+            # The caller needs the original failure, not a second one from logging it (a locked file).
+            _log.warning("could not record the failed LLM call %s: %s", exc.usage.call_id, log_error)
 
     def _apply(
         self, plan: ExtractionPlan, reply: TypedReply, user: str, agent: str | None, session: str | None, source: str

@@ -279,3 +279,14 @@ async def test_async_twins(manager: MemoryManager) -> None:
     assert [m.memory for m in memories] == ["Likes green tea"]
     history = await manager.aget_memory_history(memories[0].memory_id, user_id=ALICE)
     assert [e.operation for e in history] == ["add", "update"]
+
+
+def test_a_failure_to_log_a_failed_call_does_not_hide_it(manager: MemoryManager, db: DuckDb) -> None:
+    limited = litellm.RateLimitError("slow down", llm_provider="openai", model="gpt-4o-mini")
+
+    def close_store(_request: object) -> BaseException:
+        db.close()  # the usage row cannot be written now
+        return limited
+
+    with scripted_model(close_store), pytest.raises(ModelError, match="slow down"):
+        manager.create_user_memories("I like tea.", user_id=ALICE)
