@@ -83,8 +83,15 @@ def test_clear_keeps_history_erase_removes_everything(manager: MemoryManager, db
     assert manager.clear_user_memories(user_id=ALICE) == 150
     assert manager.get_user_memories(user_id=ALICE) == []
     assert db.sql("SELECT count(*) FROM memory_events WHERE user_id = ?", [ALICE]) == [(300,)]
-    assert manager.erase_user(user_id=ALICE) == {"memories": 150, "memory_events": 300, "llm_calls": 0}
-    for table in ("memories", "memory_events", "llm_calls"):
+    assert manager.erase_user(user_id=ALICE) == {
+        "memories": 150,
+        "memory_events": 300,
+        "llm_calls": 0,
+        "messages": 0,
+        "runs": 0,
+        "sessions": 0,
+    }
+    for table in ("memories", "memory_events", "llm_calls", "messages", "runs", "sessions"):
         assert db.sql(f"SELECT count(*) FROM {table} WHERE user_id = ?", [ALICE]) == [(0,)]
     assert [m.memory for m in manager.get_user_memories(user_id=BOB)] == ["Bob's fact"]
 

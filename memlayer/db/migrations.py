@@ -98,8 +98,70 @@ def m001_memory_core(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def m002_sessions(conn: duckdb.DuckDBPyConnection) -> None:
+    # Storage, not memory: the chat history of each session, one row per run and per message.
+    # A session belongs to one user; memlayer refuses to append another user's run to it.
+    conn.execute(
+        """
+        CREATE TABLE sessions (
+            session_id VARCHAR   PRIMARY KEY,
+            user_id    VARCHAR   NOT NULL,
+            agent_id   VARCHAR,
+            created_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX sessions_user_idx ON sessions (user_id)")
+    conn.execute("CREATE SEQUENCE runs_seq")
+    conn.execute(
+        """
+        CREATE TABLE runs (
+            run_id        VARCHAR   PRIMARY KEY,
+            seq           BIGINT    NOT NULL DEFAULT nextval('runs_seq'),
+            session_id    VARCHAR   NOT NULL,
+            user_id       VARCHAR   NOT NULL,
+            agent_id      VARCHAR,
+            model         VARCHAR   NOT NULL,
+            status        VARCHAR   NOT NULL CHECK (status IN ('ok', 'error')),
+            error         VARCHAR,
+            input_tokens  INTEGER   NOT NULL,
+            output_tokens INTEGER   NOT NULL,
+            cost_usd      DOUBLE,
+            latency_ms    DOUBLE    NOT NULL,
+            llm_calls     INTEGER   NOT NULL,
+            tool_calls    INTEGER   NOT NULL,
+            created_at    TIMESTAMP NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX runs_session_idx ON runs (session_id)")
+    conn.execute("CREATE SEQUENCE messages_seq")
+    conn.execute(
+        """
+        CREATE TABLE messages (
+            message_id   VARCHAR   PRIMARY KEY,
+            seq          BIGINT    NOT NULL DEFAULT nextval('messages_seq'),
+            run_id       VARCHAR   NOT NULL,
+            session_id   VARCHAR   NOT NULL,
+            user_id      VARCHAR   NOT NULL,
+            agent_id     VARCHAR,
+            role         VARCHAR   NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
+            content      VARCHAR,
+            tool_calls   JSON,     -- the assistant's requested calls, as the provider returned them
+            tool_call_id VARCHAR,  -- on a tool message: which call it answers
+            tool_name    VARCHAR,
+            created_at   TIMESTAMP NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX messages_session_idx ON messages (session_id)")
+    conn.execute("CREATE INDEX messages_user_idx ON messages (user_id)")
+
+
 MIGRATIONS: list[Migration] = [
     ("m001_memory_core", m001_memory_core),
+    ("m002_sessions", m002_sessions),
 ]
 
 
