@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "Agent",
     "CassetteError",
+    "ChatMessage",
     "ConfigError",
     "DatabaseLockedError",
     "DuckDb",
@@ -23,14 +25,30 @@ __all__ = [
     "MemoryChange",
     "MemoryEvent",
     "MemoryManager",
+    "MemoryTools",
     "Message",
     "ModelError",
     "ModelSpec",
+    "RunContext",
+    "RunResponse",
     "StorageError",
+    "Tool",
+    "ToolCallRecord",
+    "Toolkit",
     "parse_model",
+    "tool",
 ]
 
 _WHERE = {
+    "Agent": "agent",
+    "MemoryTools": "tools",
+    "RunContext": "tools",
+    "Tool": "tools",
+    "Toolkit": "tools",
+    "tool": "tools",
+    "ChatMessage": "types",
+    "RunResponse": "types",
+    "ToolCallRecord": "types",
     "CassetteError": "errors",
     "ConfigError": "errors",
     "DatabaseLockedError": "errors",
@@ -50,11 +68,23 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:
+    from .agent import Agent
     from .db import DuckDb
     from .errors import CassetteError, ConfigError, DatabaseLockedError, MemlayerError, ModelError, StorageError
     from .manager import MemoryManager
     from .models import ModelSpec, parse_model
-    from .types import ExtractionResult, LLMUsage, Memory, MemoryChange, MemoryEvent, Message
+    from .tools import MemoryTools, RunContext, Tool, Toolkit, tool
+    from .types import (
+        ChatMessage,
+        ExtractionResult,
+        LLMUsage,
+        Memory,
+        MemoryChange,
+        MemoryEvent,
+        Message,
+        RunResponse,
+        ToolCallRecord,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -61,6 +61,7 @@ class MemoryManager:
             None if model is None else parse_model(model, api_base=api_base, api_key=api_key, mode=mode, **model_kwargs)
         )
         self.db = db if db is not None else DuckDb()
+        self.db_given = db is not None  # an Agent may hand its own db to a manager made without one
         if isinstance(additional_instructions, str):
             additional_instructions = [additional_instructions]
         self.additional_instructions = [s for s in additional_instructions or [] if s.strip()]

@@ -25,14 +25,19 @@ from .errors import CassetteError, ConfigError, MemlayerError, ModelError
 from .types import LLMUsage
 
 __all__ = [
+    "LLMCallError",
     "Mode",
     "ModelSpec",
+    "TypedReply",
+    "UsageMeter",
     "acomplete_typed",
+    "call_failure",
     "complete_typed",
     "import_litellm",
     "keep_litellm_offline",
     "known_providers",
     "parse_model",
+    "usage_of",
 ]
 
 Mode = Literal["tools", "json_schema", "json", "md_json"]
@@ -183,7 +188,7 @@ _UNPRICED: set[str] = set()  # models LiteLLM has no price for; asking again cos
 
 
 @dataclass
-class _Attempts:
+class UsageMeter:
     """What the provider was actually asked: counted at the completion function Instructor calls."""
 
     count: int = 0
@@ -268,7 +273,7 @@ def _instructor_mode(spec: ModelSpec) -> Any:
     }[spec.instructor_mode]
 
 
-def _usage(spec: ModelSpec, purpose: str, attempts: _Attempts, seconds: float) -> LLMUsage:
+def usage_of(spec: ModelSpec, purpose: str, attempts: UsageMeter, seconds: float) -> LLMUsage:
     return LLMUsage(
         call_id=str(uuid.uuid4()),
         model=str(spec),
@@ -281,7 +286,7 @@ def _usage(spec: ModelSpec, purpose: str, attempts: _Attempts, seconds: float) -
     )
 
 
-def _failure(spec: ModelSpec, purpose: str, attempts: _Attempts, seconds: float, exc: Exception) -> MemlayerError:
+def call_failure(spec: ModelSpec, purpose: str, attempts: UsageMeter, seconds: float, exc: Exception) -> MemlayerError:
     from instructor.core import InstructorRetryException
 
     from .testing.cassettes import active_cassette, unrecorded_request
@@ -305,7 +310,7 @@ def _failure(spec: ModelSpec, purpose: str, attempts: _Attempts, seconds: float,
     return LLMCallError(
         f"{spec}: {what} after {max(attempts.count, 1)} attempt(s), nothing was written: {summary}",
         model=str(spec),
-        usage=_usage(spec, purpose, attempts, seconds),
+        usage=usage_of(spec, purpose, attempts, seconds),
         last_reply=attempts.last_reply,
     )
 
@@ -323,7 +328,7 @@ def complete_typed(
     import instructor
 
     litellm = import_litellm()
-    attempts = _Attempts()
+    attempts = UsageMeter()
 
     def completion(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -336,8 +341,8 @@ def complete_typed(
     try:
         value = client.chat.completions.create(**_request(spec, messages, response_model, retries, provider_retries))
     except Exception as exc:
-        raise _failure(spec, purpose, attempts, time.perf_counter() - started, exc) from exc
-    usage = _usage(spec, purpose, attempts, time.perf_counter() - started)
+        raise call_failure(spec, purpose, attempts, time.perf_counter() - started, exc) from exc
+    usage = usage_of(spec, purpose, attempts, time.perf_counter() - started)
     return TypedReply(value=value, usage=usage, model_seconds=attempts.model_seconds)
 
 
@@ -354,7 +359,7 @@ async def acomplete_typed(
     import instructor
 
     litellm = import_litellm()
-    attempts = _Attempts()
+    attempts = UsageMeter()
 
     async def acompletion(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -369,6 +374,6 @@ async def acomplete_typed(
             **_request(spec, messages, response_model, retries, provider_retries)
         )
     except Exception as exc:
-        raise _failure(spec, purpose, attempts, time.perf_counter() - started, exc) from exc
-    usage = _usage(spec, purpose, attempts, time.perf_counter() - started)
+        raise call_failure(spec, purpose, attempts, time.perf_counter() - started, exc) from exc
+    usage = usage_of(spec, purpose, attempts, time.perf_counter() - started)
     return TypedReply(value=value, usage=usage, model_seconds=attempts.model_seconds)

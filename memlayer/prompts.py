@@ -8,9 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["PROMPT_VERSION", "extraction_system_prompt", "render_conversation", "render_task"]
+__all__ = [
+    "AGENT_PROMPT_VERSION",
+    "PROMPT_VERSION",
+    "agent_system_prompt",
+    "extraction_system_prompt",
+    "render_conversation",
+    "render_task",
+]
 
 PROMPT_VERSION = "extract-v1"
+AGENT_PROMPT_VERSION = "agent-v1"
 
 _SYSTEM = """\
 You maintain the long-term memory of an assistant about one user. Read the input and reply with the \
@@ -53,3 +61,22 @@ def render_conversation(messages: Sequence[tuple[str, str, str | None]]) -> str:
 def render_task(task: str) -> str:
     """A direct instruction about the user's memories, from the developer or an agent."""
     return f"Carry out this instruction on the user's memories:\n{task}"
+
+
+def agent_system_prompt(
+    instructions: Sequence[str], memories: Sequence[tuple[str, list[str]]], *, agentic: bool
+) -> str:
+    """An agent's system prompt: its instructions, then what it remembers about this user, marked."""
+    parts = list(instructions) or ["You are a helpful assistant."]
+    if memories:
+        lines = "\n".join(f"- {text}" + (f" [{', '.join(topics)}]" if topics else "") for text, topics in memories)
+        parts.append(
+            "What you remember about this user from earlier conversations (use it when it helps; "
+            f"do not recite it):\n<user_memories>\n{lines}\n</user_memories>"
+        )
+    if agentic:
+        parts.append(
+            "When the user shares a lasting fact about themselves, or asks you to forget one, call "
+            "update_user_memory with a short instruction, then answer."
+        )
+    return "\n\n".join(parts)

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "ChatMessage",
     "ExtractionResult",
     "LLMUsage",
     "Memory",
@@ -16,6 +17,8 @@ __all__ = [
     "MemoryEvent",
     "Message",
     "Operation",
+    "RunResponse",
+    "ToolCallRecord",
 ]
 
 Operation = Literal["add", "update", "delete"]
@@ -134,3 +137,62 @@ class ExtractionResult(BaseModel):
     @property
     def deleted(self) -> list[MemoryChange]:
         return [c for c in self.changes if c.operation == "delete"]
+
+
+class ChatMessage(BaseModel):
+    """One stored message of a session: what was said, and the tool calls and results of a run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    tool_name: str | None = None
+    run_id: str | None = None
+    session_id: str | None = None
+    created_at: datetime | None = None
+
+
+class ToolCallRecord(BaseModel):
+    """One tool call the model made in a run, and what the tool answered."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    arguments: str
+    result: str
+    failed: bool = False
+
+
+class RunResponse(BaseModel):
+    """The outcome of one agent run: the answer, the tool calls, the cost and the memory changes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    session_id: str
+    user_id: str
+    agent_id: str | None = None
+    model: str
+    content: str
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    messages: list[ChatMessage] = Field(default_factory=list)
+    llm_calls: list[LLMUsage] = Field(default_factory=list)
+    memories_in_context: list[str] = Field(default_factory=list)
+    memory_changes: list[MemoryChange] = Field(default_factory=list)
+    memory_error: str | None = None
+    stopped_early: bool = False  # the tool loop hit max_tool_rounds
+
+    @property
+    def input_tokens(self) -> int:
+        return sum(call.input_tokens for call in self.llm_calls)
+
+    @property
+    def output_tokens(self) -> int:
+        return sum(call.output_tokens for call in self.llm_calls)
+
+    @property
+    def cost_usd(self) -> float | None:
+        costs = [call.cost_usd for call in self.llm_calls if call.cost_usd is not None]
+        return sum(costs) if costs else None

@@ -10,6 +10,8 @@ with scripted_model({"operations": [{"op": "add", "memory": "Likes tea"}]}) as m
     manager.create_user_memories("I like tea", user_id="u1")
 assert model.calls == 1
 ```
+A reply of ``tool_calls(("add_memory", {"memory": "Likes tea"}))`` answers with native tool calls
+(not streamed: LiteLLM's mock streams text only).
 """
 
 from __future__ import annotations
@@ -22,9 +24,21 @@ from typing import Any
 
 from ..models import import_litellm
 
-__all__ = ["ScriptedModel", "scripted_model"]
+__all__ = ["ScriptedModel", "ToolCalls", "scripted_model", "tool_calls"]
 
-Reply = dict[str, Any] | str | BaseException | Callable[[dict[str, Any]], Any]
+
+@dataclass(frozen=True)
+class ToolCalls:
+    """A scripted reply that calls tools: (name, arguments) pairs."""
+
+    calls: tuple[tuple[str, dict[str, Any]], ...]
+
+
+def tool_calls(*calls: tuple[str, dict[str, Any]]) -> ToolCalls:
+    return ToolCalls(tuple(calls))
+
+
+Reply = dict[str, Any] | str | ToolCalls | BaseException | Callable[[dict[str, Any]], Any]
 
 
 @dataclass
@@ -42,7 +56,8 @@ class ScriptedModel:
         return str(self.requests[call]["messages"][0]["content"])
 
     def _next(self, kwargs: dict[str, Any]) -> Any:
-        self.requests.append(kwargs)
+        # What was sent at the time of the call, even if the caller's list grows afterwards.
+        self.requests.append({**kwargs, "messages": [dict(m) for m in kwargs.get("messages", [])]})
         if not self.replies:
             raise AssertionError(f"the scripted model was called {self.calls} times, more than scripted")
         reply = self.replies.pop(0)
@@ -50,7 +65,17 @@ class ScriptedModel:
             reply = reply(kwargs)  # may act on the world mid-call, e.g. a concurrent writer
         if isinstance(reply, BaseException):
             raise reply
-        return reply if isinstance(reply, str) else json.dumps(reply)
+        return reply if isinstance(reply, str | ToolCalls) else json.dumps(reply)
+
+    def _mock(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        reply = self._next(kwargs)
+        if not isinstance(reply, ToolCalls):
+            return {**kwargs, "mock_response": reply}
+        calls = [
+            {"id": f"call_{self.calls}_{i}", "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
+            for i, (n, a) in enumerate(reply.calls)
+        ]
+        return {**kwargs, "mock_response": "", "mock_tool_calls": calls}
 
 
 @contextmanager
@@ -61,10 +86,10 @@ def scripted_model(*replies: Reply) -> Iterator[ScriptedModel]:
     real_completion, real_acompletion = litellm.completion, litellm.acompletion
 
     def completion(*args: Any, **kwargs: Any) -> Any:
-        return real_completion(*args, **{**kwargs, "mock_response": model._next(kwargs)})
+        return real_completion(*args, **model._mock(kwargs))
 
     async def acompletion(*args: Any, **kwargs: Any) -> Any:
-        return await real_acompletion(*args, **{**kwargs, "mock_response": model._next(kwargs)})
+        return await real_acompletion(*args, **model._mock(kwargs))
 
     litellm.completion, litellm.acompletion = completion, acompletion  # type: ignore[attr-defined]
     try:

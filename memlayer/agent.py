@@ -1,0 +1,499 @@
+"""`Agent`: a chat model with tools, session history and long-term memory of each user.
+
+A run: read the session's recent history and the user's relevant memories, call the model in a
+bounded tool loop, then store the run, its messages and its LLM calls in one transaction. Memory is
+updated in one of two ways, never both: the model decides, through a memory tool
+(``enable_agentic_memory``), or one extraction runs over every run (``update_memory_on_run``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TextIO
+
+from . import chat
+from .db import DuckDb, sessions
+from .db import memories as store
+from .db.changes import WriteContext, utcnow
+from .errors import ConfigError, MemlayerError
+from .manager import MemoryManager, _user
+from .models import LLMCallError, Mode, ModelSpec, parse_model
+from .prompts import AGENT_PROMPT_VERSION, agent_system_prompt
+from .tools import AGENTIC_MEMORY_TOOL, RunContext, Tool, Toolkit, as_tools
+from .types import ChatMessage, LLMUsage, Memory, Message, RunResponse, ToolCallRecord
+
+__all__ = ["Agent", "RunStream"]
+
+_log = logging.getLogger("memlayer")
+ToolItem = Callable[..., Any] | Tool | Toolkit
+
+
+@dataclass
+class _Run:
+    """One run in progress: what the model is sent, what will be stored, and what it cost."""
+
+    ctx: RunContext
+    wire: list[dict[str, Any]]
+    stored: list[ChatMessage]
+    memories: list[str]
+    started: datetime
+    calls: list[LLMUsage] = field(default_factory=list)
+    tool_records: list[ToolCallRecord] = field(default_factory=list)
+    content: str = ""
+    stopped_early: bool = False
+    failed_call: str | None = None
+
+
+class RunStream:
+    """The text of a streamed run as it arrives; ``.response`` holds the `RunResponse` once it ends."""
+
+    def __init__(self, chunks: Iterator[str | RunResponse]) -> None:
+        self._chunks = chunks
+        self.response: RunResponse | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        for chunk in self._chunks:
+            if isinstance(chunk, RunResponse):
+                self.response = chunk
+            else:
+                yield chunk
+
+
+class Agent:
+    """A chat agent that remembers its users.
+
+    ``Agent(model="openai:gpt-4o", db=db, memory_manager=manager, enable_agentic_memory=True,
+    add_history_to_context=True, num_history_runs=5)``, then
+    ``agent.print_response("I prefer Python", user_id="ana@example.com", stream=True)``.
+    """
+
+    def __init__(
+        self,
+        model: str | ModelSpec | None = None,
+        *,
+        name: str | None = None,
+        agent_id: str | None = None,
+        db: DuckDb | None = None,
+        memory_manager: MemoryManager | None = None,
+        instructions: str | Sequence[str] | None = None,
+        tools: Sequence[ToolItem] | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        enable_agentic_memory: bool = False,
+        update_memory_on_run: bool | None = None,
+        enable_user_memories: bool | None = None,
+        add_memories_to_context: bool | None = None,
+        num_memories_in_context: int = 10,
+        add_history_to_context: bool = False,
+        num_history_runs: int = 3,
+        max_tool_rounds: int = 5,
+        tool_mode: chat.ToolMode | None = None,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        mode: Mode | None = None,
+        **model_kwargs: Any,
+    ) -> None:
+        if model is None:
+            raise ConfigError("Agent needs a model, e.g. Agent(model='openai:gpt-4o')")
+        self.model = parse_model(model, api_base=api_base, api_key=api_key, mode=mode, **model_kwargs)
+        self.name = name
+        self.agent_id = agent_id or (_slug(name) if name else None)
+        self.instructions = [instructions] if isinstance(instructions, str) else list(instructions or [])
+        self.update_memory_on_run = _always_on(update_memory_on_run, enable_user_memories)
+        self.enable_agentic_memory = enable_agentic_memory
+        if enable_agentic_memory and self.update_memory_on_run:
+            raise ConfigError(
+                "choose one way to update memory: enable_agentic_memory=True (the model decides, with a "
+                "tool) or update_memory_on_run=True (one extraction after every run), not both"
+            )
+        if num_history_runs < 0 or num_memories_in_context < 0 or max_tool_rounds < 0:
+            raise ConfigError("num_history_runs, num_memories_in_context and max_tool_rounds must be >= 0")
+        self.tools = as_tools([*(tools or []), *([AGENTIC_MEMORY_TOOL] if enable_agentic_memory else [])])
+        uses_memory = enable_agentic_memory or self.update_memory_on_run or bool(add_memories_to_context)
+        uses_memory = uses_memory or memory_manager is not None or any(t.wants_context for t in self.tools)
+        self.db, self.memory_manager = _wire_storage(self.model, db, memory_manager, uses_memory)
+        self.add_memories_to_context = (
+            self.memory_manager is not None if add_memories_to_context is None else add_memories_to_context
+        )
+        self.num_memories_in_context = num_memories_in_context
+        self.add_history_to_context = add_history_to_context
+        self.num_history_runs = num_history_runs
+        self.max_tool_rounds = max_tool_rounds
+        self.tool_mode = tool_mode or chat.default_tool_mode(self.model)
+        self.user_id = user_id
+        self.session_id = session_id
+        self._default_sessions: dict[str, str] = {}
+
+    # -- runs -------------------------------------------------------------------------------------
+
+    def run(
+        self, message: str, *, user_id: str | None = None, session_id: str | None = None, stream: bool = False
+    ) -> RunResponse:
+        """Answer one message. With ``stream=True`` the text is produced by streaming (see `run_stream`)."""
+        response = None
+        for chunk in self._run(message, user_id, session_id, stream):
+            if isinstance(chunk, RunResponse):
+                response = chunk
+        assert response is not None
+        return response
+
+    def run_stream(self, message: str, *, user_id: str | None = None, session_id: str | None = None) -> RunStream:
+        """Iterate over the answer's text as the model writes it; then read ``.response``."""
+        return RunStream(self._run(message, user_id, session_id, True))
+
+    def print_response(
+        self,
+        message: str,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        stream: bool = True,
+        file: TextIO | None = None,
+    ) -> RunResponse:
+        """Print the answer (token by token when streaming), then any memory changes."""
+        out = file or sys.stdout
+        response = None
+        for chunk in self._run(message, user_id, session_id, stream):
+            if isinstance(chunk, RunResponse):
+                response = chunk
+            elif stream:
+                out.write(chunk)
+                out.flush()
+        assert response is not None
+        if not stream:
+            out.write(response.content)
+        out.write("\n")
+        _print_memory_notes(response, out)
+        return response
+
+    async def arun(
+        self, message: str, *, user_id: str | None = None, session_id: str | None = None, stream: bool = False
+    ) -> RunResponse:
+        response = None
+        async for chunk in self._arun(message, user_id, session_id, stream):
+            if isinstance(chunk, RunResponse):
+                response = chunk
+        assert response is not None
+        return response
+
+    async def arun_stream(
+        self, message: str, *, user_id: str | None = None, session_id: str | None = None
+    ) -> AsyncIterator[str | RunResponse]:
+        """Async: the answer's text as it arrives, then the `RunResponse` as the last item."""
+        async for chunk in self._arun(message, user_id, session_id, True):
+            yield chunk
+
+    async def aprint_response(
+        self,
+        message: str,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        stream: bool = True,
+        file: TextIO | None = None,
+    ) -> RunResponse:
+        out = file or sys.stdout
+        response = None
+        async for chunk in self._arun(message, user_id, session_id, stream):
+            if isinstance(chunk, RunResponse):
+                response = chunk
+            elif stream:
+                out.write(chunk)
+                out.flush()
+        assert response is not None
+        if not stream:
+            out.write(response.content)
+        out.write("\n")
+        _print_memory_notes(response, out)
+        return response
+
+    def _run(
+        self, message: str, user_id: str | None, session_id: str | None, stream: bool
+    ) -> Iterator[str | RunResponse]:
+        run = self._start(message, user_id, session_id)
+        try:
+            for round_no in range(self.max_tool_rounds + 1):
+                tools = self._tools_for(round_no)
+                reply = None
+                for item in chat.step(self.model, run.wire, tools, mode=self.tool_mode, stream=stream):
+                    if isinstance(item, chat.ChatReply):
+                        reply = item
+                    else:
+                        yield item
+                assert reply is not None
+                if not self._take_reply(run, reply):
+                    break
+                results = [
+                    self._record_tool(run, call, *self._tool(call).call(call.arguments, run.ctx))
+                    for call in reply.tool_calls
+                ]
+                self._add_results(run, reply.tool_calls, results)
+        except MemlayerError as exc:
+            self._store_failed(run, exc)
+            raise
+        self._store(run)
+        yield self._finish(run)
+
+    async def _arun(
+        self, message: str, user_id: str | None, session_id: str | None, stream: bool
+    ) -> AsyncIterator[str | RunResponse]:
+        import asyncio
+
+        run = await asyncio.to_thread(self._start, message, user_id, session_id)
+        try:
+            for round_no in range(self.max_tool_rounds + 1):
+                tools = self._tools_for(round_no)
+                reply = None
+                async for item in chat.astep(self.model, run.wire, tools, mode=self.tool_mode, stream=stream):
+                    if isinstance(item, chat.ChatReply):
+                        reply = item
+                    else:
+                        yield item
+                assert reply is not None
+                if not self._take_reply(run, reply):
+                    break
+                results = []
+                for call in reply.tool_calls:
+                    text, failed = await self._tool(call).acall(call.arguments, run.ctx)
+                    results.append(self._record_tool(run, call, text, failed))
+                self._add_results(run, reply.tool_calls, results)
+        except MemlayerError as exc:
+            await asyncio.to_thread(self._store_failed, run, exc)
+            raise
+        await asyncio.to_thread(self._store, run)
+        yield await asyncio.to_thread(self._finish, run)
+
+    # -- the steps of a run -----------------------------------------------------------------------
+
+    def _start(self, message: str, user_id: str | None, session_id: str | None) -> _Run:
+        user = _user(user_id if user_id is not None else self.user_id)
+        if not isinstance(message, str) or not message.strip():
+            raise ConfigError(f"message must be a non-empty string, got {message!r}")
+        session = session_id or self.session_id or self._default_sessions.setdefault(user, str(uuid.uuid4()))
+        with self.db.reading() as conn:
+            owner = sessions.session_owner(conn, session)
+            if owner is not None and owner != user:
+                # Same words as for any foreign id: do not confirm whose session it is.
+                raise ConfigError(f"session {session!r} belongs to another user; use a new session_id")
+            history = (
+                sessions.recent_history(conn, user, session, self.num_history_runs)
+                if self.add_history_to_context
+                else []
+            )
+        memories = self._memories_for(message, user)
+        ctx = RunContext(user, session, str(uuid.uuid4()), self.agent_id, self.memory_manager)
+        system = agent_system_prompt(
+            self.instructions, [(m.memory, m.topics) for m in memories], agentic=self.enable_agentic_memory
+        )
+        now = utcnow()
+        wire: list[dict[str, Any]] = [{"role": "system", "content": system}]
+        wire.extend({"role": m.role, "content": m.content} for m in history)
+        wire.append({"role": "user", "content": message})
+        user_message = ChatMessage(role="user", content=message, created_at=now)
+        return _Run(ctx, wire, [user_message], [m.memory_id for m in memories], now)
+
+    def _memories_for(self, message: str, user: str) -> list[Memory]:
+        if not (self.add_memories_to_context and self.memory_manager and self.num_memories_in_context):
+            return []
+        limit = self.num_memories_in_context
+        # Few memories: all of them. Many: only those related to the message (search ranks them).
+        everything = self.memory_manager.get_user_memories(user, limit=limit + 1)
+        if len(everything) <= limit:
+            return everything
+        return self.memory_manager.search_user_memories(message, user, limit=limit)
+
+    def _tools_for(self, round_no: int) -> list[Tool]:
+        # The last round offers no tools, so the loop ends with an answer however the model behaves.
+        return self.tools if round_no < self.max_tool_rounds else []
+
+    def _take_reply(self, run: _Run, reply: chat.ChatReply) -> bool:
+        """Record a reply; True when it asks for tools and the loop goes on."""
+        run.calls.append(reply.usage)
+        run.wire.append(reply.message)
+        now = utcnow()
+        if not reply.tool_calls:
+            run.content = reply.content
+            run.stored.append(ChatMessage(role="assistant", content=reply.content, created_at=now))
+            return False
+        calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.tool_calls]
+        run.stored.append(
+            ChatMessage(role="assistant", content=reply.content or None, tool_calls=calls, created_at=now)
+        )
+        return True
+
+    def _tool(self, call: chat.ToolCall) -> _AnyTool:
+        for candidate in self.tools:
+            if candidate.name == call.name:
+                return candidate
+        return _UnknownTool(call.name, [t.name for t in self.tools])
+
+    def _record_tool(self, run: _Run, call: chat.ToolCall, text: str, failed: bool) -> str:
+        run.tool_records.append(ToolCallRecord(name=call.name, arguments=call.arguments, result=text, failed=failed))
+        run.stored.append(
+            ChatMessage(role="tool", content=text, tool_call_id=call.id, tool_name=call.name, created_at=utcnow())
+        )
+        return text
+
+    def _add_results(self, run: _Run, calls: list[chat.ToolCall], results: list[str]) -> None:
+        run.wire.extend(chat.tool_result_messages(self.tool_mode, calls, results))
+        if len(run.calls) >= self.max_tool_rounds:
+            run.stopped_early = True
+
+    def _store(self, run: _Run, error: str | None = None) -> None:
+        ctx = run.ctx
+        record = sessions.RunRecord(
+            ctx.run_id, ctx.session_id, ctx.user_id, ctx.agent_id, str(self.model), error, run.calls,
+            len(run.tool_records), run.started,
+        )  # fmt: skip
+        write = WriteContext(ctx.user_id, "chat", run.started, ctx.agent_id, ctx.session_id, model=str(self.model))
+        with self.db.transaction() as conn:
+            sessions.write_run(conn, record, run.stored)
+            for usage in run.calls:
+                failed = error if usage.call_id == run.failed_call else None
+                store.insert_llm_call(conn, usage, write, prompt_version=AGENT_PROMPT_VERSION, error=failed)
+
+    def _store_failed(self, run: _Run, exc: MemlayerError) -> None:
+        # The failed call cost tokens and the user's message is history; both are kept, then re-raised.
+        if isinstance(exc, LLMCallError):
+            run.calls.append(exc.usage)
+            run.failed_call = exc.usage.call_id
+        try:
+            self._store(run, error=str(exc) or type(exc).__name__)
+        except MemlayerError as store_error:
+            _log.warning("could not record the failed run %s: %s", run.ctx.run_id, store_error)
+
+    def _finish(self, run: _Run) -> RunResponse:
+        ctx = run.ctx
+        memory_error = "; ".join(ctx.memory_errors) or None
+        if self.update_memory_on_run and self.memory_manager is not None:
+            try:
+                said = [m for m in run.stored if m.role in ("user", "assistant") and m.content and not m.tool_calls]
+                result = self.memory_manager.create_user_memories(
+                    [Message(role=m.role, content=m.content or "", created_at=m.created_at) for m in said],
+                    ctx.user_id,
+                    agent_id=ctx.agent_id,
+                    session_id=ctx.session_id,
+                )
+                ctx.memory_changes.extend(result.changes)
+                if result.usage:
+                    run.calls.append(result.usage)
+            except MemlayerError as exc:
+                # The answer is already stored and is still returned; the failure is reported, not hidden.
+                _log.warning("memory extraction after run %s failed: %s", ctx.run_id, exc)
+                memory_error = str(exc)
+        return RunResponse(
+            run_id=ctx.run_id,
+            session_id=ctx.session_id,
+            user_id=ctx.user_id,
+            agent_id=ctx.agent_id,
+            model=str(self.model),
+            content=run.content,
+            tool_calls=run.tool_records,
+            messages=run.stored,
+            llm_calls=run.calls,
+            memories_in_context=run.memories,
+            memory_changes=ctx.memory_changes,
+            memory_error=memory_error,
+            stopped_early=run.stopped_early,
+        )
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def get_user_memories(self, user_id: str | None = None, **kwargs: Any) -> list[Memory]:
+        """The user's current memories, shared by every agent on the same db."""
+        return self._manager().get_user_memories(user_id if user_id is not None else self.user_id, **kwargs)
+
+    async def aget_user_memories(self, user_id: str | None = None, **kwargs: Any) -> list[Memory]:
+        return await self._manager().aget_user_memories(user_id if user_id is not None else self.user_id, **kwargs)
+
+    def search_user_memories(self, query: str, user_id: str | None = None, *, limit: int = 10) -> list[Memory]:
+        return self._manager().search_user_memories(
+            query, user_id if user_id is not None else self.user_id, limit=limit
+        )
+
+    def get_session_messages(self, session_id: str, user_id: str | None = None) -> list[ChatMessage]:
+        """Every stored message of one of the user's sessions, tool calls included, oldest first."""
+        user = _user(user_id if user_id is not None else self.user_id)
+        with self.db.reading() as conn:
+            return sessions.list_messages(conn, user, session_id)
+
+    def get_user_sessions(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        """The user's sessions, most recent first, with how many runs each holds."""
+        user = _user(user_id if user_id is not None else self.user_id)
+        with self.db.reading() as conn:
+            return sessions.list_sessions(conn, user)
+
+    def _manager(self) -> MemoryManager:
+        if self.memory_manager is None:
+            raise ConfigError("this agent has no memory_manager; pass memory_manager= or enable a memory option")
+        return self.memory_manager
+
+    def __repr__(self) -> str:
+        return f"Agent(name={self.name!r}, model={str(self.model)!r}, db={self.db!r})"
+
+
+class _UnknownTool:
+    """A call to a tool the agent does not have: the model is told which ones exist."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.message = f"error: there is no tool {name!r}; the tools are {known}"
+
+    def call(self, arguments: str, ctx: RunContext) -> tuple[str, bool]:
+        return self.message, True
+
+    async def acall(self, arguments: str, ctx: RunContext) -> tuple[str, bool]:
+        return self.message, True
+
+
+_AnyTool = Tool | _UnknownTool
+
+
+def _always_on(update_memory_on_run: bool | None, enable_user_memories: bool | None) -> bool:
+    # enable_user_memories is the older name for the same switch; two different answers is a mistake.
+    if (
+        update_memory_on_run is not None
+        and enable_user_memories is not None
+        and update_memory_on_run != enable_user_memories
+    ):
+        raise ConfigError("update_memory_on_run and enable_user_memories are the same switch; set only one")
+    return bool(update_memory_on_run if update_memory_on_run is not None else enable_user_memories)
+
+
+def _wire_storage(
+    model: ModelSpec, db: DuckDb | None, manager: MemoryManager | None, uses_memory: bool
+) -> tuple[DuckDb, MemoryManager | None]:
+    """One DuckDb for sessions and memories, so a user's history and memory live in one file."""
+    if manager is None:
+        store_db = db if db is not None else DuckDb()
+        return store_db, MemoryManager(model=model, db=store_db) if uses_memory else None
+    if db is None:
+        return manager.db, manager
+    if manager.db is not db:
+        if not manager.db_given:
+            manager.db = db  # the manager was made without a db: it joins the agent's
+        else:
+            raise ConfigError(
+                "the agent's db and its memory_manager's db are different DuckDb objects; pass the same one "
+                "to both so sessions and memories live in one file"
+            )
+    if manager.model is None:
+        manager.model = model  # extraction then uses the agent's model
+    return db, manager
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or name
+
+
+def _print_memory_notes(response: RunResponse, out: TextIO) -> None:
+    for change in response.memory_changes:
+        text = change.memory if change.memory is not None else change.old_memory
+        out.write(f"[memory] {change.operation}: {text}\n")
+    if response.memory_error:
+        out.write(f"[memory] not updated: {response.memory_error}\n")
