@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 import re
 import sys
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
-from . import chat
+from . import chat, clock
 from .db import DuckDb, sessions
 from .db import memories as store
 from .db.changes import WriteContext, utcnow
@@ -275,7 +274,7 @@ class Agent:
         user = _user(user_id if user_id is not None else self.user_id)
         if not isinstance(message, str) or not message.strip():
             raise ConfigError(f"message must be a non-empty string, got {message!r}")
-        session = session_id or self.session_id or self._default_sessions.setdefault(user, str(uuid.uuid4()))
+        session = session_id or self.session_id or self._default_sessions.setdefault(user, clock.new_id())
         with self.db.reading() as conn:
             owner = sessions.session_owner(conn, session)
             if owner is not None and owner != user:
@@ -287,7 +286,7 @@ class Agent:
                 else []
             )
         memories = self._memories_for(message, user)
-        ctx = RunContext(user, session, str(uuid.uuid4()), self.agent_id, self.memory_manager)
+        ctx = RunContext(user, session, clock.new_id(), self.agent_id, self.memory_manager)
         system = agent_system_prompt(
             self.instructions, [(m.memory, m.topics) for m in memories], agentic=self.enable_agentic_memory
         )
@@ -382,7 +381,7 @@ class Agent:
                 )
                 ctx.memory_changes.extend(result.changes)
                 if result.usage:
-                    run.calls.append(result.usage)
+                    ctx.llm_calls.append(result.usage)
             except MemlayerError as exc:
                 # The answer is already stored and is still returned; the failure is reported, not hidden.
                 _log.warning("memory extraction after run %s failed: %s", ctx.run_id, exc)
@@ -396,7 +395,7 @@ class Agent:
             content=run.content,
             tool_calls=run.tool_records,
             messages=run.stored,
-            llm_calls=run.calls,
+            llm_calls=[*run.calls, *ctx.llm_calls],
             memories_in_context=run.memories,
             memory_changes=ctx.memory_changes,
             memory_error=memory_error,

@@ -146,7 +146,7 @@ def _reply(
     message = response.choices[0].message
     content = message.content or ""
     if mode == "json" and tools:
-        return _json_reply(spec, content, tools, usage)
+        return _json_reply(spec, content, tools, usage, cut_off=response.choices[0].finish_reason == "length")
     calls = [ToolCall(c.id, c.function.name, c.function.arguments or "{}") for c in message.tool_calls or []]
     wire: dict[str, Any] = {"role": "assistant", "content": content or None}
     if calls:
@@ -156,13 +156,17 @@ def _reply(
     return ChatReply(content, calls, usage, wire)
 
 
-def _json_reply(spec: ModelSpec, content: str, tools: Sequence[Tool], usage: LLMUsage) -> ChatReply:
+def _json_reply(spec: ModelSpec, content: str, tools: Sequence[Tool], usage: LLMUsage, *, cut_off: bool) -> ChatReply:
     try:
         parsed = _step_model(tuple(tools)).model_validate_json(content)
     except ValidationError as exc:
-        first = str(exc).splitlines()[0]
+        why = (
+            f"it was cut off at {usage.output_tokens} tokens; raise max_tokens"
+            if cut_off
+            else str(exc).splitlines()[-2].strip()
+        )
         raise LLMCallError(
-            f"{spec}: the reply is not a valid agent step ({first})", model=str(spec), usage=usage, last_reply=content
+            f"{spec}: the reply is not a valid JSON agent step: {why}", model=str(spec), usage=usage, last_reply=content
         ) from exc
     calls = [
         ToolCall(f"call_{usage.call_id[:8]}_{i}", c.name, c.arguments.model_dump_json())

@@ -14,13 +14,13 @@ import importlib.util
 import os
 import pathlib
 import time
-import uuid
 from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
+from . import clock
 from .errors import CassetteError, ConfigError, MemlayerError, ModelError
 from .types import LLMUsage
 
@@ -275,7 +275,7 @@ def _instructor_mode(spec: ModelSpec) -> Any:
 
 def usage_of(spec: ModelSpec, purpose: str, attempts: UsageMeter, seconds: float) -> LLMUsage:
     return LLMUsage(
-        call_id=str(uuid.uuid4()),
+        call_id=clock.new_id(),
         model=str(spec),
         purpose=purpose,
         input_tokens=attempts.input_tokens,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .errors import ConfigError, MemlayerError
-from .types import MemoryChange
+from .types import LLMUsage, MemoryChange
 
 if TYPE_CHECKING:
     from .manager import MemoryManager
@@ -40,6 +40,7 @@ class RunContext:
     memory_manager: MemoryManager | None = None
     memory_changes: list[MemoryChange] = field(default_factory=list)
     memory_errors: list[str] = field(default_factory=list)
+    llm_calls: list[LLMUsage] = field(default_factory=list)  # made by tools (memory tasks), logged by them
 
     def manager(self) -> MemoryManager:
         if self.memory_manager is None:
@@ -238,6 +239,8 @@ def update_user_memory(run_context: RunContext, task: Annotated[str, Field(min_l
         ctx.memory_errors.append(str(exc))
         raise
     ctx.memory_changes.extend(result.changes)
+    if result.usage:
+        ctx.llm_calls.append(result.usage)
     done = [f"{c.operation} {c.memory or c.old_memory!r}" for c in result.changes]
     return "; ".join(done) if done else "nothing needed to change"
 

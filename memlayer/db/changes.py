@@ -10,13 +10,13 @@ delete, of one memory) is inserted already closed.
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import duckdb
 
+from .. import clock
 from ..errors import StorageError
 from ..types import Memory, MemoryChange, Operation
 
@@ -26,7 +26,7 @@ _SPACES = re.compile(r"\s+")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.now()
 
 
 def naive(ts: datetime) -> datetime:
@@ -75,7 +75,7 @@ class ChangeSet:
     def add(self, text: str, topics: list[str], reason: str | None = None) -> Memory:
         ctx = self.ctx
         new = Memory(
-            memory_id=str(uuid.uuid4()),
+            memory_id=clock.new_id(),
             memory=text,
             topics=topics,
             user_id=ctx.user_id,
@@ -189,7 +189,7 @@ class ChangeSet:
         rows: list[Any] = []
         for e in self._events:
             rows += [
-                str(uuid.uuid4()),
+                clock.new_id(),
                 e.memory_id,
                 ctx.user_id,
                 e.operation,

@@ -7,13 +7,13 @@ be enough to read someone else's conversation.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import duckdb
 
+from .. import clock
 from ..types import ChatMessage, LLMUsage
 from .changes import naive
 
@@ -72,7 +72,7 @@ def write_run(conn: duckdb.DuckDBPyConnection, run: RunRecord, messages: list[Ch
         # One statement for all messages: each statement from Python costs about a millisecond.
         rows = [
             [
-                str(uuid.uuid4()),
+                clock.new_id(),
                 run.run_id,
                 run.session_id,
                 run.user_id,

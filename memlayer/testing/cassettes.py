@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .. import clock
 from ..errors import CassetteError
 
 __all__ = ["RECORD_ENV", "active_cassette", "normalise_mode", "record_mode", "use_cassette"]
@@ -227,7 +228,8 @@ def use_cassette(
             _watch_misses(cassette, misses)
             if note and mode != "none":
                 cassette.get_metadata("note", note)
-            yield cassette
+            with clock.pinned(_clock_start(cassette), seed=str(path.name)):
+                yield cassette
     finally:
         _ACTIVE.reset(token)
     if misses:
@@ -242,6 +244,19 @@ def use_cassette(
             f"{path}: {unplayed} recorded interaction(s) were never played; the code now makes fewer "
             f"calls than when it was recorded. Re-record: {active.record_command('rewrite')}"
         )
+
+
+def _clock_start(cassette: Any) -> datetime:
+    """When the recording began: memlayer's clock restarts there on every replay (see memlayer.clock)."""
+    from vcr.errors import MissingMetadataError
+
+    try:
+        return datetime.fromisoformat(cassette.get_metadata("clock_start", clock.now().isoformat(timespec="seconds")))
+    except MissingMetadataError:  # an older cassette, replayed read-only, that never stored a start
+        return _OLD_CASSETTE_START
+
+
+_OLD_CASSETTE_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
 def _watch_misses(cassette: Any, misses: list[str]) -> None:
