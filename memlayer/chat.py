@@ -3,13 +3,15 @@
 A step is a generator: it yields the answer's text as it arrives (when streaming), then one
 `ChatReply`. Tools are called natively where the provider supports it. Local servers such as
 llama.cpp ignore ``tools``, so ``tool_mode="json"`` asks instead for one JSON object holding the tool
-calls and the answer, constrained by a JSON schema that such servers enforce with a grammar.
+calls and the answer, constrained by a JSON schema that such servers enforce with a grammar. Its
+answer still streams: the content string is decoded as it arrives.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
@@ -61,19 +63,16 @@ def step(
     try:
         response = litellm.completion(**kwargs)
         if stream:
-            chunks = []
+            chunks, answer = [], _AnswerText(json_reply=mode == "json" and bool(tools))
             for chunk in response:
                 chunks.append(chunk)
-                if mode == "native" and (text := _delta(chunk)):
+                if text := answer.feed(_delta(chunk)):
                     yield text
             response = litellm.stream_chunk_builder(chunks, messages=kwargs["messages"])
     except Exception as exc:
         raise call_failure(spec, "chat", meter, time.perf_counter() - started, exc) from exc
     meter.record(response, time.perf_counter() - started, litellm)
-    reply = _reply(spec, response, tools, mode, meter, time.perf_counter() - started)
-    if stream and mode == "json" and not reply.tool_calls and reply.content:
-        yield reply.content  # a JSON reply is only readable once whole
-    yield reply
+    yield _reply(spec, response, tools, mode, meter, time.perf_counter() - started)
 
 
 async def astep(
@@ -86,19 +85,16 @@ async def astep(
     try:
         response = await litellm.acompletion(**kwargs)
         if stream:
-            chunks = []
+            chunks, answer = [], _AnswerText(json_reply=mode == "json" and bool(tools))
             async for chunk in response:
                 chunks.append(chunk)
-                if mode == "native" and (text := _delta(chunk)):
+                if text := answer.feed(_delta(chunk)):
                     yield text
             response = litellm.stream_chunk_builder(chunks, messages=kwargs["messages"])
     except Exception as exc:
         raise call_failure(spec, "chat", meter, time.perf_counter() - started, exc) from exc
     meter.record(response, time.perf_counter() - started, litellm)
-    reply = _reply(spec, response, tools, mode, meter, time.perf_counter() - started)
-    if stream and mode == "json" and not reply.tool_calls and reply.content:
-        yield reply.content
-    yield reply
+    yield _reply(spec, response, tools, mode, meter, time.perf_counter() - started)
 
 
 def tool_result_messages(mode: ToolMode, calls: Sequence[ToolCall], results: Sequence[str]) -> list[dict[str, Any]]:
@@ -130,6 +126,58 @@ def _request(
     if stream:
         kwargs.update(stream=True, stream_options={"include_usage": True})
     return kwargs
+
+
+class _AnswerText:
+    """The answer's text from a stream of deltas, as it arrives.
+
+    A plain reply is its own text. A JSON-mode reply is ``{"tool_calls": [], "content": "..."}`` (the
+    schema fixes that order): its answer is the content string, decoded as it streams, and only when
+    the list of calls is empty. A reply that calls tools streams nothing.
+    """
+
+    _ANSWER = re.compile(r'\s*\{\s*"tool_calls"\s*:\s*\[\s*\]\s*,\s*"content"\s*:\s*"')
+    _CALLS = re.compile(r'\s*\{\s*"tool_calls"\s*:\s*\[\s*[^\]\s]')
+
+    def __init__(self, *, json_reply: bool) -> None:
+        self.json_reply = json_reply
+        self.raw = ""
+        self.start: int | None = None
+        self.sent = 0
+
+    def feed(self, delta: str | None) -> str:
+        if not delta:
+            return ""
+        if not self.json_reply:
+            return delta
+        self.raw += delta
+        if self.start is None:
+            found = self._ANSWER.match(self.raw)
+            if found is None:
+                return ""
+            self.start = found.end()
+        text = _decode_partial(self.raw[self.start :])
+        new, self.sent = text[self.sent :], len(text)
+        return new
+
+
+def _decode_partial(body: str) -> str:
+    """The decoded part of a JSON string body that may be cut anywhere, even inside an escape."""
+    out, i = [], 0
+    while i < len(body):
+        char = body[i]
+        if char == '"':
+            break  # the string ended
+        if char != "\\":
+            out.append(char)
+            i += 1
+            continue
+        size = 6 if body[i + 1 : i + 2] == "u" else 2
+        if i + size > len(body):
+            break  # an escape not complete yet
+        out.append(json.loads(f'"{body[i : i + size]}"'))
+        i += size
+    return "".join(out)
 
 
 def _delta(chunk: Any) -> str | None:

@@ -282,3 +282,20 @@ async def test_arun_uses_async_tools_and_memory_tools(db: DuckDb, manager: Memor
     assert response.tool_calls[1].result.startswith("added ")
     assert [m.memory for m in await agent.aget_user_memories(user_id=ALICE)] == ["Visiting Porto"]
     assert response.content == "Clear skies in Porto."
+
+
+def test_json_tool_mode_streams_the_answer_as_it_arrives(db: DuckDb) -> None:
+    # JSON tool mode is what local servers get; the answer is a string inside a JSON object.
+    agent = Agent(model=MODEL, db=db, tools=[MemoryTools()], tool_mode="json")
+    out = io.StringIO()
+    reply = {"tool_calls": [], "content": 'Caf\u00e9 "quoted" and a\nnew line, streamed in pieces.'}
+    with scripted_model(reply) as model:
+        response = agent.print_response("hi", user_id=ALICE, stream=True, file=out)
+    request = model.requests[0]
+    assert "tools" not in request and request["response_format"]["json_schema"]["name"] == "agent_step"
+    assert "get_memories: List the user's current memories" in request["messages"][0]["content"]
+    assert out.getvalue() == 'Café "quoted" and a\nnew line, streamed in pieces.\n'
+    assert response.content == 'Café "quoted" and a\nnew line, streamed in pieces.'
+    stream = agent.run_stream("again", user_id=ALICE)
+    with scripted_model(reply):
+        assert len(list(stream)) > 3  # pieces, not one block at the end
