@@ -8,6 +8,7 @@ updated in one of two ways, never both: the model decides, through a memory tool
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import sys
@@ -470,7 +471,7 @@ def _wire_storage(
     """One DuckDb for sessions and memories, so a user's history and memory live in one file."""
     if manager is None:
         store_db = db if db is not None else DuckDb()
-        return store_db, MemoryManager(model=model, db=store_db) if uses_memory else None
+        return store_db, MemoryManager(model=_for_extraction(model), db=store_db) if uses_memory else None
     if db is None:
         return manager.db, manager
     if manager.db is not db:
@@ -482,8 +483,14 @@ def _wire_storage(
                 "to both so sessions and memories live in one file"
             )
     if manager.model is None:
-        manager.model = model  # extraction then uses the agent's model
+        manager.model = _for_extraction(model)  # extraction then uses the agent's model
     return db, manager
+
+
+def _for_extraction(model: ModelSpec) -> ModelSpec:
+    # A cap meant for chat answers would cut an extraction's JSON short; its schema bounds it instead.
+    extra = {k: v for k, v in model.extra.items() if k not in ("max_tokens", "max_completion_tokens")}
+    return dataclasses.replace(model, extra=extra)
 
 
 def _slug(name: str) -> str:

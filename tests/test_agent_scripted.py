@@ -299,3 +299,11 @@ def test_json_tool_mode_streams_the_answer_as_it_arrives(db: DuckDb) -> None:
     stream = agent.run_stream("again", user_id=ALICE)
     with scripted_model(reply):
         assert len(list(stream)) > 3  # pieces, not one block at the end
+
+
+def test_a_default_memory_manager_shares_the_model_but_not_its_answer_cap(db: DuckDb) -> None:
+    agent = Agent(model=MODEL, db=db, update_memory_on_run=True, max_tokens=50, temperature=0.2)
+    assert agent.memory_manager is not None and agent.memory_manager.model is not None
+    assert agent.model.extra == {"max_tokens": 50, "temperature": 0.2}
+    assert agent.memory_manager.model.extra == {"temperature": 0.2}
+    assert agent.memory_manager.db is db
