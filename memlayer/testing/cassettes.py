@@ -17,7 +17,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -186,7 +186,12 @@ def active_cassette() -> _Active | None:
 
 @contextmanager
 def use_cassette(
-    path: str | Path, *, mode: str | None = None, test_id: str | None = None, note: str | None = None
+    path: str | Path,
+    *,
+    mode: str | None = None,
+    test_id: str | None = None,
+    note: str | None = None,
+    pin_clock: bool = True,
 ) -> Iterator[Any]:
     """Replay (or record) the HTTP traffic inside the block from ``path``.
 
@@ -195,6 +200,9 @@ def use_cassette(
     block fails with `CassetteError` when a request found no recording (even if the code under test
     swallowed the error) or when a recorded interaction was never played (a stale cassette).
     ``note`` is saved in the cassette's metadata when it records: say what produced it.
+    ``pin_clock`` (the default) runs the block on memlayer's pinned clock and ids (`memlayer.clock`),
+    so times and ids sent to the model replay exactly; turn it off where stored times must be real
+    (a demo) and no request carries one.
     """
     try:
         import vcr  # imported here: vcrpy is a testing dependency, not a runtime one
@@ -228,7 +236,7 @@ def use_cassette(
             _watch_misses(cassette, misses)
             if note and mode != "none":
                 cassette.get_metadata("note", note)
-            with clock.pinned(_clock_start(cassette), seed=str(path.name)):
+            with clock.pinned(_clock_start(cassette), seed=str(path.name)) if pin_clock else nullcontext():
                 yield cassette
     finally:
         _ACTIVE.reset(token)
