@@ -55,6 +55,9 @@ def test_reads_filter_and_order(manager: MemoryManager) -> None:
     assert [m.memory for m in manager.get_user_memories(user_id=ALICE, agent_id="coder")] == ["Writes Rust"]
     assert [m.memory for m in manager.get_user_memories(user_id=ALICE, limit=1)] == ["Writes Rust"]
     assert [m.memory for m in manager.search_user_memories("do you like tea?", user_id=ALICE, limit=1)] == ["Likes tea"]
+    # A query with no word to match (short words, stopwords, numbers) lists the newest.
+    for query in ("hi", "is it? 42", ""):
+        assert [m.memory for m in manager.search_user_memories(query, user_id=ALICE)] == ["Writes Rust", "Likes tea"]
 
 
 def test_users_are_isolated(manager: MemoryManager) -> None:

@@ -121,11 +121,12 @@ def rank_candidates(conn: duckdb.DuckDBPyConnection, user_id: str, text: str, li
     """
     terms = search_terms(text)
     # memory_key is the text already lower-cased; topics are left out, they rarely add a word.
-    score = " + ".join(["contains(memory_key, ?)::INTEGER"] * len(terms)) or "0"
+    # With no words to match, the newest first (a bare 0 would be read as a column position).
+    score = " + ".join(["contains(memory_key, ?)::INTEGER"] * len(terms))
     rows = conn.execute(
         f"""
         SELECT {_COLUMNS} FROM memories WHERE user_id = ? AND valid_to IS NULL
-        ORDER BY {score} DESC, valid_from DESC, memory
+        ORDER BY {score + " DESC, " if terms else ""}valid_from DESC, memory
         LIMIT ?
         """,
         [user_id, *terms, limit],
