@@ -87,7 +87,7 @@ class QueryResult:
 def check_read_only(sql: str) -> str:
     """The statement, if it is exactly one read-only statement; `ConfigError` naming what it is if not."""
     if not isinstance(sql, str) or not sql.strip():
-        raise ConfigError("give a SQL query, e.g. \"SELECT * FROM topic_counts\"")
+        raise ConfigError('give a SQL query, e.g. "SELECT * FROM topic_counts"')
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:
@@ -279,7 +279,8 @@ def export_store(
                 counts[table] = _export_table(cursor, table, folder, format, user_id)
                 if progress:
                     progress(table)
-            migrations = [row[0] for row in cursor.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
+            applied = cursor.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()
+            migrations = [row[0] for row in applied]
         except duckdb.Error as exc:
             raise StorageError(f"export to {str(folder)!r} failed: {_first_line(exc)}") from exc
         finally:
@@ -296,9 +297,7 @@ def export_store(
     return counts
 
 
-def _export_table(
-    conn: duckdb.DuckDBPyConnection, table: str, folder: Path, format: str, user_id: str | None
-) -> int:
+def _export_table(conn: duckdb.DuckDBPyConnection, table: str, folder: Path, format: str, user_id: str | None) -> int:
     columns = _columns(conn, table)
     # JSON columns go out as their exact text, so a round trip does not reformat them.
     select = ", ".join(
@@ -329,7 +328,7 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
     known = {name for name, _ in MIGRATIONS}
     newer = sorted(set(manifest.get("migrations", [])) - known)
     if newer:
-        raise ConfigError(f"{str(folder)!r} was exported by a newer memlayer (migrations {newer}); upgrade to import it")
+        raise ConfigError(f"{str(folder)!r} was exported by a newer memlayer (migrations {newer}); upgrade first")
     for table in manifest.get("tables", {}):
         if table not in TABLES:
             raise ConfigError(f"{str(path)!r} lists an unknown table {table!r}")
@@ -364,9 +363,7 @@ def _import_table(conn: duckdb.DuckDBPyConnection, table: str, path: Path, forma
     elif format == "csv":
         source = f"read_csv({_literal(str(path))}, header = true, all_varchar = true)"
     else:
-        spec = ", ".join(
-            f"{_literal(n)}: {_literal('VARCHAR' if kind == 'JSON' else kind)}" for n, kind in columns
-        )
+        spec = ", ".join(f"{_literal(n)}: {_literal('VARCHAR' if kind == 'JSON' else kind)}" for n, kind in columns)
         source = f"read_json({_literal(str(path))}, format = 'newline_delimited', columns = {{{spec}}})"
     have = {str(row[0]) for row in conn.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
     missing = [n for n, _ in columns if n not in have]
@@ -417,9 +414,9 @@ def _merge(conn: duckdb.DuckDBPyConnection, table: str, stage: str, names: list[
 
 def _advance_sequence(conn: duckdb.DuckDBPyConnection, table: str, sequence: str) -> None:
     """Move the sequence past the largest stored value, so new rows sort after the imported ones."""
-    highest = conn.execute(f"SELECT coalesce(max(seq), 0) FROM {table}").fetchone()
-    current = conn.execute(f"SELECT nextval('{sequence}')").fetchone()
-    assert highest is not None and current is not None
-    highest, current = int(highest[0]), int(current[0])
+    top = conn.execute(f"SELECT coalesce(max(seq), 0) FROM {table}").fetchone()
+    now = conn.execute(f"SELECT nextval('{sequence}')").fetchone()
+    assert top is not None and now is not None
+    highest, current = int(top[0]), int(now[0])
     if current < highest:
         conn.execute(f"SELECT max(nextval('{sequence}')) FROM range(?)", [highest - current])
