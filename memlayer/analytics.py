@@ -307,7 +307,7 @@ def _export_table(conn: duckdb.DuckDBPyConnection, table: str, folder: Path, for
     key = ", ".join(_quote(k) for k in TABLES[table])
     where, params = (" WHERE user_id = ?", [user_id]) if user_id is not None else ("", [])
     target = folder / f"{table}.{EXPORT_FORMATS[format]}"
-    options = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER", "jsonl": "FORMAT json"}[format]
+    options = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER, FORCE_QUOTE *", "jsonl": "FORMAT json"}[format]
     conn.execute(
         f"COPY (SELECT {select} FROM {table}{where} ORDER BY {key}) TO {_literal(str(target))} ({options})", params
     )
@@ -361,7 +361,8 @@ def _import_table(conn: duckdb.DuckDBPyConnection, table: str, path: Path, forma
     if format == "parquet":
         source = f"read_parquet({_literal(str(path))})"
     elif format == "csv":
-        source = f"read_csv({_literal(str(path))}, header = true, all_varchar = true)"
+        # Every value was quoted on export, so an unquoted empty field is NULL and "" the empty string.
+        source = f"read_csv({_literal(str(path))}, header = true, all_varchar = true, allow_quoted_nulls = false)"
     else:
         spec = ", ".join(f"{_literal(n)}: {_literal('VARCHAR' if kind == 'JSON' else kind)}" for n, kind in columns)
         source = f"read_json({_literal(str(path))}, format = 'newline_delimited', columns = {{{spec}}})"
