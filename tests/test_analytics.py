@@ -43,8 +43,8 @@ def _fill(db: DuckDb) -> dict[str, str]:
     db.sql(
         """
         INSERT INTO llm_calls VALUES
-          ('c1', 'extraction', 'openai:gpt-4o', 'extract-v1', 'ana', 'coder', 's1', 300, 40, 0.002, 812.5, 1, 'ok', NULL,
-           TIMESTAMP '2026-11-20 10:00:00'),
+          ('c1', 'extraction', 'openai:gpt-4o', 'extract-v1', 'ana', 'coder', 's1', 300, 40, 0.002, 812.5, 1, 'ok',
+           NULL, TIMESTAMP '2026-11-20 10:00:00'),
           ('c2', 'extraction', 'openai:gpt-4o', 'extract-v1', 'ana', 'coder', 's1', 310, 0, NULL, 90.0, 3, 'error',
            'the reply never validated', TIMESTAMP '2026-11-20 11:00:00'),
           ('c3', 'extraction', 'ollama:llama3.2', 'extract-v1', 'bo', NULL, NULL, 200, 30, NULL, 400.0, 1, 'ok', NULL,
@@ -65,10 +65,12 @@ def _fill(db: DuckDb) -> dict[str, str]:
     db.sql(
         """INSERT INTO messages (message_id, run_id, session_id, user_id, agent_id, role, content, tool_calls,
                                  tool_call_id, tool_name, created_at) VALUES
-           ('m1', 'r1', 's1', 'ana', 'coder', 'user', 'I learn Rust, "slowly"', NULL, NULL, NULL, TIMESTAMP '2026-11-20 10:00'),
+           ('m1', 'r1', 's1', 'ana', 'coder', 'user', 'I learn Rust, "slowly"', NULL, NULL, NULL,
+            TIMESTAMP '2026-11-20 10:00'),
            ('m2', 'r1', 's1', 'ana', 'coder', 'assistant', '', '[{"id": "t1", "function": {"name": "add_memory"}}]',
             NULL, NULL, TIMESTAMP '2026-11-20 10:00:01'),
-           ('m3', 'r1', 's1', 'ana', 'coder', 'tool', 'ok', NULL, 't1', 'add_memory', TIMESTAMP '2026-11-20 10:00:02')"""
+           ('m3', 'r1', 's1', 'ana', 'coder', 'tool', 'ok', NULL, 't1', 'add_memory',
+            TIMESTAMP '2026-11-20 10:00:02')"""
     )
     return {"tea": tea.memory_id, "rust": rust.memory_id}
 
@@ -348,5 +350,5 @@ def test_bad_exports_are_refused(filled: DuckDb, tmp_path: Path) -> None:
         export_store(filled, tmp_path / "new", format="xlsx")  # type: ignore[arg-type]
     export_store(filled, tmp_path / "cut", format="csv")
     (tmp_path / "cut" / "runs.csv").unlink()
-    with pytest.raises(ConfigError, match="lacks runs.csv"):
+    with pytest.raises(ConfigError, match=r"lacks runs\.csv"):
         import_store(filled, tmp_path / "cut")
