@@ -27,7 +27,10 @@ __all__ = [
     "ModelError",
     "ModelSpec",
     "StorageError",
+    "export_store",
+    "import_store",
     "parse_model",
+    "query",
 ]
 
 _WHERE = {
@@ -47,9 +50,13 @@ _WHERE = {
     "MemoryManager": "manager",
     "ModelSpec": "models",
     "parse_model": "models",
+    "export_store": "analytics",
+    "import_store": "analytics",
+    "query": "analytics",
 }
 
 if TYPE_CHECKING:
+    from .analytics import export_store, import_store, query
     from .db import DuckDb
     from .errors import CassetteError, ConfigError, DatabaseLockedError, MemlayerError, ModelError, StorageError
     from .manager import MemoryManager
