@@ -356,6 +356,8 @@ def demo(
             "A tiny model: its replies are real, not wise. Give --model to run live.",
             markup=True,
         )
+    before = "known before the conversation (stored directly, no LLM call)"
+    out.print(_table(before, ["user", "memory", "topics"], script.SEED))
     with DuckDb(path) as store:
         with _progress_turns(len(script.CONVERSATION)) as on_turn:
             turns = script.run_demo(store, model=model, api_base=api_base, on_turn=on_turn)

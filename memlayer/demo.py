@@ -24,7 +24,17 @@ from .errors import ConfigError
 from .manager import MemoryManager
 from .types import ExtractionResult, Message
 
-__all__ = ["CASSETTE", "DEMO_QUERIES", "DEMO_USERS", "DemoTurn", "recorded_with", "recording", "run_demo"]
+__all__ = [
+    "CASSETTE",
+    "CONVERSATION",
+    "DEMO_QUERIES",
+    "DEMO_USERS",
+    "SEED",
+    "DemoTurn",
+    "recorded_with",
+    "recording",
+    "run_demo",
+]
 
 CASSETTE = Path(__file__).resolve().parent / "data" / "demo_session.json"
 # The server the session was recorded from; dialled only when re-recording.
@@ -53,18 +63,26 @@ def _m(role: str, content: str, when: str) -> Message:
     return Message.model_validate({"role": role, "content": content, "created_at": when})
 
 
-# (user, session, messages): facts first, then a change of city, then a retraction.
+# What the app already knew before the conversation, stored directly (no LLM call).
+SEED: list[tuple[str, str, list[str]]] = [
+    (MAYA, "Lives in Berlin", ["home"]),
+    (MAYA, "Is learning Rust", ["programming"]),
+    (MAYA, "Is vegetarian", ["food"]),
+    (SAM, "Runs a bakery in Porto", ["work", "food"]),
+]
+
+# (user, session, messages): new facts, a change of city, then a retraction.
 CONVERSATION: list[tuple[str, str, list[Message]]] = [
     (
         MAYA,
         "maya-1",
         [
-            _m("user", "Remember that I am a data engineer in Berlin and I am learning Rust.", "2026-11-02T09:00"),
-            _m("assistant", "Noted! How is Rust going?", "2026-11-02T09:00:05"),
-            _m("user", "Slowly. Also remember that I am vegetarian.", "2026-11-02T09:01"),
+            _m("user", "Remember that I am a data engineer and I write Python.", "2026-11-02T09:00"),
+            _m("assistant", "Noted! Anything else?", "2026-11-02T09:00:05"),
+            _m("user", "Yes: remember that I love hiking.", "2026-11-02T09:01"),
         ],
     ),
-    (SAM, "sam-1", [_m("user", "Remember that I run a bakery in Porto and train for a marathon.", "2026-11-03T18:30")]),
+    (SAM, "sam-1", [_m("user", "Remember that I am training for a marathon in April.", "2026-11-03T18:30")]),
     (MAYA, "maya-2", [_m("user", "I moved from Berlin to Lisbon: I now live in Lisbon.", "2026-11-20T08:15")]),
     (MAYA, "maya-3", [_m("user", "I gave up on Rust. Forget that I am learning Rust.", "2026-11-21T20:00")]),
 ]
@@ -109,7 +127,7 @@ def run_demo(
     api_base: str | None = None,
     on_turn: Callable[[DemoTurn], None] | None = None,
 ) -> list[DemoTurn]:
-    """Run the conversation through `MemoryManager` extraction: replayed when ``model`` is None."""
+    """Store the seed memories, then run the conversation through extraction (replayed when ``model`` is None)."""
     for user in DEMO_USERS:
         held = db.sql("SELECT count(*) FROM memory_events WHERE user_id = ?", [user])
         if held[0][0]:
@@ -121,6 +139,8 @@ def run_demo(
         manager = MemoryManager(RECORDED_MODEL, db, api_base=RECORDED_API_BASE, api_key="local", provider_retries=0)
     else:
         manager = MemoryManager(model, db, api_base=api_base)
+    for user, text, topics in SEED:
+        manager.add_user_memory(text, user_id=user, topics=topics, agent_id="demo")
     turns = []
     with _replay(model is None):
         for user, session, messages in CONVERSATION:

@@ -187,11 +187,14 @@ def m003_analytics_views(conn: duckdb.DuckDBPyConnection) -> None:
         GROUP BY topic
         """
     )
-    # One row per event and topic it touched (the new topics, or the old ones of a delete).
+    # One row per event and topic it touched: the topics before and after (an update that moves a
+    # memory from "home" to "travel" changed both).
     conn.execute(
         """
         CREATE VIEW topic_events AS
-        SELECT event_id, seq, unnest(coalesce(new_topics, old_topics, [])) AS topic, operation,
+        SELECT event_id, seq,
+               unnest(list_distinct(list_concat(coalesce(old_topics, []), coalesce(new_topics, [])))) AS topic,
+               operation,
                memory_id, user_id, agent_id, session_id, source, call_id, model, created_at
         FROM memory_events
         """
