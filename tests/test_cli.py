@@ -21,7 +21,7 @@ from typer.testing import CliRunner, Result
 
 from memlayer import DuckDb
 from memlayer.cli import app
-from memlayer.demo import CASSETTE, DEMO_QUERIES, recorded_with
+from memlayer.demo import CASSETTE, DEMO_QUERIES, MAYA, SAM, recorded_with
 
 from .conftest import LOCAL_API_BASE, LOCAL_MODEL
 
@@ -169,6 +169,9 @@ def test_the_console_script_fails_in_one_line(dbfile: str) -> None:
     ]
 
 
+TOPICS = ["i am vegetarian and i work as a,"]
+
+
 @pytest.mark.memlayer_cassette
 def test_extract_from_stdin(dbfile: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "local")  # the local server takes any key; LiteLLM wants one
@@ -180,9 +183,16 @@ def test_extract_from_stdin(dbfile: str, monkeypatch: pytest.MonkeyPatch) -> Non
         "extract", "-", "--user", "ana", "--session", "s1", "--db", dbfile, "--model", LOCAL_MODEL,
         "--api-base", LOCAL_API_BASE, input="\n".join(json.dumps(line) for line in lines),
     )  # fmt: skip
-    assert "1 call(s)" in out
-    stored = rows("SELECT memory, topics, session_id FROM current_memories", "--db", dbfile)
-    assert stored == [{"memory": "", "topics": [], "session_id": "s1"}]
+    # What SmolLM2-135M replied (a tiny model: a copy, and a clipped copy, of the user's words).
+    assert "1 call(s)" in out and "I am vegetarian and I work as a nurse." in out
+    stored = rows("SELECT memory, topics, session_id, agent_id FROM current_memories ORDER BY memory", "--db", dbfile)
+    assert stored == [
+        {"memory": "I am vegetarian and I work as a nurse.", "topics": TOPICS, "session_id": "s1", "agent_id": None},
+        {"memory": "I am vegetarian and I work as a,", "topics": TOPICS, "session_id": "s1", "agent_id": None},
+    ]
+    assert rows("SELECT purpose, model, status FROM llm_calls", "--db", dbfile) == [
+        {"purpose": "extraction", "model": "openai:smollm2", "status": "ok"}
+    ]
 
 
 def test_demo_replays_offline_then_sql_answers(tmp_path: Path) -> None:
@@ -195,9 +205,36 @@ def test_demo_replays_offline_then_sql_answers(tmp_path: Path) -> None:
     for question, _ in DEMO_QUERIES:
         assert question in out
     assert f"memlayer sql --db {path}" in out
-    stored = rows("SELECT user_id, memory, topics FROM current_memories ORDER BY user_id, memory", "--db", path)
-    assert stored == []
+    # The recording holds what SmolLM2-135M replied: real, not wise. It updated and deleted the seeded
+    # memories and added a number.
+    events = rows("SELECT user_id, operation, old_memory, new_memory FROM memory_events ORDER BY seq", "--db", path)
+    assert [tuple(e.values()) for e in events] == [
+        (MAYA, "add", None, "Lives in Berlin"),
+        (MAYA, "add", None, "Is learning Rust"),
+        (MAYA, "add", None, "Is vegetarian"),
+        (SAM, "add", None, "Runs a bakery in Porto"),
+        (MAYA, "update", "Is vegetarian", "m1"),
+        (MAYA, "delete", "Is learning Rust", None),
+        (MAYA, "delete", "Lives in Berlin", None),
+        (SAM, "delete", "Runs a bakery in Porto", None),
+        (MAYA, "update", "m1", "m1"),
+        (MAYA, "delete", "m1", None),
+        (MAYA, "add", None, "1234567890"),
+    ]
+    assert rows("SELECT user_id, memory FROM current_memories", "--db", path) == [
+        {"user_id": MAYA, "memory": "1234567890"}
+    ]
+    # The README's two questions, one `memlayer sql` each.
     topics, cost = (rows(sql, "--db", path) for _, sql in DEMO_QUERIES)
-    assert topics == []
-    assert cost == []
+    assert topics == [
+        {"topic": "food", "changes": 6, "users": 2},
+        {"topic": "programming", "changes": 4, "users": 1},
+        {"topic": "work", "changes": 4, "users": 2},
+        {"topic": "home", "changes": 2, "users": 1},
+        {"topic": "m1", "changes": 2, "users": 1},
+    ]
+    assert cost == [
+        {"user_id": MAYA, "calls": 3, "tokens": 1701, "cost_usd": None},
+        {"user_id": SAM, "calls": 1, "tokens": 811, "cost_usd": None},
+    ]
     assert "already holds the demo's user" in fails("demo", "--db", path)
