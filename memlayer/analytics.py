@@ -270,7 +270,10 @@ def export_store(
     folder = Path(dest)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise ConfigError(f"{str(folder)!r} exists and is not an empty folder; export into a new one")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the export folder {str(folder)!r}: {exc.strerror}") from exc
     counts: dict[str, int] = {}
     with _reader(db) as cursor:
         cursor.execute("BEGIN TRANSACTION READ ONLY")

@@ -42,6 +42,9 @@ class _Group(TyperGroup):
             # One line: the message carries the what and the what-to-do; no traceback.
             err.print(f"[red]error:[/red] {escape(' '.join(str(exc).split()))}", markup=True)
             raise typer.Exit(code=1) from None
+        except OSError as exc:  # a file the command was pointed at: unreadable, unwritable, a directory
+            err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True)
+            raise typer.Exit(code=1) from None
         except KeyboardInterrupt:
             raise typer.Abort() from None
 

@@ -120,6 +120,8 @@ def test_export_and_import(dbfile: str, tmp_path: Path) -> None:
     assert "0 memories, 0 memory_events" in ok("import", str(tmp_path / "ana"), "--db", copy)
     assert "not an empty folder" in fails("export", str(tmp_path / "ana"), "--db", dbfile)
     assert "is not a memlayer export" in fails("import", str(tmp_path), "--db", copy)
+    (tmp_path / "file").write_text("")
+    assert "cannot create the export folder" in fails("export", str(tmp_path / "file" / "x"), "--db", dbfile)
 
 
 def test_errors_are_one_line(dbfile: str, tmp_path: Path) -> None:
