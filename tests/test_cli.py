@@ -156,6 +156,12 @@ def test_a_locked_database_is_one_line(dbfile: str) -> None:
         holder.communicate("")
 
 
+def test_import_memlayer_does_not_load_the_command_line() -> None:
+    probe = "import sys, memlayer; print(sorted(m for m in ('typer', 'rich', 'memlayer.cli') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_the_console_script_fails_in_one_line(dbfile: str) -> None:
     DuckDb(dbfile).close()
     done = subprocess.run(
