@@ -25,7 +25,10 @@ from memlayer.demo import CASSETTE, DEMO_QUERIES, MAYA, SAM, recorded_with
 
 from .conftest import LOCAL_API_BASE, LOCAL_MODEL
 
-runner = CliRunner()
+try:
+    runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]  # click < 8.2 (typer 0.15): keep stderr apart
+except TypeError:
+    runner = CliRunner()  # click >= 8.2, and the click typer vendors since: stderr is apart already
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
