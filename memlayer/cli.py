@@ -14,12 +14,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from . import analytics
@@ -69,7 +70,6 @@ ApiBaseOpt = Annotated[
     str | None, typer.Option("--api-base", envvar="MEMLAYER_API_BASE", help="model server URL [env MEMLAYER_API_BASE]")
 ]
 UserOpt = Annotated[str, typer.Option("--user", "-u", help="the user_id (required: there is no default user)")]
-Format = Literal["table", "csv", "jsonl"]
 
 
 def _db_path(db: str | None) -> str:
@@ -95,15 +95,18 @@ def _existing(db: str | None, model: str | None) -> Iterator[MemoryManager]:
 
 
 def _table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
-    table = Table(title=title, title_justify="left", header_style="bold")
+    # Text, not markup: a memory that reads "[bold]" is shown as written.
+    table = Table(title=Text(title) if title else None, title_justify="left", header_style="bold")
     for column in columns:
-        table.add_column(str(column), overflow="fold")
+        table.add_column(Text(str(column)), overflow="fold")
     for row in rows:
-        table.add_row(*("" if v is None else _cell(v) for v in row))
+        table.add_row(*(Text(_cell(v)) for v in row))
     return table
 
 
 def _cell(value: Any) -> str:
+    if value is None:
+        return ""
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, float):

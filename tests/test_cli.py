@@ -67,6 +67,8 @@ def test_add_list_search_history_forget_sql_stats(dbfile: str) -> None:
     tea = UUID.findall(ok("add", "Likes green tea", "--user", "ana", "-t", "food", "-t", "drink", "--db", dbfile))[0]
     ok("add", "Writes Rust", "--user", "ana", "--topic", "programming", "--agent", "coder", "--db", dbfile)
     ok("add", "Runs a bakery", "--user", "bo", "--db", dbfile)
+    ok("add", "Writes [bold]markup[/bold] literally", "--user", "cy", "--db", dbfile)
+    assert "Writes [bold]markup[/bold] literally" in ok("list", "--user", "cy", "--db", dbfile)
 
     listed = ok("list", "--user", "ana", "--db", dbfile)
     assert "ana: 2 memories" in listed and "Likes green tea" in listed and "food, drink" in listed
@@ -81,13 +83,13 @@ def test_add_list_search_history_forget_sql_stats(dbfile: str) -> None:
     assert "2 events" in history and "add" in history and "delete" in history
 
     assert rows("SELECT operation, count(*) AS n FROM memory_events GROUP BY 1 ORDER BY 1", "--db", dbfile) == [
-        {"operation": "add", "n": 3},
+        {"operation": "add", "n": 4},
         {"operation": "delete", "n": 1},
     ]
     csv = ok("sql", "SELECT topic, memories FROM topic_counts ORDER BY topic", "--format", "csv", "--db", dbfile)
     assert csv.splitlines() == ["topic,memories", "programming,1"]
     table = ok("sql", "SELECT user_id, memories_now FROM memory_churn ORDER BY 1", "--db", dbfile)
-    assert "2 row(s)" in table and "ana" in table
+    assert "3 row(s)" in table and "ana" in table
     stats = ok("stats", "--user", "ana", "--db", dbfile)
     assert re.search(r"│\s+1\s+│\s+1\s+│\s+2\s+│\s+3\s+│", stats), stats  # users, memories, versions, events
 
