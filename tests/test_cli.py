@@ -1,0 +1,253 @@
+"""The ``memlayer`` command line, end to end on temporary DuckDB files.
+
+Commands run in-process through typer's CliRunner (and once as a real process); the model calls of
+``extract`` and ``demo`` replay real recordings (cassettes/test_cli/ and the demo's own session,
+shipped in the package under memlayer/data/). Re-record with the local server up:
+``uv run pytest --memlayer-record=rewrite tests/test_cli.py -k extract`` and
+``MEMLAYER_RECORD=rewrite uv run memlayer demo --db tmp/demo.duckdb``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from memlayer import DuckDb
+from memlayer.cli import app
+from memlayer.demo import CASSETTE, DEMO_QUERIES, MAYA, SAM, recorded_with
+
+from .conftest import LOCAL_API_BASE, LOCAL_MODEL
+
+try:
+    runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]  # click < 8.2 (typer 0.15): keep stderr apart
+except TypeError:
+    runner = CliRunner()  # click >= 8.2, and the click typer vendors since: stderr is apart already
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
+    # Wide tables, no colour codes; MEMLAYER_* unset unless a test sets it.
+    base = {"COLUMNS": "250", "NO_COLOR": "1", "MEMLAYER_DB": None, "MEMLAYER_MODEL": None, "MEMLAYER_API_BASE": None}
+    return runner.invoke(app, list(args), env={**base, **(env or {})}, input=input)  # type: ignore[dict-item]
+
+
+def ok(*args: str, **kwargs: Any) -> str:
+    result = run(*args, **kwargs)
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return result.stdout
+
+
+def fails(*args: str, **kwargs: Any) -> str:
+    """The one line on stderr of a command that must fail with status 1 and no traceback."""
+    result = run(*args, **kwargs)
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def rows(*args: str, **kwargs: Any) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in ok("sql", *args, "--format", "jsonl", **kwargs).splitlines()]
+
+
+@pytest.fixture
+def dbfile(tmp_path: Path) -> str:
+    return str(tmp_path / "cli.duckdb")
+
+
+def test_add_list_search_history_forget_sql_stats(dbfile: str) -> None:
+    tea = UUID.findall(ok("add", "Likes green tea", "--user", "ana", "-t", "food", "-t", "drink", "--db", dbfile))[0]
+    ok("add", "Writes Rust", "--user", "ana", "--topic", "programming", "--agent", "coder", "--db", dbfile)
+    ok("add", "Runs a bakery", "--user", "bo", "--db", dbfile)
+    ok("add", "Writes [bold]markup[/bold] literally", "--user", "cy", "--db", dbfile)
+    assert "Writes [bold]markup[/bold] literally" in ok("list", "--user", "cy", "--db", dbfile)
+
+    listed = ok("list", "--user", "ana", "--db", dbfile)
+    assert "ana: 2 memories" in listed and "Likes green tea" in listed and "food, drink" in listed
+    assert "Runs a bakery" not in listed
+    assert "Writes Rust" in ok("list", "--user", "ana", "--topic", "programming", "--db", dbfile)
+    found = ok("search", "green tea please", "--user", "ana", "--limit", "1", "--db", dbfile)
+    assert "Likes green tea" in found and "Writes Rust" not in found
+
+    assert "forgot" in ok("forget", "--user", "ana", tea, "--yes", "--db", dbfile)
+    assert "Likes green tea" not in ok("list", "--user", "ana", "--db", dbfile)
+    history = ok("history", "--user", "ana", tea, "--db", dbfile)
+    assert "2 events" in history and "add" in history and "delete" in history
+
+    assert rows("SELECT operation, count(*) AS n FROM memory_events GROUP BY 1 ORDER BY 1", "--db", dbfile) == [
+        {"operation": "add", "n": 4},
+        {"operation": "delete", "n": 1},
+    ]
+    csv = ok("sql", "SELECT topic, memories FROM topic_counts ORDER BY topic", "--format", "csv", "--db", dbfile)
+    assert csv.splitlines() == ["topic,memories", "programming,1"]
+    table = ok("sql", "SELECT user_id, memories_now FROM memory_churn ORDER BY 1", "--db", dbfile)
+    assert "3 row(s)" in table and "ana" in table
+    stats = ok("stats", "--user", "ana", "--db", dbfile)
+    assert re.search(r"│\s+1\s+│\s+1\s+│\s+2\s+│\s+3\s+│", stats), stats  # users, memories, versions, events
+
+
+def test_defaults_come_from_the_environment(dbfile: str) -> None:
+    ok("add", "Likes tea", "--user", "ana", env={"MEMLAYER_DB": dbfile})
+    assert "Likes tea" in ok("list", "--user", "ana", env={"MEMLAYER_DB": dbfile})
+    line = fails("list", "--user", "ana", env={"MEMLAYER_DB": dbfile, "MEMLAYER_MODEL": "gpt4o"})
+    assert "must name a provider and a model" in line
+
+
+def test_forget_everything_asks_first(dbfile: str) -> None:
+    ok("add", "Likes tea", "--user", "ana", "--db", dbfile)
+    assert "pass --yes when not at a terminal" in fails("forget", "--user", "ana", "--db", dbfile)
+    assert rows("SELECT count(*) AS n FROM memories", "--db", dbfile) == [{"n": 1}]
+    assert "erased 1 memories, 1 memory_events" in ok("forget", "--user", "ana", "--yes", "--db", dbfile)
+    assert rows("SELECT count(*) AS n FROM memory_events", "--db", dbfile) == [{"n": 0}]
+    assert "nothing is held about user 'ana'" in fails("forget", "--user", "ana", "--yes", "--db", dbfile)
+
+
+def test_export_and_import(dbfile: str, tmp_path: Path) -> None:
+    memory = UUID.findall(ok("add", "Likes tea", "--user", "ana", "--db", dbfile))[0]
+    ok("add", "Likes jazz", "--user", "bo", "--db", dbfile)
+    ok("forget", "--user", "ana", memory, "--yes", "--db", dbfile)
+    out = ok("export", str(tmp_path / "ana"), "--user", "ana", "--format", "csv", "--db", dbfile)
+    assert "exported to" in out and "1 memories, 2 memory_events" in out
+    copy = str(tmp_path / "copy.duckdb")
+    assert "1 memories, 2 memory_events" in ok("import", str(tmp_path / "ana"), "--db", copy)
+    assert rows("SELECT user_id, operation FROM memory_events ORDER BY seq", "--db", copy) == [
+        {"user_id": "ana", "operation": "add"},
+        {"user_id": "ana", "operation": "delete"},
+    ]
+    assert "0 memories, 0 memory_events" in ok("import", str(tmp_path / "ana"), "--db", copy)
+    assert "not an empty folder" in fails("export", str(tmp_path / "ana"), "--db", dbfile)
+    assert "is not a memlayer export" in fails("import", str(tmp_path), "--db", copy)
+    (tmp_path / "file").write_text("")
+    assert "cannot create the export folder" in fails("export", str(tmp_path / "file" / "x"), "--db", dbfile)
+
+
+def test_errors_are_one_line(dbfile: str, tmp_path: Path) -> None:
+    assert "did you mean 'openai:gpt-4o'?" in fails("add", "x", "--user", "a", "--model", "gpt-4o", "--db", dbfile)
+    assert "unknown provider 'opena'" in fails("add", "x", "--user", "a", "--model", "opena:gpt-4o", "--db", dbfile)
+    assert "give --db PATH or set MEMLAYER_DB" in fails("list", "--user", "a")
+    assert "no database at" in fails("list", "--user", "a", "--db", str(tmp_path / "none.duckdb"))
+    ok("add", "Likes tea", "--user", "ana", "--db", dbfile)
+    assert "no memory 'nope'" in fails("history", "--user", "ana", "nope", "--db", dbfile)
+    assert "has no current memory 'nope'" in fails("forget", "--user", "ana", "nope", "--yes", "--db", dbfile)
+    assert "user_id must be a non-empty string" in fails("list", "--user", " ", "--db", dbfile)
+    line = fails("sql", "DELETE FROM memories", "--db", dbfile)
+    assert "of type DELETE, and the store was not touched" in line
+    assert "Table with name nope does not exist" in fails("sql", "SELECT * FROM nope", "--db", dbfile)
+    assert "extract needs a model" in fails("extract", "-", "--user", "ana", "--db", dbfile, input="hi")
+    assert "holds no messages" in fails("extract", "-", "--user", "a", "--model", "openai:x", "--db", dbfile, input=" ")
+    assert "cannot read" in fails("extract", str(tmp_path / "no.json"), "--user", "a", "--model", "openai:x")
+    # A missing option is a usage error (status 2), told by the parser.
+    usage = run("list", "--db", dbfile)
+    assert usage.exit_code == 2 and "Missing option '--user'" in usage.stderr
+
+
+def test_a_locked_database_is_one_line(dbfile: str) -> None:
+    DuckDb(dbfile).close()
+    hold = f"import duckdb, sys; c = duckdb.connect({dbfile!r}); print('ready', flush=True); sys.stdin.read()"
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        assert "is locked by another process" in fails("list", "--user", "ana", "--db", dbfile)
+        assert "A read-only reader in another process cannot open" in fails("sql", "SELECT 1", "--db", dbfile)
+    finally:
+        holder.communicate("")
+
+
+def test_import_memlayer_does_not_load_the_command_line() -> None:
+    probe = "import sys, memlayer; print(sorted(m for m in ('typer', 'rich', 'memlayer.cli') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_console_script_fails_in_one_line(dbfile: str) -> None:
+    DuckDb(dbfile).close()
+    done = subprocess.run(
+        [sys.executable, "-m", "memlayer.cli", "sql", "DROP TABLE memories", "--db", dbfile],
+        capture_output=True,
+        text=True,
+        env={"PATH": "", "NO_COLOR": "1"},
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: only read-only queries run here (SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE); this statement is "
+        "of type DROP, and the store was not touched"
+    ]
+
+
+TOPICS = ["i am vegetarian and i work as a,"]
+
+
+@pytest.mark.memlayer_cassette
+def test_extract_from_stdin(dbfile: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "local")  # the local server takes any key; LiteLLM wants one
+    lines = [
+        {"role": "user", "content": "Remember that I am vegetarian and I work as a nurse."},
+        {"role": "assistant", "content": "Noted."},
+    ]
+    out = ok(
+        "extract", "-", "--user", "ana", "--session", "s1", "--db", dbfile, "--model", LOCAL_MODEL,
+        "--api-base", LOCAL_API_BASE, input="\n".join(json.dumps(line) for line in lines),
+    )  # fmt: skip
+    # What SmolLM2-135M replied (a tiny model: a copy, and a clipped copy, of the user's words).
+    assert "1 call(s)" in out and "I am vegetarian and I work as a nurse." in out
+    stored = rows("SELECT memory, topics, session_id, agent_id FROM current_memories ORDER BY memory", "--db", dbfile)
+    assert stored == [
+        {"memory": "I am vegetarian and I work as a nurse.", "topics": TOPICS, "session_id": "s1", "agent_id": None},
+        {"memory": "I am vegetarian and I work as a,", "topics": TOPICS, "session_id": "s1", "agent_id": None},
+    ]
+    assert rows("SELECT purpose, model, status FROM llm_calls", "--db", dbfile) == [
+        {"purpose": "extraction", "model": "openai:smollm2", "status": "ok"}
+    ]
+
+
+def test_demo_replays_offline_then_sql_answers(tmp_path: Path) -> None:
+    path = str(tmp_path / "demo.duckdb")
+    out = ok("demo", "--db", path)
+    info = recorded_with()
+    assert info["models"] == ["smollm2"] and info["servers"] == ["llama.cpp"]
+    assert "replaying a recorded session (no network, no key): recorded from smollm2 on llama.cpp" in out
+    assert CASSETTE.is_file()
+    for question, _ in DEMO_QUERIES:
+        assert question in out
+    assert f"memlayer sql --db {path}" in out
+    # The recording holds what SmolLM2-135M replied: real, not wise. It updated and deleted the seeded
+    # memories and added a number.
+    events = rows("SELECT user_id, operation, old_memory, new_memory FROM memory_events ORDER BY seq", "--db", path)
+    assert [tuple(e.values()) for e in events] == [
+        (MAYA, "add", None, "Lives in Berlin"),
+        (MAYA, "add", None, "Is learning Rust"),
+        (MAYA, "add", None, "Is vegetarian"),
+        (SAM, "add", None, "Runs a bakery in Porto"),
+        (MAYA, "update", "Is vegetarian", "m1"),
+        (MAYA, "delete", "Is learning Rust", None),
+        (MAYA, "delete", "Lives in Berlin", None),
+        (SAM, "delete", "Runs a bakery in Porto", None),
+        (MAYA, "update", "m1", "m1"),
+        (MAYA, "delete", "m1", None),
+        (MAYA, "add", None, "1234567890"),
+    ]
+    assert rows("SELECT user_id, memory FROM current_memories", "--db", path) == [
+        {"user_id": MAYA, "memory": "1234567890"}
+    ]
+    # The README's two questions, one `memlayer sql` each.
+    topics, cost = (rows(sql, "--db", path) for _, sql in DEMO_QUERIES)
+    assert topics == [
+        {"topic": "food", "changes": 6, "users": 2},
+        {"topic": "programming", "changes": 4, "users": 1},
+        {"topic": "work", "changes": 4, "users": 2},
+        {"topic": "home", "changes": 2, "users": 1},
+        {"topic": "m1", "changes": 2, "users": 1},
+    ]
+    assert cost == [
+        {"user_id": MAYA, "calls": 3, "tokens": 1701, "cost_usd": None},
+        {"user_id": SAM, "calls": 1, "tokens": 811, "cost_usd": None},
+    ]
+    assert "already holds the demo's user" in fails("demo", "--db", path)
