@@ -13,56 +13,23 @@ import logging
 import re
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, TextIO
 
 from . import chat, clock
 from .db import DuckDb, sessions
-from .db import memories as store
-from .db.changes import WriteContext, utcnow
+from .db.changes import utcnow
 from .errors import ConfigError, MemlayerError
 from .manager import MemoryManager, _user
 from .models import LLMCallError, Mode, ModelSpec, parse_model
-from .prompts import AGENT_PROMPT_VERSION, agent_system_prompt
+from .prompts import agent_system_prompt
+from .runs import RunState, RunStream, Sink
 from .tools import AGENTIC_MEMORY_TOOL, RunContext, Tool, Toolkit, as_tools
-from .types import ChatMessage, LLMUsage, Memory, Message, RunResponse, ToolCallRecord
+from .types import ChatMessage, Memory, Message, RunResponse
 
 __all__ = ["Agent", "RunStream"]
 
 _log = logging.getLogger("memlayer")
 ToolItem = Callable[..., Any] | Tool | Toolkit
-
-
-@dataclass
-class _Run:
-    """One run in progress: what the model is sent, what will be stored, and what it cost."""
-
-    ctx: RunContext
-    wire: list[dict[str, Any]]
-    stored: list[ChatMessage]
-    memories: list[str]
-    started: datetime
-    calls: list[LLMUsage] = field(default_factory=list)
-    tool_records: list[ToolCallRecord] = field(default_factory=list)
-    content: str = ""
-    stopped_early: bool = False
-    failed_call: str | None = None
-
-
-class RunStream:
-    """The text of a streamed run as it arrives; ``.response`` holds the `RunResponse` once it ends."""
-
-    def __init__(self, chunks: Iterator[str | RunResponse]) -> None:
-        self._chunks = chunks
-        self.response: RunResponse | None = None
-
-    def __iter__(self) -> Iterator[str]:
-        for chunk in self._chunks:
-            if isinstance(chunk, RunResponse):
-                self.response = chunk
-            else:
-                yield chunk
 
 
 class Agent:
@@ -136,12 +103,10 @@ class Agent:
         self, message: str, *, user_id: str | None = None, session_id: str | None = None, stream: bool = False
     ) -> RunResponse:
         """Answer one message. With ``stream=True`` the text is produced by streaming (see `run_stream`)."""
-        response = None
+        sink = Sink(None, stream)
         for chunk in self._run(message, user_id, session_id, stream):
-            if isinstance(chunk, RunResponse):
-                response = chunk
-        assert response is not None
-        return response
+            sink.take(chunk)
+        return sink.finish()
 
     def run_stream(self, message: str, *, user_id: str | None = None, session_id: str | None = None) -> RunStream:
         """Iterate over the answer's text as the model writes it; then read ``.response``."""
@@ -157,30 +122,18 @@ class Agent:
         file: TextIO | None = None,
     ) -> RunResponse:
         """Print the answer (token by token when streaming), then any memory changes."""
-        out = file or sys.stdout
-        response = None
+        sink = Sink(file or sys.stdout, stream)
         for chunk in self._run(message, user_id, session_id, stream):
-            if isinstance(chunk, RunResponse):
-                response = chunk
-            elif stream:
-                out.write(chunk)
-                out.flush()
-        assert response is not None
-        if not stream:
-            out.write(response.content)
-        out.write("\n")
-        _print_memory_notes(response, out)
-        return response
+            sink.take(chunk)
+        return sink.finish()
 
     async def arun(
         self, message: str, *, user_id: str | None = None, session_id: str | None = None, stream: bool = False
     ) -> RunResponse:
-        response = None
+        sink = Sink(None, stream)
         async for chunk in self._arun(message, user_id, session_id, stream):
-            if isinstance(chunk, RunResponse):
-                response = chunk
-        assert response is not None
-        return response
+            sink.take(chunk)
+        return sink.finish()
 
     async def arun_stream(
         self, message: str, *, user_id: str | None = None, session_id: str | None = None
@@ -198,20 +151,10 @@ class Agent:
         stream: bool = True,
         file: TextIO | None = None,
     ) -> RunResponse:
-        out = file or sys.stdout
-        response = None
+        sink = Sink(file or sys.stdout, stream)
         async for chunk in self._arun(message, user_id, session_id, stream):
-            if isinstance(chunk, RunResponse):
-                response = chunk
-            elif stream:
-                out.write(chunk)
-                out.flush()
-        assert response is not None
-        if not stream:
-            out.write(response.content)
-        out.write("\n")
-        _print_memory_notes(response, out)
-        return response
+            sink.take(chunk)
+        return sink.finish()
 
     def _run(
         self, message: str, user_id: str | None, session_id: str | None, stream: bool
@@ -227,17 +170,16 @@ class Agent:
                     else:
                         yield item
                 assert reply is not None
-                if not self._take_reply(run, reply):
+                if not run.take_reply(reply):
                     break
                 results = [
-                    self._record_tool(run, call, *self._tool(call).call(call.arguments, run.ctx))
-                    for call in reply.tool_calls
+                    run.record_tool(call, *self._tool(call).call(call.arguments, run.ctx)) for call in reply.tool_calls
                 ]
                 self._add_results(run, reply.tool_calls, results)
         except MemlayerError as exc:
             self._store_failed(run, exc)
             raise
-        self._store(run)
+        run.store(self.db)
         yield self._finish(run)
 
     async def _arun(
@@ -256,22 +198,22 @@ class Agent:
                     else:
                         yield item
                 assert reply is not None
-                if not self._take_reply(run, reply):
+                if not run.take_reply(reply):
                     break
                 results = []
                 for call in reply.tool_calls:
                     text, failed = await self._tool(call).acall(call.arguments, run.ctx)
-                    results.append(self._record_tool(run, call, text, failed))
+                    results.append(run.record_tool(call, text, failed))
                 self._add_results(run, reply.tool_calls, results)
         except MemlayerError as exc:
             await asyncio.to_thread(self._store_failed, run, exc)
             raise
-        await asyncio.to_thread(self._store, run)
+        await asyncio.to_thread(run.store, self.db)
         yield await asyncio.to_thread(self._finish, run)
 
     # -- the steps of a run -----------------------------------------------------------------------
 
-    def _start(self, message: str, user_id: str | None, session_id: str | None) -> _Run:
+    def _start(self, message: str, user_id: str | None, session_id: str | None) -> RunState:
         user = _user(user_id if user_id is not None else self.user_id)
         if not isinstance(message, str) or not message.strip():
             raise ConfigError(f"message must be a non-empty string, got {message!r}")
@@ -296,7 +238,7 @@ class Agent:
         wire.extend({"role": m.role, "content": m.content} for m in history)
         wire.append({"role": "user", "content": message})
         user_message = ChatMessage(role="user", content=message, created_at=now)
-        return _Run(ctx, wire, [user_message], [m.memory_id for m in memories], now)
+        return RunState(ctx, str(self.model), wire, [user_message], [m.memory_id for m in memories], now)
 
     def _memories_for(self, message: str, user: str) -> list[Memory]:
         if not (self.add_memories_to_context and self.memory_manager and self.num_memories_in_context):
@@ -312,73 +254,35 @@ class Agent:
         # The last round offers no tools, so the loop ends with an answer however the model behaves.
         return self.tools if round_no < self.max_tool_rounds else []
 
-    def _take_reply(self, run: _Run, reply: chat.ChatReply) -> bool:
-        """Record a reply; True when it asks for tools and the loop goes on."""
-        run.calls.append(reply.usage)
-        run.wire.append(reply.message)
-        now = utcnow()
-        if not reply.tool_calls:
-            run.content = reply.content
-            run.stored.append(ChatMessage(role="assistant", content=reply.content, created_at=now))
-            return False
-        calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.tool_calls]
-        run.stored.append(
-            ChatMessage(role="assistant", content=reply.content or None, tool_calls=calls, created_at=now)
-        )
-        return True
-
     def _tool(self, call: chat.ToolCall) -> _AnyTool:
         for candidate in self.tools:
             if candidate.name == call.name:
                 return candidate
         return _UnknownTool(call.name, [t.name for t in self.tools])
 
-    def _record_tool(self, run: _Run, call: chat.ToolCall, text: str, failed: bool) -> str:
-        run.tool_records.append(ToolCallRecord(name=call.name, arguments=call.arguments, result=text, failed=failed))
-        run.stored.append(
-            ChatMessage(role="tool", content=text, tool_call_id=call.id, tool_name=call.name, created_at=utcnow())
-        )
-        return text
-
-    def _add_results(self, run: _Run, calls: list[chat.ToolCall], results: list[str]) -> None:
+    def _add_results(self, run: RunState, calls: list[chat.ToolCall], results: list[str]) -> None:
         run.wire.extend(chat.tool_result_messages(self.tool_mode, calls, results))
         if len(run.calls) >= self.max_tool_rounds:
             run.stopped_early = True
 
-    def _store(self, run: _Run, error: str | None = None) -> None:
-        ctx = run.ctx
-        record = sessions.RunRecord(
-            ctx.run_id, ctx.session_id, ctx.user_id, ctx.agent_id, str(self.model), error, run.calls,
-            len(run.tool_records), run.started,
-        )  # fmt: skip
-        write = WriteContext(ctx.user_id, "chat", run.started, ctx.agent_id, ctx.session_id, model=str(self.model))
-        with self.db.transaction() as conn:
-            sessions.write_run(conn, record, run.stored)
-            for usage in run.calls:
-                failed = error if usage.call_id == run.failed_call else None
-                store.insert_llm_call(conn, usage, write, prompt_version=AGENT_PROMPT_VERSION, error=failed)
-
-    def _store_failed(self, run: _Run, exc: MemlayerError) -> None:
+    def _store_failed(self, run: RunState, exc: MemlayerError) -> None:
         # The failed call cost tokens and the user's message is history; both are kept, then re-raised.
         if isinstance(exc, LLMCallError):
             run.calls.append(exc.usage)
             run.failed_call = exc.usage.call_id
         try:
-            self._store(run, error=str(exc) or type(exc).__name__)
+            run.store(self.db, error=str(exc) or type(exc).__name__)
         except MemlayerError as store_error:
             _log.warning("could not record the failed run %s: %s", run.ctx.run_id, store_error)
 
-    def _finish(self, run: _Run) -> RunResponse:
+    def _finish(self, run: RunState) -> RunResponse:
         ctx = run.ctx
         memory_error = "; ".join(ctx.memory_errors) or None
         if self.update_memory_on_run and self.memory_manager is not None:
+            messages = [Message(role=m.role, content=m.content or "", created_at=m.created_at) for m in run.said()]
             try:
-                said = [m for m in run.stored if m.role in ("user", "assistant") and m.content and not m.tool_calls]
                 result = self.memory_manager.create_user_memories(
-                    [Message(role=m.role, content=m.content or "", created_at=m.created_at) for m in said],
-                    ctx.user_id,
-                    agent_id=ctx.agent_id,
-                    session_id=ctx.session_id,
+                    messages, ctx.user_id, agent_id=ctx.agent_id, session_id=ctx.session_id
                 )
                 ctx.memory_changes.extend(result.changes)
                 if result.usage:
@@ -387,21 +291,7 @@ class Agent:
                 # The answer is already stored and is still returned; the failure is reported, not hidden.
                 _log.warning("memory extraction after run %s failed: %s", ctx.run_id, exc)
                 memory_error = str(exc)
-        return RunResponse(
-            run_id=ctx.run_id,
-            session_id=ctx.session_id,
-            user_id=ctx.user_id,
-            agent_id=ctx.agent_id,
-            model=str(self.model),
-            content=run.content,
-            tool_calls=run.tool_records,
-            messages=run.stored,
-            llm_calls=[*run.calls, *ctx.llm_calls],
-            memories_in_context=run.memories,
-            memory_changes=ctx.memory_changes,
-            memory_error=memory_error,
-            stopped_early=run.stopped_early,
-        )
+        return run.response(memory_error)
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -495,11 +385,3 @@ def _for_extraction(model: ModelSpec) -> ModelSpec:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or name
-
-
-def _print_memory_notes(response: RunResponse, out: TextIO) -> None:
-    for change in response.memory_changes:
-        text = change.memory if change.memory is not None else change.old_memory
-        out.write(f"[memory] {change.operation}: {text}\n")
-    if response.memory_error:
-        out.write(f"[memory] not updated: {response.memory_error}\n")

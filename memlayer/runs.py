@@ -1,0 +1,142 @@
+"""One agent run in progress: what the model is sent, what is stored, and where its text goes.
+
+`RunState` collects a run's replies, tool calls and LLM usage; `RunState.store` writes the run, its
+messages and its LLM calls in one transaction; `RunState.response` is what the caller gets back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TextIO
+
+from .chat import ChatReply, ToolCall
+from .db import DuckDb, sessions
+from .db import memories as store
+from .db.changes import WriteContext, utcnow
+from .prompts import AGENT_PROMPT_VERSION
+from .tools import RunContext
+from .types import ChatMessage, LLMUsage, RunResponse, ToolCallRecord
+
+__all__ = ["RunState", "RunStream", "Sink"]
+
+
+@dataclass
+class RunState:
+    """One run in progress: what the model is sent (``wire``), what will be stored, and what it cost."""
+
+    ctx: RunContext
+    model: str
+    wire: list[dict[str, Any]]
+    stored: list[ChatMessage]
+    memories: list[str]
+    started: datetime
+    calls: list[LLMUsage] = field(default_factory=list)
+    tool_records: list[ToolCallRecord] = field(default_factory=list)
+    content: str = ""
+    stopped_early: bool = False
+    failed_call: str | None = None
+
+    def take_reply(self, reply: ChatReply) -> bool:
+        """Record a reply; True when it asks for tools and the loop goes on."""
+        self.calls.append(reply.usage)
+        self.wire.append(reply.message)
+        now = utcnow()
+        if not reply.tool_calls:
+            self.content = reply.content
+            self.stored.append(ChatMessage(role="assistant", content=reply.content, created_at=now))
+            return False
+        calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.tool_calls]
+        self.stored.append(
+            ChatMessage(role="assistant", content=reply.content or None, tool_calls=calls, created_at=now)
+        )
+        return True
+
+    def record_tool(self, call: ToolCall, text: str, failed: bool) -> str:
+        self.tool_records.append(ToolCallRecord(name=call.name, arguments=call.arguments, result=text, failed=failed))
+        self.stored.append(
+            ChatMessage(role="tool", content=text, tool_call_id=call.id, tool_name=call.name, created_at=utcnow())
+        )
+        return text
+
+    def said(self) -> list[ChatMessage]:
+        """What the user and the assistant said, without the tool rounds: the input of extraction."""
+        return [m for m in self.stored if m.role in ("user", "assistant") and m.content and not m.tool_calls]
+
+    def store(self, db: DuckDb, error: str | None = None) -> None:
+        """The session, the run, its messages and its chat calls, in one transaction."""
+        ctx = self.ctx
+        record = sessions.RunRecord(
+            ctx.run_id, ctx.session_id, ctx.user_id, ctx.agent_id, self.model, error, self.calls,
+            len(self.tool_records), self.started,
+        )  # fmt: skip
+        write = WriteContext(ctx.user_id, "chat", self.started, ctx.agent_id, ctx.session_id, model=self.model)
+        with db.transaction() as conn:
+            sessions.write_run(conn, record, self.stored)
+            for usage in self.calls:
+                failed = error if usage.call_id == self.failed_call else None
+                store.insert_llm_call(conn, usage, write, prompt_version=AGENT_PROMPT_VERSION, error=failed)
+
+    def response(self, memory_error: str | None) -> RunResponse:
+        ctx = self.ctx
+        return RunResponse(
+            run_id=ctx.run_id,
+            session_id=ctx.session_id,
+            user_id=ctx.user_id,
+            agent_id=ctx.agent_id,
+            model=self.model,
+            content=self.content,
+            tool_calls=self.tool_records,
+            messages=self.stored,
+            llm_calls=[*self.calls, *ctx.llm_calls],  # the run's chat calls, then those its tools made
+            memories_in_context=self.memories,
+            memory_changes=ctx.memory_changes,
+            memory_error=memory_error,
+            stopped_early=self.stopped_early,
+        )
+
+
+class RunStream:
+    """The text of a streamed run as it arrives; ``.response`` holds the `RunResponse` once it ends."""
+
+    def __init__(self, chunks: Iterator[str | RunResponse]) -> None:
+        self._chunks = chunks
+        self.response: RunResponse | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        for chunk in self._chunks:
+            if isinstance(chunk, RunResponse):
+                self.response = chunk
+            else:
+                yield chunk
+
+
+class Sink:
+    """Where a run's chunks go: to a terminal as they arrive (or at the end), or nowhere."""
+
+    def __init__(self, out: TextIO | None, stream: bool) -> None:
+        self.out, self.stream = out, stream
+        self.response: RunResponse | None = None
+
+    def take(self, chunk: str | RunResponse) -> None:
+        if isinstance(chunk, RunResponse):
+            self.response = chunk
+        elif self.out is not None and self.stream:
+            self.out.write(chunk)
+            self.out.flush()
+
+    def finish(self) -> RunResponse:
+        assert self.response is not None, "a run always ends with its response"
+        if self.out is not None:
+            self.out.write(("" if self.stream else self.response.content) + "\n")
+            _print_memory_notes(self.response, self.out)
+        return self.response
+
+
+def _print_memory_notes(response: RunResponse, out: TextIO) -> None:
+    for change in response.memory_changes:
+        text = change.memory if change.memory is not None else change.old_memory
+        out.write(f"[memory] {change.operation}: {text}\n")
+    if response.memory_error:
+        out.write(f"[memory] not updated: {response.memory_error}\n")
