@@ -243,10 +243,11 @@ class MemoryManager:
         topics: Sequence[str] | None = None,
         agent_id: str | None = None,
         session_id: str | None = None,
+        input: str | None = None,
     ) -> Memory:
-        """Store a memory as given, with no LLM call."""
+        """Store a memory as given, with no LLM call. ``input``: the text it came from (searched too)."""
         user, text = _user(user_id), _text(memory)
-        ctx = WriteContext(user, "api", utcnow(), agent_id, session_id)
+        ctx = WriteContext(user, "api", utcnow(), agent_id, session_id, input=input)
         changes = ChangeSet(ctx)
         new = changes.add(text, list(topics or []))
         vectors = self._retrieval.embed([text])
