@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from memlayer import DuckDb, MemoryManager
-from memlayer.search import SearchFilters, index_for
+from memlayer.retrieval import SearchFilters
+from memlayer.search import index_for
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 KS = (5, 10, 20)

@@ -21,8 +21,7 @@ from .errors import ConfigError, MemlayerError
 from .extract import ExtractionPlan, add_texts, apply_operations, changed_texts, plan_extraction, source_text
 from .models import LLMCallError, Mode, ModelSpec, TypedReply, acomplete_typed, complete_typed, parse_model
 from .prompts import PROMPT_VERSION
-from .retrieval import Retrieval
-from .search import SearchFilters
+from .retrieval import Retrieval, SearchFilters
 from .types import ExtractionResult, Memory, MemoryEvent, Message
 
 __all__ = ["MemoryManager"]

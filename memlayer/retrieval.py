@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,6 @@ from .db import vectors as vector_store
 from .db.changes import ChangeSet
 from .embed import Embedder, EmbedderOption, resolve_embedder
 from .errors import ConfigError
-from .search import SearchFilters, UserIndex, index_for, indexes_of, load_as_of
 from .types import Memory
 
 if TYPE_CHECKING:
@@ -27,14 +27,26 @@ if TYPE_CHECKING:
 
     from .db import DuckDb
 
-__all__ = ["Retrieval"]
+__all__ = ["Retrieval", "SearchFilters"]
 
 _log = logging.getLogger("memlayer")
 
 Vectors = dict[str, "npt.NDArray[np.float32]"]
 
 
+@dataclass(frozen=True)
+class SearchFilters:
+    """Which of the user's memories may be returned: by agent, any of ``topics``, and change time."""
+
+    agent_id: str | None = None
+    topics: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+
 class Retrieval:
+    """Embedding and search for one manager; numpy and the index load on first use, not on import."""
+
     def __init__(self, db: DuckDb, embedder: EmbedderOption = "auto") -> None:
         self.db = db
         self.embedder: Embedder | None = resolve_embedder(embedder)
@@ -81,12 +93,16 @@ class Retrieval:
         return keyed
 
     def _committed(self, changes: ChangeSet, keyed: dict[tuple[str, int], Any]) -> None:
+        from .search import indexes_of
+
         touched, current = changes.touched_ids(), changes.current_versions()
         for index in indexes_of(self.db):
             index.apply(changes.ctx.user_id, touched, current, keyed if index.model == self.model else {})
 
     def forget(self, user_id: str | None = None) -> None:
         """Drop loaded indexes (one user's, or all) after a write that bypassed `transaction`."""
+        from .search import indexes_of
+
         for index in indexes_of(self.db):
             index.forget(user_id)
 
@@ -134,7 +150,9 @@ class Retrieval:
         as_of: datetime | None = None,
     ) -> list[Memory]:
         """Call inside ``db.reading()``. The user's best ``limit`` memories for ``query``."""
-        index: UserIndex = (
+        from .search import index_for, load_as_of
+
+        index = (
             load_as_of(conn, user_id, self.model, as_of)
             if as_of is not None
             else index_for(self.db, self.model).user(conn, user_id)

@@ -23,7 +23,6 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +31,7 @@ import numpy.typing as npt
 
 from .db.changes import naive
 from .db.vectors import LoadedRows, check_embedder, load_user_rows
+from .retrieval import SearchFilters
 from .types import Memory
 
 if TYPE_CHECKING:
@@ -75,16 +75,6 @@ def _stem(word: str) -> str:
 def tokenize(text: str) -> list[str]:
     """Lower-cased, stemmed content words (digits kept: years and dates are worth matching)."""
     return [_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and (len(w) > 1 or w.isdigit())]
-
-
-@dataclass(frozen=True)
-class SearchFilters:
-    """Which of the user's memories may be returned: by agent, any of ``topics``, and change time."""
-
-    agent_id: str | None = None
-    topics: tuple[str, ...] = ()
-    since: datetime | None = None
-    until: datetime | None = None
 
 
 def _epoch(ts: datetime) -> float:
@@ -299,7 +289,9 @@ class UserIndex:
         if query_vector is not None and self._dim == query_vector.shape[0]:
             rows = np.flatnonzero(mask & has_vec)
             if rows.size:
-                _fuse(fused, rows, self._vectors[rows] @ query_vector, VECTOR_WEIGHT)
+                # One pass over the contiguous matrix: gathering the rows first would copy them.
+                similarity = self._vectors[: len(self.ids)] @ query_vector
+                _fuse(fused, rows, similarity[rows], VECTOR_WEIGHT)
         if use_bm25:
             terms = tokenize(query)
             for words, weight in ((self._text_words, BM25_WEIGHT), (self._input_words, INPUT_WEIGHT)):
