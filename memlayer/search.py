@@ -17,6 +17,7 @@ outweighs a match.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -62,6 +63,7 @@ _STOPWORDS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
     # A light suffix strip, enough for "paintings"/"painted"/"painting" to meet "paint".
     if len(word) > 4 and word.endswith("ies"):
@@ -96,15 +98,23 @@ class _Keywords:
         self._length_array: npt.NDArray[np.float32] | None = None
 
     def add(self, row: int, text: str | None) -> None:
-        tokens = tokenize(text or "")[: self.max_tokens]
+        self._length_array = None
+        if not text:
+            self.lengths.append(0)
+            return
+        tokens = tokenize(text)[: self.max_tokens]
         self.lengths.append(len(tokens))
         counts: dict[str, int] = {}
         for token in tokens:
             counts[token] = counts.get(token, 0) + 1
+        postings, cached = self.postings, self._arrays
         for token, tf in counts.items():
-            self.postings.setdefault(token, []).append((row, tf))
-            self._arrays.pop(token, None)
-        self._length_array = None
+            if token in postings:
+                postings[token].append((row, tf))
+            else:
+                postings[token] = [(row, tf)]
+            if cached:
+                cached.pop(token, None)
 
     def _term(self, token: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]] | None:
         arrays = self._arrays.get(token)

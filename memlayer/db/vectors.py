@@ -123,7 +123,23 @@ def load_user_rows(
     else:
         ts = naive(as_of)
         validity, params = "m.valid_from <= ? AND (m.valid_to IS NULL OR m.valid_to > ?)", [ts, ts]
-    rows = conn.execute(
+    # DuckDB picks the user_id index for up to 2,048 matches and then fetches row by row: measured
+    # 300-800 ms for one user's 1k rows, against 45-65 ms for the scan it replaces (busy 2 cores).
+    conn.execute("SET index_scan_max_count = 0")
+    try:
+        rows = _select_user_rows(conn, user_id, model, validity, params)
+    finally:
+        conn.execute("RESET index_scan_max_count")
+    columns: list[list[Any]] = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(11)]
+    ids, versions, texts, topics, agents, sessions, inputs, created, updated, valid_to, vectors = columns
+    return LoadedRows(ids, versions, texts, [list(t) for t in topics], agents, sessions, inputs, created, updated,
+                      valid_to, vectors)  # fmt: skip
+
+
+def _select_user_rows(
+    conn: duckdb.DuckDBPyConnection, user_id: str, model: str | None, validity: str, params: list[Any]
+) -> list[tuple[Any, ...]]:
+    return conn.execute(
         f"""
         SELECT m.memory_id, m.version, m.memory, m.topics, m.agent_id, m.session_id, m.input, m.created_at,
                m.valid_from, m.valid_to, e.embedding
@@ -135,7 +151,3 @@ def load_user_rows(
         """,
         [user_id, model or "", user_id, *params],
     ).fetchall()
-    columns: list[list[Any]] = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(11)]
-    ids, versions, texts, topics, agents, sessions, inputs, created, updated, valid_to, vectors = columns
-    return LoadedRows(ids, versions, texts, [list(t) for t in topics], agents, sessions, inputs, created, updated,
-                      valid_to, vectors)  # fmt: skip
