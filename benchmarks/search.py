@@ -7,7 +7,8 @@ Memories are synthetic: six words drawn from a small vocabulary, and a random un
 floats (the offline embedder's size) stored as the real schema stores it. Embedding 1.1M texts
 with the offline embedder would take hours on this machine and says nothing about search. The
 bulk import writes the rows with DuckDB from numpy columns, one user's rows together (``--layout
-by-user``, as an import groups them) or round-robin over users (``--layout interleaved``, as live
+by-user``, as an import sorted by user_id leaves them; ids are zero-padded so that order is the
+string order DuckDB's zone maps prune by) or round-robin over users (``--layout interleaved``, as live
 traffic leaves them).
 
 Searches go through ``MemoryManager.search_user_memories`` with an embedder that returns a
@@ -93,7 +94,7 @@ def bulk_import(db: DuckDb, owner: npt.NDArray[np.int64], dim: int, chunk: int =
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             columns = {
                 "memory_id": np.char.add("m", rows.astype(str)).astype(object),
-                "user_id": np.char.add("user", owner[rows].astype(str)).astype(object),
+                "user_id": np.char.add("user", np.char.zfill(owner[rows].astype(str), 5)).astype(object),
                 "memory": texts,
                 "ts": base + (rows * 1000).astype("timedelta64[ms]"),
                 "embedding": np.array([v.tobytes() for v in vectors], dtype=object),
@@ -161,11 +162,11 @@ def main() -> None:
         with DuckDb(path) as db:  # a fresh open: nothing loaded
             manager = MemoryManager(db=db, embedder=PrecomputedEmbedder(args.dim))
             rng = random.Random(7)
-            users = [f"user{u}" for u in rng.sample(range(args.users), args.searched_users)]
+            users = [f"user{u:05d}" for u in rng.sample(range(args.users), args.searched_users)]
             cold, warm = timed_searches(manager, users, args.repeats, rng)
             print(f"search, first of a user (loads its {args.per_user} rows): {percentiles(cold)}")
             print(f"search, user already loaded:                      {percentiles(warm)}")
-            big_cold, big_warm = timed_searches(manager, [f"user{args.users}"], 50, rng)
+            big_cold, big_warm = timed_searches(manager, [f"user{args.users:05d}"], 50, rng)
             print(f"search, big user, first (loads {args.big:,} rows): {big_cold[0]:.0f} ms")
             print(f"search, big user, loaded:                         {percentiles(big_warm)}")
             # A write between searches is applied to the loaded index, not reloaded.

@@ -177,8 +177,13 @@ class UserIndex:
         self._has_vec: list[bool] = []
         self._arrays: tuple[npt.NDArray[Any], ...] | None = None
         self._dim = 0
-        vectors = [None if v is None else np.frombuffer(v, dtype="<f4") for v in rows.vectors]
-        self._append_many(rows, vectors)
+        blobs = rows.vectors
+        if blobs and all(b is not None for b in blobs) and len({len(b) for b in blobs if b is not None}) == 1:
+            # One buffer for the whole user: a row-by-row copy costs more than the query that read them.
+            matrix = np.frombuffer(b"".join(b for b in blobs if b is not None), dtype="<f4").reshape(len(blobs), -1)
+            self._append_many(rows, list(matrix))
+        else:
+            self._append_many(rows, [None if v is None else np.frombuffer(v, dtype="<f4") for v in blobs])
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -196,8 +201,10 @@ class UserIndex:
             self.row_of[memory_id] = row
             self._text_words.add(row, rows.texts[i])
             self._input_words.add(row, rows.inputs[i])
-            self._stamps.append(_epoch(rows.updated[i]))
-            self._alive.append(True)
+        # Stored times are naive UTC: epoch seconds in one numpy conversion.
+        stamps = np.array(rows.updated, dtype="datetime64[us]").astype(np.int64) / 1e6
+        self._stamps += stamps.tolist()
+        self._alive += [True] * len(rows.memory_ids)
         self.ids += rows.memory_ids
         self.versions += rows.versions
         self.texts += rows.texts
@@ -216,6 +223,10 @@ class UserIndex:
         if dims and not self._dim:
             self._dim = dims.pop()
         need = len(self._has_vec) + len(vectors)
+        if self._dim and not self._has_vec and all(v is not None and v.shape[0] == self._dim for v in vectors):
+            self._vectors = np.array(vectors, dtype=np.float32).reshape(len(vectors), self._dim)
+            self._has_vec = [True] * len(vectors)
+            return
         if self._dim and self._vectors.shape[0] < need:
             grown = np.zeros((max(need, 2 * self._vectors.shape[0], 64), self._dim), dtype=np.float32)
             if self._vectors.shape[1] == self._dim:
