@@ -117,10 +117,11 @@ def main() -> None:
         for sample in data:
             dia.update(store(manager, sample))
         stored = time.perf_counter() - started
-        print(f"stored {len(dia)} turns of {len(data)} conversations in {stored:.1f} s ({manager.embedder!r})")
+        model = manager.embedder.name if manager.embedder else None
+        what = model or "none, keywords only"
+        print(f"stored {len(dia)} turns of {len(data)} conversations in {stored:.1f} s (embedder: {what})")
         results: dict[str, list[tuple[int, dict[int, float]]]] = {"memlayer": [], "vector only": [], "bm25 only": []}
         search_ms: list[float] = []
-        model = manager.embedder.name if manager.embedder else None
         for sample in data:
             user = sample["sample_id"]
             for qa in sample["qa"]:
