@@ -292,9 +292,10 @@ class MemoryManager:
     def erase_user(self, user_id: str | None = None) -> dict[str, int]:
         """Delete everything held about one user: memories, every version, events and LLM usage."""
         user = _user(user_id)
-        with self.db.reading(), self.db.transaction() as conn:
-            counts = store.erase_user(conn, user)
-        self._retrieval.forget(user)
+        with self.db.reading():  # the loaded index is dropped before any other thread can search
+            with self.db.transaction() as conn:
+                counts = store.erase_user(conn, user)
+            self._retrieval.forget(user)
         return counts
 
     def reembed_memories(self, *, batch_size: int = 256) -> int:

@@ -220,3 +220,10 @@ def test_offline_embedder_finds_meaning_without_shared_words(db: DuckDb) -> None
         "Adopted a puppy last spring"
     ]
     assert _texts(manager.search_user_memories("What is her job?", ALICE, limit=1)) == ["Works as a nurse"]
+
+
+def test_erase_empties_the_loaded_index(manager: MemoryManager) -> None:
+    manager.add_user_memory("Lives in Lisbon", user_id=ALICE)
+    assert _texts(manager.search_user_memories("Lisbon", ALICE)) == ["Lives in Lisbon"]  # loaded
+    assert manager.erase_user(ALICE)["memory_embeddings"] == 1
+    assert manager.search_user_memories("Lisbon", ALICE) == []
