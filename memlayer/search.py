@@ -362,10 +362,11 @@ def _fuse(fused: npt.NDArray[np.float64], rows: npt.NDArray[np.int64], scores: A
 class SearchIndex:
     """The loaded `UserIndex` of each recently searched user of one `DuckDb`, for one embedder.
 
-    Bounded by ``max_rows`` (least recently used users are dropped first, to be loaded again).
+    Bounded by ``max_rows`` (least recently used users are dropped first, to be loaded again): a
+    loaded row takes about 2.4 KB with 384-d vectors (measured), so 500k rows hold about 1.2 GB.
     """
 
-    def __init__(self, model: str | None, *, max_rows: int = 2_000_000) -> None:
+    def __init__(self, model: str | None, *, max_rows: int = 500_000) -> None:
         self.model = model
         self.max_rows = max_rows
         self._users: OrderedDict[str, UserIndex] = OrderedDict()
