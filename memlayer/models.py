@@ -377,6 +377,8 @@ async def acomplete_typed(
 
 def embed_texts(spec: ModelSpec, texts: list[str]) -> tuple[list[list[float]], LLMUsage]:
     """One batched ``litellm.embedding`` call: a vector per text, in order, and the call's usage."""
+    import uuid
+
     litellm = import_litellm()
     kwargs: dict[str, Any] = {"model": spec.litellm_model, "input": texts, **spec.extra}
     if spec.api_base:

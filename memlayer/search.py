@@ -321,7 +321,8 @@ class UserIndex:
                 _fuse(fused, rows, scores[rows], weight)
         if use_recency:
             rows = np.flatnonzero(mask)
-            _fuse(fused, rows, stamps[rows], RECENCY_WEIGHT)
+            # Changes made at the same instant (one extraction's adds) are ordered by their text.
+            _fuse(fused, rows, stamps[rows], RECENCY_WEIGHT, texts=self.texts)
         rows = np.flatnonzero(mask & (fused > 0))
         if not rows.size:
             return []
@@ -347,15 +348,28 @@ class UserIndex:
         )
 
 
-def _fuse(fused: npt.NDArray[np.float64], rows: npt.NDArray[np.int64], scores: Any, weight: float) -> None:
-    """Add ``weight / (RRF_K + rank)`` for the best `DEPTH` of ``rows`` by ``scores`` (ties: later row first)."""
+def _fuse(
+    fused: npt.NDArray[np.float64],
+    rows: npt.NDArray[np.int64],
+    scores: Any,
+    weight: float,
+    *,
+    texts: Sequence[str] | None = None,
+) -> None:
+    """Add ``weight / (RRF_K + rank)`` for the best `DEPTH` of ``rows`` by ``scores``.
+
+    Ties go to the text first in order when ``texts`` is given, else to the later row.
+    """
     if not rows.size or weight <= 0:
         return
     scores = np.asarray(scores)
     if rows.size > DEPTH:
         top = np.argpartition(-scores, DEPTH)[:DEPTH]
         rows, scores = rows[top], scores[top]
-    order = np.lexsort((-rows, -scores))
+    if texts is not None:
+        order = np.lexsort((np.array([texts[r] for r in rows]), -scores))
+    else:
+        order = np.lexsort((-rows, -scores))
     fused[rows[order]] += weight / (RRF_K + np.arange(1, order.size + 1))
 
 
