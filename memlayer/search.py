@@ -23,7 +23,7 @@ import re
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -312,23 +312,29 @@ class UserIndex:
             if rows.size:
                 # One pass over the contiguous matrix: gathering the rows first would copy them.
                 similarity = self._vectors[: len(self.ids)] @ query_vector
-                _fuse(fused, rows, similarity[rows], VECTOR_WEIGHT)
+                _fuse(fused, rows, similarity[rows], VECTOR_WEIGHT, self._ties)
         if use_bm25:
             terms = tokenize(query)
             for words, weight in ((self._text_words, BM25_WEIGHT), (self._input_words, INPUT_WEIGHT)):
                 scores = words.scores(terms, mask)
                 rows = np.flatnonzero(scores > 0)
-                _fuse(fused, rows, scores[rows], weight)
+                _fuse(fused, rows, scores[rows], weight, self._ties)
         if use_recency:
             rows = np.flatnonzero(mask)
-            # Changes made at the same instant (one extraction's adds) are ordered by their text.
-            _fuse(fused, rows, stamps[rows], RECENCY_WEIGHT, texts=self.texts)
+            _fuse(fused, rows, stamps[rows], RECENCY_WEIGHT, self._ties)
         rows = np.flatnonzero(mask & (fused > 0))
         if not rows.size:
             return []
-        # Best fused score first; ties go to the later row (the newer change).
-        order = np.lexsort((-rows, -fused[rows]))[:limit]
-        return [int(r) for r in rows[order]]
+        # Best fused score first; equal scores broken as every ranking breaks them (`_ties`).
+        top = rows[np.argsort(-fused[rows], kind="stable")[: max(limit, DEPTH)]]
+        rows = top[np.lexsort((*self._ties(top), -fused[top]))[:limit]]
+        return [int(r) for r in rows]
+
+    def _ties(self, rows: npt.NDArray[np.int64]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+        """Sort keys for equal scores: the newer change first, then (one extraction's adds share an
+        instant) the text, so the order is the same whether the index was loaded or updated."""
+        stamps = self._columns()[1]
+        return np.array([self.texts[r] for r in rows]), -stamps[rows]
 
     def memory(self, row: int) -> Memory:
         created, updated = _aware(self.created[row]), _aware(self.updated[row])
@@ -353,23 +359,16 @@ def _fuse(
     rows: npt.NDArray[np.int64],
     scores: Any,
     weight: float,
-    *,
-    texts: Sequence[str] | None = None,
+    ties: Callable[[npt.NDArray[np.int64]], tuple[npt.NDArray[Any], ...]],
 ) -> None:
-    """Add ``weight / (RRF_K + rank)`` for the best `DEPTH` of ``rows`` by ``scores``.
-
-    Ties go to the text first in order when ``texts`` is given, else to the later row.
-    """
+    """Add ``weight / (RRF_K + rank)`` for the best `DEPTH` of ``rows`` by ``scores``; ``ties`` orders equals."""
     if not rows.size or weight <= 0:
         return
     scores = np.asarray(scores)
     if rows.size > DEPTH:
         top = np.argpartition(-scores, DEPTH)[:DEPTH]
         rows, scores = rows[top], scores[top]
-    if texts is not None:
-        order = np.lexsort((np.array([texts[r] for r in rows]), -scores))
-    else:
-        order = np.lexsort((-rows, -scores))
+    order = np.lexsort((*ties(rows), -scores))
     fused[rows[order]] += weight / (RRF_K + np.arange(1, order.size + 1))
 
 
