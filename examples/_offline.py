@@ -45,7 +45,10 @@ def model_settings(
     # A tiny model rambles on to the context limit: its chat answers are capped. Extraction needs no
     # cap, its JSON schema bounds every field.
     chat = {**settings, "max_tokens": max_tokens}
-    return settings, chat, use_cassette(cassette, mode=record_mode(), note=NOTE)
+    # The recordings were made with keyword ranking: another embedder would show the model its
+    # memories in another order, a request the cassette does not hold.
+    manager = {**settings, "embedder": "lexical"}
+    return manager, chat, use_cassette(cassette, mode=record_mode(), note=NOTE)
 
 
 def show(response: Any) -> None:

@@ -136,7 +136,11 @@ def run_demo(
                 f"`memlayer forget --user {user} --yes` first"
             )
     if model is None:
-        manager = MemoryManager(RECORDED_MODEL, db, api_base=RECORDED_API_BASE, api_key="local", provider_retries=0)
+        # Keyword ranking, as recorded: another embedder would order the memories shown to the model
+        # differently, a request the recording does not hold.
+        manager = MemoryManager(
+            RECORDED_MODEL, db, api_base=RECORDED_API_BASE, api_key="local", provider_retries=0, embedder="lexical"
+        )
     else:
         manager = MemoryManager(model, db, api_base=api_base)
     for user, text, topics in SEED:

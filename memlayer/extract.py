@@ -6,6 +6,7 @@ into another user's id, and the response model only admits the aliases it was sh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from .operations import AddOp, DeleteOp, UpdateOp, build_response_model
 from .prompts import extraction_system_prompt, render_conversation, render_task
 from .types import Memory, Message
 
-__all__ = ["ExtractionPlan", "add_texts", "apply_operations", "plan_extraction"]
+__all__ = ["ExtractionPlan", "add_texts", "apply_operations", "changed_texts", "plan_extraction", "source_text"]
 
 MAX_INPUT_CHARS = 2000  # of the source text kept on each memory
 
@@ -41,17 +42,24 @@ def plan_extraction(
     task: str | None = None,
     additional_instructions: list[str],
     candidate_limit: int,
+    rank: Callable[[str, int], list[Memory]] | None = None,
 ) -> ExtractionPlan:
-    """Build the request for new ``messages`` (or a ``task``) against the user's relevant memories."""
+    """Build the request for new ``messages`` (or a ``task``) against the user's relevant memories.
+
+    ``rank(text, limit)`` picks the candidates (the manager's hybrid search); without it, the
+    memories sharing the most words with the input.
+    """
+    source = source_text(messages=messages, task=task)
     if messages is not None:
         rows = [(m.role, m.content, m.created_at.isoformat() if m.created_at else None) for m in messages]
         user_content = render_conversation(rows)
-        source = "\n".join(f"{m.role}: {m.content}" for m in messages)
     else:
         assert task is not None
         user_content = render_task(task)
-        source = task
-    candidates = store.rank_candidates(conn, user_id, source, candidate_limit)
+    if rank is not None:
+        candidates = rank(source, candidate_limit)
+    else:
+        candidates = store.rank_candidates(conn, user_id, source, candidate_limit)
     aliases = {f"m{i}": memory for i, memory in enumerate(candidates, start=1)}
     system = extraction_system_prompt(
         [(alias, m.memory, m.topics) for alias, m in aliases.items()], additional_instructions
@@ -62,6 +70,14 @@ def plan_extraction(
         aliases=aliases,
         input=source[:MAX_INPUT_CHARS],
     )
+
+
+def source_text(*, messages: list[Message] | None = None, task: str | None = None) -> str:
+    """The input an extraction works from, as stored on its memories and searched for candidates."""
+    if messages is not None:
+        return "\n".join(f"{m.role}: {m.content}" for m in messages)
+    assert task is not None
+    return task
 
 
 def _clean_topics(topics: list[str]) -> list[str]:
@@ -113,3 +129,8 @@ def apply_operations(changes: ChangeSet, plan: ExtractionPlan, operations: list[
 def add_texts(operations: list[Any]) -> list[str]:
     """The texts of the reply's adds, to look up as duplicates in one query."""
     return [op.memory.strip() for op in operations if isinstance(op, AddOp)]
+
+
+def changed_texts(operations: list[Any]) -> list[str]:
+    """The texts of the reply's adds and updates: the ones to embed, in one batch."""
+    return [op.memory.strip() for op in operations if isinstance(op, (AddOp, UpdateOp))]

@@ -16,10 +16,12 @@ from typing import Any
 from .db import DuckDb
 from .db import memories as store
 from .db.changes import ChangeSet, WriteContext, stored_keys, utcnow
+from .embed import Embedder, EmbedderOption
 from .errors import ConfigError, MemlayerError
-from .extract import ExtractionPlan, add_texts, apply_operations, plan_extraction
+from .extract import ExtractionPlan, add_texts, apply_operations, changed_texts, plan_extraction, source_text
 from .models import LLMCallError, Mode, ModelSpec, TypedReply, acomplete_typed, complete_typed, parse_model
 from .prompts import PROMPT_VERSION
+from .retrieval import Retrieval, SearchFilters
 from .types import ExtractionResult, Memory, MemoryEvent, Message
 
 __all__ = ["MemoryManager"]
@@ -55,6 +57,7 @@ class MemoryManager:
         max_retries: int = 2,
         provider_retries: int = 2,
         candidate_limit: int = 30,
+        embedder: EmbedderOption = "auto",
         **model_kwargs: Any,
     ) -> None:
         self.model = (
@@ -70,6 +73,13 @@ class MemoryManager:
         self.max_retries = max_retries
         self.provider_retries = provider_retries
         self.candidate_limit = candidate_limit
+        # "auto": the offline embedder when memlayer[local] is installed, else keyword search only.
+        self._retrieval = Retrieval(self.db, embedder)
+
+    @property
+    def embedder(self) -> Embedder | None:
+        """What embeds memories and queries; None when search is by keywords and recency only."""
+        return self._retrieval.embedder
 
     # -- extraction -------------------------------------------------------------------------------
 
@@ -144,6 +154,9 @@ class MemoryManager:
 
     def _plan(self, user: str, *, messages: list[Message] | None = None, task: str | None = None) -> ExtractionPlan:
         self._spec()
+        # Candidates by the same hybrid search as search_user_memories; the query is embedded only
+        # by a local embedder, so an extraction makes at most one (batched) remote embedding call.
+        vector = self._retrieval.query_vector(source_text(messages=messages, task=task), remote=False)
         with self.db.reading() as conn:
             return plan_extraction(
                 conn,
@@ -152,6 +165,7 @@ class MemoryManager:
                 task=task,
                 additional_instructions=self.additional_instructions,
                 candidate_limit=self.candidate_limit,
+                rank=lambda text, limit: self._retrieval.search(conn, user, text, limit, query_vector=vector),
             )
 
     def _call_args(self, plan: ExtractionPlan, purpose: str) -> dict[str, Any]:
@@ -208,7 +222,8 @@ class MemoryManager:
         operations = list(getattr(reply.value, "operations", []))
         changes = ChangeSet(ctx)
         try:
-            with self.db.transaction() as conn:
+            vectors = self._retrieval.embed(changed_texts(operations))  # one batched call, outside the lock
+            with self._retrieval.transaction(changes, vectors) as conn:
                 skipped = apply_operations(changes, plan, operations, stored_keys(conn, user, add_texts(operations)))
                 changes.write(conn)
                 store.insert_llm_call(conn, reply.usage, ctx, prompt_version=PROMPT_VERSION)
@@ -228,13 +243,15 @@ class MemoryManager:
         topics: Sequence[str] | None = None,
         agent_id: str | None = None,
         session_id: str | None = None,
+        input: str | None = None,
     ) -> Memory:
-        """Store a memory as given, with no LLM call."""
+        """Store a memory as given, with no LLM call. ``input``: the text it came from (searched too)."""
         user, text = _user(user_id), _text(memory)
-        ctx = WriteContext(user, "api", utcnow(), agent_id, session_id)
+        ctx = WriteContext(user, "api", utcnow(), agent_id, session_id, input=input)
         changes = ChangeSet(ctx)
         new = changes.add(text, list(topics or []))
-        with self.db.transaction() as conn:
+        vectors = self._retrieval.embed([text])
+        with self._retrieval.transaction(changes, vectors) as conn:
             changes.write(conn)
         return new
 
@@ -245,7 +262,8 @@ class MemoryManager:
         user, text = _user(user_id), _text(memory)
         ctx = WriteContext(user, "api", utcnow())
         changes = ChangeSet(ctx)
-        with self.db.transaction() as conn:
+        vectors = self._retrieval.embed([text])
+        with self._retrieval.transaction(changes, vectors) as conn:
             old = _owned(conn, user, memory_id)
             new = changes.update(old, text, list(topics) if topics is not None else old.topics)
             changes.write(conn)
@@ -256,7 +274,7 @@ class MemoryManager:
         user = _user(user_id)
         ctx = WriteContext(user, "api", utcnow())
         changes = ChangeSet(ctx)
-        with self.db.transaction() as conn:
+        with self._retrieval.transaction(changes, {}) as conn:
             changes.delete(_owned(conn, user, memory_id))
             changes.write(conn)
 
@@ -265,7 +283,7 @@ class MemoryManager:
         user = _user(user_id)
         ctx = WriteContext(user, "api", utcnow())
         changes = ChangeSet(ctx)
-        with self.db.transaction() as conn:
+        with self._retrieval.transaction(changes, {}) as conn:
             current = store.list_memories(conn, user)
             for memory in current:
                 changes.delete(memory, "cleared")
@@ -275,8 +293,18 @@ class MemoryManager:
     def erase_user(self, user_id: str | None = None) -> dict[str, int]:
         """Delete everything held about one user: memories, every version, events and LLM usage."""
         user = _user(user_id)
-        with self.db.transaction() as conn:
-            return store.erase_user(conn, user)
+        with self.db.reading():  # the loaded index is dropped before any other thread can search
+            with self.db.transaction() as conn:
+                counts = store.erase_user(conn, user)
+            self._retrieval.forget(user)
+        return counts
+
+    def reembed_memories(self, *, batch_size: int = 256) -> int:
+        """Embed every current memory with this manager's embedder, after a change of embedder.
+
+        Vectors of any other embedder are deleted first. Returns how many memories were embedded.
+        """
+        return self._retrieval.reembed(batch_size)
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -304,11 +332,33 @@ class MemoryManager:
         with self.db.reading() as conn:
             return store.find_memory(conn, user, memory_id, as_of=as_of)
 
-    def search_user_memories(self, query: str, user_id: str | None = None, *, limit: int = 10) -> list[Memory]:
-        """The user's current memories that share the most words with ``query``, then the newest."""
+    def search_user_memories(
+        self,
+        query: str,
+        user_id: str | None = None,
+        *,
+        limit: int = 10,
+        agent_id: str | None = None,
+        topics: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        as_of: datetime | None = None,
+    ) -> list[Memory]:
+        """The user's memories most relevant to ``query``, best first: hybrid search (memlayer.search).
+
+        Vector similarity (when there is an embedder), BM25 keywords and recency, fused by rank.
+        Filters: ``agent_id``, any of ``topics``, last changed in ``[since, until)``, and ``as_of``
+        to search the memories as they were then.
+        """
         user = _user(user_id)
+        if not isinstance(query, str):
+            raise ConfigError(f"query must be a string, got {query!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ConfigError(f"limit must be a positive integer, got {limit!r}")
+        filters = SearchFilters(agent_id=agent_id, topics=tuple(topics or ()), since=since, until=until)
+        vector = self._retrieval.query_vector(query)  # outside the lock: it may be a remote call
         with self.db.reading() as conn:
-            return store.rank_candidates(conn, user, query, limit)
+            return self._retrieval.search(conn, user, query, limit, query_vector=vector, filters=filters, as_of=as_of)
 
     def get_memory_history(self, memory_id: str, user_id: str | None = None) -> list[MemoryEvent]:
         """Every add, update and delete of one memory, oldest first, with the reason and model."""
@@ -347,8 +397,13 @@ class MemoryManager:
     async def aget_user_memory(self, memory_id: str, user_id: str | None = None, **kwargs: Any) -> Memory | None:
         return await asyncio.to_thread(self.get_user_memory, memory_id, user_id, **kwargs)
 
-    async def asearch_user_memories(self, query: str, user_id: str | None = None, *, limit: int = 10) -> list[Memory]:
-        return await asyncio.to_thread(self.search_user_memories, query, user_id, limit=limit)
+    async def asearch_user_memories(
+        self, query: str, user_id: str | None = None, *, limit: int = 10, **kwargs: Any
+    ) -> list[Memory]:
+        return await asyncio.to_thread(self.search_user_memories, query, user_id, limit=limit, **kwargs)
+
+    async def areembed_memories(self, *, batch_size: int = 256) -> int:
+        return await asyncio.to_thread(self.reembed_memories, batch_size=batch_size)
 
     async def aget_memory_history(self, memory_id: str, user_id: str | None = None) -> list[MemoryEvent]:
         return await asyncio.to_thread(self.get_memory_history, memory_id, user_id)

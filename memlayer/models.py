@@ -33,6 +33,7 @@ __all__ = [
     "acomplete_typed",
     "call_failure",
     "complete_typed",
+    "embed_texts",
     "import_litellm",
     "keep_litellm_offline",
     "known_providers",
@@ -377,3 +378,61 @@ async def acomplete_typed(
         raise call_failure(spec, purpose, attempts, time.perf_counter() - started, exc) from exc
     usage = usage_of(spec, purpose, attempts, time.perf_counter() - started)
     return TypedReply(value=value, usage=usage, model_seconds=attempts.model_seconds)
+
+
+def embed_texts(spec: ModelSpec, texts: list[str]) -> tuple[list[list[float]], LLMUsage]:
+    """One batched ``litellm.embedding`` call: a vector per text, in order, and the call's usage."""
+    import uuid
+
+    litellm = import_litellm()
+    kwargs: dict[str, Any] = {"model": spec.litellm_model, "input": texts, **spec.extra}
+    if spec.api_base:
+        kwargs["api_base"] = spec.api_base
+    if spec.api_key:
+        kwargs["api_key"] = spec.api_key
+    kwargs.setdefault("num_retries", 2)
+    started = time.perf_counter()
+    try:
+        response = litellm.embedding(**kwargs)
+    except Exception as exc:
+        raise _embedding_failure(spec, exc) from exc
+    seconds = time.perf_counter() - started
+    try:
+        items = sorted(response.data, key=lambda item: int(item["index"]))
+        vectors = [list(map(float, item["embedding"])) for item in items]
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{spec}: the embedding reply had no vectors: {exc}", model=str(spec)) from exc
+    if len(vectors) != len(texts):
+        raise ModelError(f"{spec}: asked for {len(texts)} embeddings, got {len(vectors)}", model=str(spec))
+    usage = getattr(response, "usage", None)
+    cost: float | None = None
+    try:
+        cost = float(litellm.completion_cost(completion_response=response, call_type="embedding"))
+    except Exception:  # no price known for this model (local servers)
+        cost = None
+    return vectors, LLMUsage(
+        call_id=str(uuid.uuid4()),
+        model=str(spec),
+        purpose="embedding",
+        input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        output_tokens=0,
+        cost_usd=cost,
+        latency_ms=seconds * 1000,
+        attempts=1,
+    )
+
+
+def _embedding_failure(spec: ModelSpec, exc: Exception) -> MemlayerError:
+    from .testing.cassettes import active_cassette, unrecorded_request
+
+    missing = unrecorded_request(exc)
+    if missing is not None:
+        active = active_cassette()
+        where = f" {active.path}" if active else ""
+        how = active.record_command("rewrite") if active else "re-record with the model server up"
+        return CassetteError(
+            f"{spec}: no recorded answer for this embedding request in the cassette{where}; the texts or model "
+            f"changed since recording; {how}"
+        )
+    summary = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    return ModelError(f"{spec}: the embedding call failed, nothing was written: {summary}", model=str(spec))

@@ -19,6 +19,9 @@ CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 # it really said. Its address is only dialled while recording.
 LOCAL_MODEL = "openai/smollm2"
 LOCAL_API_BASE = os.environ.get("MEMLAYER_LOCAL_API_BASE", "http://127.0.0.1:8765/v1")
+# The offline embedder embeds ~40 texts a second on a busy core: the suite's managers search by
+# keywords unless a test passes embedder=... (tests/test_search.py does).
+os.environ.setdefault("MEMLAYER_EMBEDDER", "lexical")
 os.environ.setdefault(
     "MEMLAYER_CASSETTE_NOTE",
     "recorded against ../shared/tools/local-llm: llama.cpp llama-server (llama-cpp-python 0.3.36 sources), "

@@ -135,6 +135,15 @@ class ChangeSet:
             )
         )
 
+    def touched_ids(self) -> list[str]:
+        """Every memory id this set closes or versions."""
+        ids = [m.memory_id for m in self._closes] + [memory_id for memory_id, _ in self._versions]
+        return list(dict.fromkeys(ids))
+
+    def current_versions(self) -> list[Memory]:
+        """The versions this set writes that are current once it commits."""
+        return [m for m in self._versions.values() if m.valid_to is None]
+
     def write(self, conn: duckdb.DuckDBPyConnection) -> None:
         """Write everything inside the caller's transaction; refuse if a target changed meanwhile."""
         if self._closes:

@@ -188,7 +188,7 @@ def list_events(conn: duckdb.DuckDBPyConnection, user_id: str, memory_id: str | 
 def erase_user(conn: duckdb.DuckDBPyConnection, user_id: str) -> dict[str, int]:
     """Delete every row held about the user, history and usage included. Returns rows per table."""
     counts = {}
-    for table in ("memories", "memory_events", "llm_calls", "messages", "runs", "sessions"):
+    for table in ("memories", "memory_events", "llm_calls", "messages", "runs", "sessions", "memory_embeddings"):
         deleted = conn.execute(f"DELETE FROM {table} WHERE user_id = ? RETURNING 1", [user_id]).fetchall()
         counts[table] = len(deleted)
     return counts

@@ -255,10 +255,42 @@ def m003_analytics_views(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def m004_retrieval(conn: duckdb.DuckDBPyConnection) -> None:
+    # The vectors of memory versions, one row per version and embedder: a change of embedder adds
+    # rows under its own name instead of mixing two vector spaces in one column. The dimension
+    # comes from the model and is recorded in ``embedders``. A vector is stored as little-endian
+    # float32 bytes: measured on 100k x 384, a BLOB imports in 1.4 s against 2.5 s for FLOAT[384]
+    # and 3.3-8 s for FLOAT[], and loads into numpy twice as fast.
+    conn.execute(
+        """
+        CREATE TABLE embedders (
+            model      VARCHAR   PRIMARY KEY,
+            dim        INTEGER   NOT NULL CHECK (dim > 0),
+            created_at TIMESTAMP NOT NULL
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE memory_embeddings (
+            memory_id VARCHAR NOT NULL,
+            version   INTEGER NOT NULL,
+            user_id   VARCHAR NOT NULL,
+            model     VARCHAR NOT NULL,
+            embedding BLOB    NOT NULL
+        )
+        """
+    )
+    # No primary key: its index costs more at a bulk import than it saves; a version's vector is
+    # written once, in the transaction that writes the version.
+    conn.execute("CREATE INDEX memory_embeddings_user_idx ON memory_embeddings (user_id)")
+
+
 MIGRATIONS: list[Migration] = [
     ("m001_memory_core", m001_memory_core),
     ("m002_sessions", m002_sessions),
     ("m003_analytics_views", m003_analytics_views),
+    ("m004_retrieval", m004_retrieval),
 ]
 
 

@@ -1,0 +1,161 @@
+"""`Retrieval`: what a `MemoryManager` needs from embedding and search, in one place.
+
+It embeds the texts of a change before the write lock is taken (one batched call), writes their
+vectors in the change's own transaction, and updates every loaded search index of the database
+under the same lock, after the commit: a search never sees a state the database does not hold.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .db import vectors as vector_store
+from .db.changes import ChangeSet
+from .embed import Embedder, EmbedderOption, resolve_embedder
+from .errors import ConfigError
+from .types import Memory
+
+if TYPE_CHECKING:
+    import duckdb
+    import numpy as np
+    import numpy.typing as npt
+
+    from .db import DuckDb
+
+__all__ = ["Retrieval", "SearchFilters"]
+
+_log = logging.getLogger("memlayer")
+
+Vectors = dict[str, "npt.NDArray[np.float32]"]
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Which of the user's memories may be returned: by agent, any of ``topics``, and change time."""
+
+    agent_id: str | None = None
+    topics: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class Retrieval:
+    """Embedding and search for one manager; numpy and the index load on first use, not on import."""
+
+    def __init__(self, db: DuckDb, embedder: EmbedderOption = "auto") -> None:
+        self.db = db
+        self.embedder: Embedder | None = resolve_embedder(embedder)
+        # Not checked against the database here: a manager with a new embedder must be able to
+        # call reembed(); its searches and writes refuse to mix vector spaces until then.
+        self.model = self.embedder.name if self.embedder is not None else None
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """One batched call for the distinct ``texts``; call it before taking the write lock."""
+        if self.embedder is None:
+            return {}
+        unique = list(dict.fromkeys(t.strip() for t in texts if t.strip()))
+        if not unique:
+            return {}
+        matrix = self.embedder.embed_documents(unique)
+        return dict(zip(unique, matrix, strict=True))
+
+    @contextmanager
+    def transaction(self, changes: ChangeSet, vectors: Vectors) -> Iterator[duckdb.DuckDBPyConnection]:
+        """``db.transaction()`` that also writes the vectors of ``changes`` and updates the indexes."""
+        with self.db.reading(), self.db.transaction() as conn:
+            yield conn
+            keyed = self._keyed(changes, vectors)
+            if keyed and self.model is not None:
+                import numpy as np
+
+                keys = list(keyed)
+                vector_store.write_vectors(conn, changes.ctx.user_id, self.model, keys, np.stack(list(keyed.values())))
+            # Still under the lock: the transaction has committed when the inner block exits, so
+            # the index update happens before any other thread can search or write.
+        self._committed(changes, keyed)
+
+    def _keyed(self, changes: ChangeSet, vectors: Vectors) -> dict[tuple[str, int], Any]:
+        keyed: dict[tuple[str, int], Any] = {}
+        for memory in changes.current_versions():
+            vector = vectors.get(memory.memory.strip())
+            if vector is None:
+                if self.embedder is not None:
+                    _log.warning("memory %s has no vector; search ranks it by keywords", memory.memory_id)
+                continue
+            keyed[(memory.memory_id, memory.version)] = vector
+        return keyed
+
+    def _committed(self, changes: ChangeSet, keyed: dict[tuple[str, int], Any]) -> None:
+        from .search import indexes_of
+
+        touched, current = changes.touched_ids(), changes.current_versions()
+        for index in indexes_of(self.db):
+            index.apply(changes.ctx.user_id, touched, current, keyed if index.model == self.model else {})
+
+    def forget(self, user_id: str | None = None) -> None:
+        """Drop loaded indexes (one user's, or all) after a write that bypassed `transaction`."""
+        from .search import indexes_of
+
+        for index in indexes_of(self.db):
+            index.forget(user_id)
+
+    def reembed(self, batch_size: int = 256) -> int:
+        """Give every current memory a vector from this embedder and drop other embedders' vectors."""
+        if self.embedder is None or self.model is None:
+            raise ConfigError("this MemoryManager has no embedder (embedder='lexical'); nothing to re-embed")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size!r}")
+        with self.db.transaction() as conn:
+            vector_store.drop_other_embedders(conn, self.model)
+        done = 0
+        while True:
+            with self.db.reading() as conn:
+                todo = vector_store.missing_vectors(conn, self.model, batch_size)
+            if not todo:
+                break
+            matrix = self.embedder.embed_documents([text for *_, text in todo])
+            with self.db.transaction() as conn:
+                for user in sorted({row[2] for row in todo}):
+                    picked = [i for i, row in enumerate(todo) if row[2] == user]
+                    keys = [(todo[i][0], todo[i][1]) for i in picked]
+                    vector_store.write_vectors(conn, user, self.model, keys, matrix[picked])
+            done += len(todo)
+        self.forget()
+        return done
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def query_vector(self, query: str, *, remote: bool = True) -> npt.NDArray[np.float32] | None:
+        """The query's vector; None without an embedder, or when ``remote`` is False and it is not local."""
+        if self.embedder is None or not query.strip() or (not remote and not self.embedder.local):
+            return None
+        return self.embedder.embed_query(query)
+
+    def search(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        user_id: str,
+        query: str,
+        limit: int,
+        *,
+        query_vector: npt.NDArray[np.float32] | None,
+        filters: SearchFilters | None = None,
+        as_of: datetime | None = None,
+    ) -> list[Memory]:
+        """Call inside ``db.reading()``. The user's best ``limit`` memories for ``query``."""
+        from .search import index_for, load_as_of
+
+        index = (
+            load_as_of(conn, user_id, self.model, as_of)
+            if as_of is not None
+            else index_for(self.db, self.model).user(conn, user_id)
+        )
+        rows = index.rank(query, query_vector, filters or SearchFilters(), limit)
+        return [index.memory(row) for row in rows]

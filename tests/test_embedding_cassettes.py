@@ -1,0 +1,51 @@
+"""LiteLLM embeddings by model string, replayed from a cassette recorded with ../shared/tools/local-llm.
+
+The server's model is SmolLM2-135M, whose mean-pooled hidden states (576 numbers) stand in for an
+embedding model: the vectors mean little, but the traffic, the dimension read from the reply and the
+one batched call per extraction are real. Re-record: start the server, then
+``uv run pytest --memlayer-record=rewrite tests/test_embedding_cassettes.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from memlayer import DuckDb, MemoryManager
+from memlayer.embed import LiteLLMEmbedder
+
+from .conftest import LOCAL_API_BASE, LOCAL_MODEL
+
+pytestmark = pytest.mark.memlayer_cassette
+
+USER = "alice@example.com"
+
+
+@pytest.fixture
+def embedder() -> LiteLLMEmbedder:
+    return LiteLLMEmbedder(LOCAL_MODEL, api_base=LOCAL_API_BASE, api_key="local", num_retries=0)
+
+
+def test_embeddings_are_stored_with_the_model_and_its_dimension(db: DuckDb, embedder: LiteLLMEmbedder) -> None:
+    manager = MemoryManager(db=db, embedder=embedder)
+    tea = manager.add_user_memory("Drinks green tea every morning", user_id=USER)
+    manager.add_user_memory("Works as a nurse in Lisbon", user_id=USER)
+    found = manager.search_user_memories("green tea", USER, limit=1)
+    assert [m.memory_id for m in found] == [tea.memory_id]
+    assert embedder.calls == 3  # one per add, one for the query
+    assert db.sql("SELECT model, dim FROM embedders") == [("openai:smollm2", 576)]
+    assert db.sql("SELECT model, octet_length(embedding) FROM memory_embeddings") == [("openai:smollm2", 576 * 4)] * 2
+
+
+def test_one_batched_embedding_call_per_extraction(db: DuckDb, embedder: LiteLLMEmbedder) -> None:
+    manager = MemoryManager(
+        model=LOCAL_MODEL, db=db, api_base=LOCAL_API_BASE, api_key="local", provider_retries=0, embedder=embedder
+    )
+    result = manager.create_user_memories(
+        [{"role": "user", "content": "I moved to Porto last month and I started learning the guitar."}], user_id=USER
+    )
+    written = [c for c in result.changes if c.operation in ("add", "update")]
+    assert embedder.calls == 1  # a remote embedder: candidates were ranked without embedding the input
+    rows = db.sql("SELECT count(*) FROM memory_embeddings WHERE model = 'openai:smollm2'")
+    assert rows == [(len(written),)]
+    # What the tiny model replied in the recording: one add, of a meaningless text.
+    assert [(c.operation, c.memory) for c in result.changes] == [("add", "1234567890")]
