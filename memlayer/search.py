@@ -8,11 +8,14 @@ user loads their current rows (texts, vectors, metadata) in one query; later sea
 numpy (under 1 ms for 1k rows). Every write through `MemoryManager` updates the loaded index in the
 same lock as its commit, so a search never sees a stale index.
 
-Fusion: ``score = sum(w / (RRF_K + rank))`` over four rankings, each cut at `DEPTH`: vector
-similarity, BM25 over the memory's text, BM25 over the start of the input it came from, and
-recency (newest first). Recency has a small weight (`RECENCY_WEIGHT`): of two memories with equal
-text, the newer ranks first, and a memory with no match at all is returned newest first; it never
-outweighs a match.
+Fusion: a weighted sum of normalised scores over four signals: vector similarity (min-max scaled
+over the user's rows, so the best is 1 and the worst 0), BM25 over the memory's text and BM25 over
+the start of the input it came from (each divided by its best score, so a non-match stays 0), and
+recency (min-max scaled). Unlike reciprocal rank fusion, this keeps how far apart the scores are: a
+strong keyword match is not pulled level with the vector ranking's 1st place by a weak one. Recency
+has a tiny weight (`RECENCY_WEIGHT`): it only orders near-equal matches, and a memory with no match
+at all is returned newest first. Weights were chosen on the even conversations of LoCoMo and checked
+on the odd ones (``benchmarks/locomo.py --split``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import re
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -42,13 +45,12 @@ if TYPE_CHECKING:
 
 __all__ = ["SearchFilters", "SearchIndex", "UserIndex", "index_for", "tokenize"]
 
-RRF_K = 10  # measured on LoCoMo: 10 beat the usual 60 by 0.02 recall@10
-DEPTH = 200  # how far down each ranking counts
+DEPTH = 200  # how many of the best fused rows are sorted in full
 VECTOR_WEIGHT = 1.0
 BM25_WEIGHT = 1.0
 INPUT_WEIGHT = 1.0  # BM25 over the first INPUT_TOKENS words of the input a memory came from
 INPUT_TOKENS = 128
-RECENCY_WEIGHT = 0.2
+RECENCY_WEIGHT = 0.001  # orders near-equal matches; 0.01-0.2 cost recall@10 on LoCoMo
 BM25_K1 = 1.2
 BM25_B = 0.75
 
@@ -312,22 +314,23 @@ class UserIndex:
             if rows.size:
                 # One pass over the contiguous matrix: gathering the rows first would copy them.
                 similarity = self._vectors[: len(self.ids)] @ query_vector
-                _fuse(fused, rows, similarity[rows], VECTOR_WEIGHT, self._ties)
+                fused[rows] += VECTOR_WEIGHT * _min_max(similarity[rows])
         if use_bm25:
             terms = tokenize(query)
             for words, weight in ((self._text_words, BM25_WEIGHT), (self._input_words, INPUT_WEIGHT)):
                 scores = words.scores(terms, mask)
-                rows = np.flatnonzero(scores > 0)
-                _fuse(fused, rows, scores[rows], weight, self._ties)
+                best = float(scores.max()) if scores.size else 0.0
+                if best > 0:
+                    fused += (weight / best) * scores
         if use_recency:
             rows = np.flatnonzero(mask)
-            _fuse(fused, rows, stamps[rows], RECENCY_WEIGHT, self._ties)
-        rows = np.flatnonzero(mask & (fused > 0))
-        if not rows.size:
-            return []
+            fused[rows] += RECENCY_WEIGHT * _min_max(stamps[rows])
+        else:
+            rows = np.flatnonzero(mask & (fused > 0))
         # Best fused score first; equal scores broken as every ranking breaks them (`_ties`).
-        top = rows[np.argsort(-fused[rows], kind="stable")[: max(limit, DEPTH)]]
-        rows = top[np.lexsort((*self._ties(top), -fused[top]))[:limit]]
+        if rows.size > max(limit, DEPTH):
+            rows = rows[np.argpartition(-fused[rows], max(limit, DEPTH) - 1)[: max(limit, DEPTH)]]
+        rows = rows[np.lexsort((*self._ties(rows), -fused[rows]))[:limit]]
         return [int(r) for r in rows]
 
     def _ties(self, rows: npt.NDArray[np.int64]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
@@ -354,22 +357,12 @@ class UserIndex:
         )
 
 
-def _fuse(
-    fused: npt.NDArray[np.float64],
-    rows: npt.NDArray[np.int64],
-    scores: Any,
-    weight: float,
-    ties: Callable[[npt.NDArray[np.int64]], tuple[npt.NDArray[Any], ...]],
-) -> None:
-    """Add ``weight / (RRF_K + rank)`` for the best `DEPTH` of ``rows`` by ``scores``; ``ties`` orders equals."""
-    if not rows.size or weight <= 0:
-        return
-    scores = np.asarray(scores)
-    if rows.size > DEPTH:
-        top = np.argpartition(-scores, DEPTH)[:DEPTH]
-        rows, scores = rows[top], scores[top]
-    order = np.lexsort((*ties(rows), -scores))
-    fused[rows[order]] += weight / (RRF_K + np.arange(1, order.size + 1))
+def _min_max(scores: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    """``scores`` scaled to [0, 1]: the worst is 0, the best 1 (all 0 when they are equal)."""
+    values = scores.astype(np.float64)
+    low = float(values.min())
+    spread = float(values.max()) - low
+    return (values - low) / spread if spread > 0 else np.zeros_like(values)
 
 
 class SearchIndex:
