@@ -14,7 +14,9 @@ the start of the input it came from (each divided by its best score, so a non-ma
 recency (min-max scaled). Unlike reciprocal rank fusion, this keeps how far apart the scores are: a
 strong keyword match is not pulled level with the vector ranking's 1st place by a weak one. Recency
 has a tiny weight (`RECENCY_WEIGHT`): it only orders near-equal matches, and a memory with no match
-at all is returned newest first. Weights were chosen on the even conversations of LoCoMo and checked
+at all is returned newest first. For users of `FEEDBACK_MIN_ROWS` memories or more, the BM25 query
+is widened by pseudo-relevance feedback: the rarest words of the best first-pass results are added
+at a lower weight. Weights were chosen on the even conversations of LoCoMo and checked
 on the odd ones (``benchmarks/locomo.py --split``).
 """
 
