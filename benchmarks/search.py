@@ -171,10 +171,11 @@ def main() -> None:
             print(f"search, big user, loaded:                         {percentiles(big_warm)}")
             # A write between searches is applied to the loaded index, not reloaded.
             t0 = time.perf_counter()
-            manager.add_user_memory("coffee in lisbon", user_id=users[0])
+            # Words no synthetic memory uses, so only a stale index could miss the new one.
+            manager.add_user_memory("adopted a quokka named zebulon", user_id=users[0])
             write_ms = (time.perf_counter() - t0) * 1000
-            found = manager.search_user_memories("coffee lisbon", users[0], limit=1)
-            assert [m.memory for m in found] == ["coffee in lisbon"], found
+            found = manager.search_user_memories("quokka zebulon", users[0], limit=1)
+            assert [m.memory for m in found] == ["adopted a quokka named zebulon"], found
             print(f"add then search, loaded user: add {write_ms:.1f} ms, and the search finds it")
             print(f"memory: RSS {rss_mb():.0f} MB ({rss_mb() - start_rss:+.0f} MB for "
                   f"{len(users) * args.per_user + args.big:,} loaded rows); peak "
