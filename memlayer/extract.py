@@ -10,10 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 from pydantic import BaseModel
 
-from .db import memories as store
 from .db.changes import ChangeSet, memory_key
 from .operations import AddOp, DeleteOp, UpdateOp, build_response_model
 from .prompts import extraction_system_prompt, render_conversation, render_task
@@ -35,19 +33,17 @@ class ExtractionPlan:
 
 
 def plan_extraction(
-    conn: duckdb.DuckDBPyConnection,
-    user_id: str,
     *,
     messages: list[Message] | None = None,
     task: str | None = None,
     additional_instructions: list[str],
     candidate_limit: int,
-    rank: Callable[[str, int], list[Memory]] | None = None,
+    rank: Callable[[str, int], list[Memory]],
 ) -> ExtractionPlan:
     """Build the request for new ``messages`` (or a ``task``) against the user's relevant memories.
 
-    ``rank(text, limit)`` picks the candidates (the manager's hybrid search); without it, the
-    memories sharing the most words with the input.
+    ``rank(text, limit)`` picks the candidates: the manager's hybrid search, the same one
+    `MemoryManager.search_user_memories` uses.
     """
     source = source_text(messages=messages, task=task)
     if messages is not None:
@@ -56,10 +52,7 @@ def plan_extraction(
     else:
         assert task is not None
         user_content = render_task(task)
-    if rank is not None:
-        candidates = rank(source, candidate_limit)
-    else:
-        candidates = store.rank_candidates(conn, user_id, source, candidate_limit)
+    candidates = rank(source, candidate_limit)
     aliases = {f"m{i}": memory for i, memory in enumerate(candidates, start=1)}
     system = extraction_system_prompt(
         [(alias, m.memory, m.topics) for alias, m in aliases.items()], additional_instructions

@@ -159,8 +159,6 @@ class MemoryManager:
         vector = self._retrieval.query_vector(source_text(messages=messages, task=task), remote=False)
         with self.db.reading() as conn:
             return plan_extraction(
-                conn,
-                user,
                 messages=messages,
                 task=task,
                 additional_instructions=self.additional_instructions,

@@ -6,7 +6,6 @@ and every query filters on it: no function here can reach another user's rows.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,8 +20,6 @@ __all__ = [
     "insert_llm_call",
     "list_events",
     "list_memories",
-    "rank_candidates",
-    "search_terms",
 ]
 
 _COLUMNS = "memory_id, memory, topics, user_id, agent_id, session_id, input, version, created_at, valid_from, valid_to"
@@ -30,12 +27,6 @@ _EVENT_COLUMNS = (
     "event_id, memory_id, user_id, operation, old_memory, new_memory, old_topics, new_topics, "
     "reason, source, agent_id, session_id, call_id, model, created_at"
 )
-_STOPWORDS = frozenset(
-    "the and for are but not you your with this that have has was were will would can could "
-    "about what when where which who how they them their there then than from into just also "
-    "very really like some any all its it's i'm don't does did our out get got user assistant system tool".split()
-)
-_WORD = re.compile(r"\w{3,}")
 
 
 def _aware(ts: datetime | None) -> datetime | None:
@@ -102,36 +93,6 @@ def find_memory(
         [user_id, memory_id, *params],
     ).fetchone()
     return None if row is None else _memory(row)
-
-
-def search_terms(text: str, limit: int = 32) -> list[str]:
-    """Lowercase content words of a text, first occurrence order, for keyword ranking."""
-    seen: dict[str, None] = {}
-    for word in _WORD.findall(text.lower()):
-        if word not in _STOPWORDS and not word.isdigit():
-            seen.setdefault(word, None)
-    return list(seen)[:limit]
-
-
-def rank_candidates(conn: duckdb.DuckDBPyConnection, user_id: str, text: str, limit: int) -> list[Memory]:
-    """The user's current memories that share the most words with ``text``, then the newest.
-
-    Ranking runs inside DuckDB as a sum of plain ``contains`` tests (measured 5 ms over one user's
-    10k memories, against 17 ms for a list lambda), so no memory crosses into Python unless chosen.
-    """
-    terms = search_terms(text)
-    # memory_key is the text already lower-cased; topics are left out, they rarely add a word.
-    # With no words to match, the newest first (a bare 0 would be read as a column position).
-    score = " + ".join(["contains(memory_key, ?)::INTEGER"] * len(terms))
-    rows = conn.execute(
-        f"""
-        SELECT {_COLUMNS} FROM memories WHERE user_id = ? AND valid_to IS NULL
-        ORDER BY {score + " DESC, " if terms else ""}valid_from DESC, memory
-        LIMIT ?
-        """,
-        [user_id, *terms, limit],
-    ).fetchall()
-    return [_memory(row) for row in rows]
 
 
 def insert_llm_call(
