@@ -19,7 +19,7 @@ from . import chat, clock
 from .db import DuckDb, sessions
 from .db.changes import utcnow
 from .errors import ConfigError, MemlayerError
-from .manager import MemoryManager, _user
+from .manager import MemoryManager, require_user
 from .models import LLMCallError, Mode, ModelSpec, parse_model
 from .prompts import agent_system_prompt
 from .runs import RunState, RunStream, Sink
@@ -214,7 +214,7 @@ class Agent:
     # -- the steps of a run -----------------------------------------------------------------------
 
     def _start(self, message: str, user_id: str | None, session_id: str | None) -> RunState:
-        user = _user(user_id if user_id is not None else self.user_id)
+        user = require_user(user_id if user_id is not None else self.user_id)
         if not isinstance(message, str) or not message.strip():
             raise ConfigError(f"message must be a non-empty string, got {message!r}")
         session = session_id or self.session_id or self._default_sessions.setdefault(user, clock.new_id())
@@ -309,13 +309,13 @@ class Agent:
 
     def get_session_messages(self, session_id: str, user_id: str | None = None) -> list[ChatMessage]:
         """Every stored message of one of the user's sessions, tool calls included, oldest first."""
-        user = _user(user_id if user_id is not None else self.user_id)
+        user = require_user(user_id if user_id is not None else self.user_id)
         with self.db.reading() as conn:
             return sessions.list_messages(conn, user, session_id)
 
     def get_user_sessions(self, user_id: str | None = None) -> list[dict[str, Any]]:
         """The user's sessions, most recent first, with how many runs each holds."""
-        user = _user(user_id if user_id is not None else self.user_id)
+        user = require_user(user_id if user_id is not None else self.user_id)
         with self.db.reading() as conn:
             return sessions.list_sessions(conn, user)
 

@@ -24,14 +24,14 @@ from .prompts import PROMPT_VERSION
 from .retrieval import Retrieval, SearchFilters
 from .types import ExtractionResult, Memory, MemoryEvent, Message
 
-__all__ = ["MemoryManager"]
+__all__ = ["MemoryManager", "require_user"]
 
 _log = logging.getLogger("memlayer")
 
 MessagesInput = str | Message | dict[str, Any] | Sequence[str | Message | dict[str, Any]]
 
 
-def _user(user_id: object) -> str:
+def require_user(user_id: object) -> str:
     # Never a shared "default" bucket: a memory without an owner is a leak waiting to happen.
     if not isinstance(user_id, str) or not user_id.strip():
         raise ConfigError(f"user_id must be a non-empty string, got {user_id!r}")
@@ -120,7 +120,7 @@ class MemoryManager:
         self, task: str, user_id: str | None = None, *, agent_id: str | None = None, session_id: str | None = None
     ) -> ExtractionResult:
         """Carry out an instruction such as "forget where I live" with the same one-call path."""
-        user, task = _user(user_id), self._check_task(task)
+        user, task = require_user(user_id), self._check_task(task)
         plan = self._plan(user, task=task)
         reply = self._call(plan, user, agent_id, session_id, "task")
         return self._apply(plan, reply, user, agent_id, session_id, "task")
@@ -128,7 +128,7 @@ class MemoryManager:
     async def aupdate_memory_task(
         self, task: str, user_id: str | None = None, *, agent_id: str | None = None, session_id: str | None = None
     ) -> ExtractionResult:
-        user, task = _user(user_id), self._check_task(task)
+        user, task = require_user(user_id), self._check_task(task)
         plan = await asyncio.to_thread(self._plan, user, task=task)
         reply = await self._acall(plan, user, agent_id, session_id, "task")
         return await asyncio.to_thread(self._apply, plan, reply, user, agent_id, session_id, "task")
@@ -136,7 +136,7 @@ class MemoryManager:
     def _check_messages(
         self, messages: MessagesInput | None, message: str | None, user_id: str | None
     ) -> tuple[str, list[Message]]:
-        user = _user(user_id)
+        user = require_user(user_id)
         if messages is None and message is None:
             raise ConfigError("give messages=[...] or message='...' to extract memories from")
         msgs = Message.coerce(messages if messages is not None else message or "")
@@ -244,7 +244,7 @@ class MemoryManager:
         input: str | None = None,
     ) -> Memory:
         """Store a memory as given, with no LLM call. ``input``: the text it came from (searched too)."""
-        user, text = _user(user_id), _text(memory)
+        user, text = require_user(user_id), _text(memory)
         ctx = WriteContext(user, "api", utcnow(), agent_id, session_id, input=input)
         changes = ChangeSet(ctx)
         new = changes.add(text, list(topics or []))
@@ -257,7 +257,7 @@ class MemoryManager:
         self, memory_id: str, memory: str, user_id: str | None = None, *, topics: Sequence[str] | None = None
     ) -> Memory:
         """Replace a memory's text (a new version; the old one stays in its history)."""
-        user, text = _user(user_id), _text(memory)
+        user, text = require_user(user_id), _text(memory)
         ctx = WriteContext(user, "api", utcnow())
         changes = ChangeSet(ctx)
         vectors = self._retrieval.embed([text])
@@ -269,7 +269,7 @@ class MemoryManager:
 
     def delete_user_memory(self, memory_id: str, user_id: str | None = None) -> None:
         """Forget a memory now; its versions and events stay until `erase_user`."""
-        user = _user(user_id)
+        user = require_user(user_id)
         ctx = WriteContext(user, "api", utcnow())
         changes = ChangeSet(ctx)
         with self._retrieval.transaction(changes, {}) as conn:
@@ -278,7 +278,7 @@ class MemoryManager:
 
     def clear_user_memories(self, user_id: str | None = None) -> int:
         """Forget every current memory of one user (history kept). Returns how many."""
-        user = _user(user_id)
+        user = require_user(user_id)
         ctx = WriteContext(user, "api", utcnow())
         changes = ChangeSet(ctx)
         with self._retrieval.transaction(changes, {}) as conn:
@@ -290,7 +290,7 @@ class MemoryManager:
 
     def erase_user(self, user_id: str | None = None) -> dict[str, int]:
         """Delete everything held about one user: memories, every version, events and LLM usage."""
-        user = _user(user_id)
+        user = require_user(user_id)
         with self.db.reading():  # the loaded index is dropped before any other thread can search
             with self.db.transaction() as conn:
                 counts = store.erase_user(conn, user)
@@ -316,7 +316,7 @@ class MemoryManager:
         as_of: datetime | None = None,
     ) -> list[Memory]:
         """The user's memories now (or as they were at ``as_of``), most recently changed first."""
-        user = _user(user_id)
+        user = require_user(user_id)
         with self.db.reading() as conn:
             return store.list_memories(
                 conn, user, topics=list(topics) if topics else None, agent_id=agent_id, limit=limit, as_of=as_of
@@ -326,7 +326,7 @@ class MemoryManager:
         self, memory_id: str, user_id: str | None = None, *, as_of: datetime | None = None
     ) -> Memory | None:
         """One memory of this user, or None when it does not exist, is deleted, or is someone else's."""
-        user = _user(user_id)
+        user = require_user(user_id)
         with self.db.reading() as conn:
             return store.find_memory(conn, user, memory_id, as_of=as_of)
 
@@ -348,7 +348,7 @@ class MemoryManager:
         Filters: ``agent_id``, any of ``topics``, last changed in ``[since, until)``, and ``as_of``
         to search the memories as they were then.
         """
-        user = _user(user_id)
+        user = require_user(user_id)
         if not isinstance(query, str):
             raise ConfigError(f"query must be a string, got {query!r}")
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -360,13 +360,13 @@ class MemoryManager:
 
     def get_memory_history(self, memory_id: str, user_id: str | None = None) -> list[MemoryEvent]:
         """Every add, update and delete of one memory, oldest first, with the reason and model."""
-        user = _user(user_id)
+        user = require_user(user_id)
         with self.db.reading() as conn:
             return store.list_events(conn, user, memory_id)
 
     def get_user_events(self, user_id: str | None = None) -> list[MemoryEvent]:
         """Every change to any of the user's memories, oldest first."""
-        user = _user(user_id)
+        user = require_user(user_id)
         with self.db.reading() as conn:
             return store.list_events(conn, user)
 
