@@ -6,6 +6,7 @@ into another user's id, and the response model only admits the aliases it was sh
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,10 +15,19 @@ from pydantic import BaseModel
 
 from .db.changes import ChangeSet, memory_key
 from .operations import AddOp, DeleteOp, UpdateOp, build_response_model
-from .prompts import extraction_system_prompt, render_conversation, render_task
+from .prompts import extraction_system_prompt, render_conversation, render_memories, render_task
 from .types import Memory, Message
 
-__all__ = ["ExtractionPlan", "add_texts", "apply_operations", "changed_texts", "plan_extraction", "source_text"]
+__all__ = [
+    "ExtractionPlan",
+    "add_texts",
+    "apply_operations",
+    "changed_texts",
+    "content_words",
+    "grounded",
+    "plan_extraction",
+    "source_text",
+]
 
 MAX_INPUT_CHARS = 2000  # of the source text kept on each memory
 
@@ -30,6 +40,7 @@ class ExtractionPlan:
     response_model: type[BaseModel]
     aliases: dict[str, Memory]
     input: str
+    said: str  # what the user (or the task) said: an add must be grounded in it
 
 
 def plan_extraction(
@@ -46,22 +57,21 @@ def plan_extraction(
     `MemoryManager.search_user_memories` uses.
     """
     source = source_text(messages=messages, task=task)
-    if messages is not None:
-        rows = [(m.role, m.content, m.created_at.isoformat() if m.created_at else None) for m in messages]
-        user_content = render_conversation(rows)
-    else:
-        assert task is not None
-        user_content = render_task(task)
     candidates = rank(source, candidate_limit)
     aliases = {f"m{i}": memory for i, memory in enumerate(candidates, start=1)}
-    system = extraction_system_prompt(
-        [(alias, m.memory, m.topics) for alias, m in aliases.items()], additional_instructions
-    )
+    stored = render_memories([(alias, m.memory) for alias, m in aliases.items()])
+    if messages is not None:
+        user_content = render_conversation([(m.role, m.content, m.created_at) for m in messages], stored)
+    else:
+        assert task is not None
+        user_content = render_task(task, stored)
+    system = extraction_system_prompt(additional_instructions)
     return ExtractionPlan(
         messages=[{"role": "system", "content": system}, {"role": "user", "content": user_content}],
         response_model=build_response_model(tuple(aliases)),
         aliases=aliases,
         input=source[:MAX_INPUT_CHARS],
+        said=task if messages is None else "\n".join(m.content for m in messages if m.role == "user"),
     )
 
 
@@ -83,21 +93,28 @@ def _clean_topics(topics: list[str]) -> list[str]:
 
 
 def apply_operations(changes: ChangeSet, plan: ExtractionPlan, operations: list[Any], stored: set[str]) -> list[str]:
-    """Turn a validated reply into ``changes``, in order. Returns the operations skipped as no-ops.
+    """Turn a validated reply into ``changes``, in order. Returns the operations skipped, and why.
 
-    ``stored`` holds the `memory_key` of every add text the user already has. An add of a fact
-    already stored, or an update that changes nothing, is skipped rather than versioned:
-    duplicates are what piles up in memory stores that trust every reply. A second operation on
-    one alias acts on the result of the first; one on an alias already deleted is skipped.
+    ``stored`` holds the `memory_key` of every add text the user already has. Small models do each
+    of these, and a store that trusts every reply fills up with them, so they are skipped:
+    - an add of a fact already stored (the same text, or one whose words a shown memory holds);
+    - an add or update that is not grounded in what the user said (`grounded`): the prompt's
+      example, a fact only the assistant stated, an invented detail;
+    - an update that changes nothing.
+    An update that turns a memory into another stored one deletes it instead (the two are merged).
+    A second operation on one alias acts on the result of the first; one on an alias already
+    deleted is skipped.
     """
     current: dict[str, Memory | None] = dict(plan.aliases)
     seen = set(stored)
+    said = content_words(plan.said)
     skipped: list[str] = []
     for op in operations:
         if isinstance(op, AddOp):
             text, topics = op.memory.strip(), _clean_topics(op.topics)
-            if memory_key(text) in seen:
-                skipped.append(f"add: already stored: {text}")
+            why = _skip_add(text, seen, said, [m.memory for m in current.values() if m is not None])
+            if why:
+                skipped.append(f"add: {why}: {text}")
                 continue
             seen.add(memory_key(text))
             changes.add(text, topics, op.reason)
@@ -109,14 +126,64 @@ def apply_operations(changes: ChangeSet, plan: ExtractionPlan, operations: list[
             text, topics = op.memory.strip(), _clean_topics(op.topics) or old.topics
             if text == old.memory and topics == old.topics:
                 skipped.append(f"update {op.target}: no change")
-                continue
-            current[op.target] = changes.update(old, text, topics, op.reason)
+            elif not grounded(text, said):
+                skipped.append(f"update {op.target}: not said by the user: {text}")
+            elif memory_key(text) in seen - {memory_key(old.memory)}:
+                changes.delete(old, f"merged into the stored {text!r}")
+                current[op.target] = None
+            else:
+                seen.add(memory_key(text))
+                current[op.target] = changes.update(old, text, topics, op.reason)
         elif isinstance(op, DeleteOp):
             changes.delete(old, op.reason)
             current[op.target] = None
         else:  # pragma: no cover - the response model admits only the three
             raise TypeError(f"unknown operation {op!r}")
     return skipped
+
+
+def _skip_add(text: str, seen: set[str], said: set[str], shown: list[str]) -> str | None:
+    if memory_key(text) in seen:
+        return "already stored"
+    if not grounded(text, said):
+        return "not said by the user"
+    words = content_words(text)
+    if words and any(words <= content_words(memory) for memory in shown):
+        return "already stored"
+    return None
+
+
+def grounded(text: str, said: set[str]) -> bool:
+    """Whether most of a memory's words (numbers aside) are words the user said, in some inflection.
+
+    A memory restates the user ("I teach maths now" -> "Works as a maths teacher"); one made of
+    other words is the model's invention. With nothing said by the user (a tool's or system's
+    input), there is nothing to check against.
+    """
+    words = [w for w in content_words(text) if not w.isdigit()]
+    if not said or not words:
+        return True
+    hits = sum(any(_same_word(w, s) for s in said) for w in words)
+    return hits * 2 >= len(words)
+
+
+# Function words that carry no fact. Negations are kept: "Does not eat meat" is not "Eats meat".
+_FUNCTION_WORDS = frozenset(
+    "a an the and or of at by for with to from in on into is am are was were be been has have had "
+    "i me my mine myself we our us user user's their them they it its this that as also named called who".split()
+)
+_WORD = re.compile(r"\w+")
+
+
+def content_words(text: str) -> set[str]:
+    """The lower-cased words of ``text`` that can carry a fact."""
+    return {w for w in _WORD.findall(text.casefold()) if w not in _FUNCTION_WORDS}
+
+
+def _same_word(a: str, b: str) -> bool:
+    # One word in two inflections ("lives"/"live", "vegetarisch"/"vegetarier") share a stem this long.
+    n = min(len(a), len(b), 5)
+    return (n >= 3 and a[:n] == b[:n]) or a == b
 
 
 def add_texts(operations: list[Any]) -> list[str]:

@@ -46,7 +46,7 @@ def test_first_extraction_adds_with_one_call(manager: MemoryManager) -> None:
     with scripted_model(reply) as model:
         result = manager.create_user_memories("I prefer Python to JS. I live in Lisbon.", user_id=ALICE)
     assert model.calls == 1
-    assert "(none yet)" in model.system_prompt()
+    assert "Stored memories:\n(none)" in model.prompt()
     assert [(c.operation, c.memory, c.topics) for c in result.changes] == [
         ("add", "Prefers Python over JavaScript", ["programming"]),
         ("add", "Lives in Lisbon", ["home"]),  # topics lower-cased and de-duplicated
@@ -67,7 +67,7 @@ def test_changed_fact_supersedes_the_old_one(manager: MemoryManager) -> None:
     time.sleep(0.002)
     with scripted_model(ops({"op": "update", "target": "m1", "memory": "Lives in Porto", "reason": "moved"})) as m:
         result = manager.create_user_memories("I moved to Porto last month.", user_id=ALICE)
-    assert "m1: Lives in Lisbon [home]" in m.system_prompt()
+    assert "m1: Lives in Lisbon\n" in m.prompt()  # topics are not shown: they leaked into memories
     assert [(c.operation, c.memory_id, c.old_memory, c.memory) for c in result.changes] == [
         ("update", old.memory_id, "Lives in Lisbon", "Lives in Porto")
     ]
@@ -92,7 +92,7 @@ def test_retraction_deletes(manager: MemoryManager) -> None:
     time.sleep(0.002)
     with scripted_model(ops({"op": "delete", "target": "m1", "reason": "retracted"})) as m:
         manager.create_user_memories("Forget what I said: I am not allergic to nuts.", user_id=ALICE)
-    assert "m1: Is allergic to nuts" in m.system_prompt()  # ranked first: it shares "allergic", "nuts"
+    assert "m1: Is allergic to nuts" in m.prompt()  # ranked first: it shares "allergic", "nuts"
     assert [x.memory_id for x in manager.get_user_memories(user_id=ALICE)] == [keep.memory_id]
     assert manager.get_user_memory(gone.memory_id, user_id=ALICE) is None
     past = manager.get_user_memory(gone.memory_id, user_id=ALICE, as_of=before)
@@ -213,14 +213,17 @@ def test_prompt_carries_instructions_and_message_times(db: DuckDb) -> None:
     assert result.changes == []
     prompt = model.system_prompt()
     assert "- Capture programming language preferences.\n- Ignore small talk." in prompt
-    assert "[2026-03-01T09:30:00+00:00] user: I start at Acme next week." in model.requests[0]["messages"][1]["content"]
+    user_turn = model.requests[0]["messages"][1]["content"]
+    # The message's date, and the days around it, so "next week" can become a date.
+    assert "Conversation (today is Sun 2026-03-01; yesterday 2026-02-28; coming days Mon 2026-03-02," in user_turn
+    assert "\nuser: I start at Acme next week.\n" in user_turn
 
 
 def test_task_extraction_is_recorded_as_a_task(manager: MemoryManager) -> None:
     memory = manager.add_user_memory("Lives in Lisbon", user_id=ALICE)
     with scripted_model(ops({"op": "delete", "target": "m1", "reason": "asked"})) as model:
         manager.update_memory_task("Forget where the user lives.", user_id=ALICE)
-    assert "Carry out this instruction" in model.requests[0]["messages"][1]["content"]
+    assert "Instruction to carry out on the stored memories:\nForget where the user lives." in model.prompt()
     assert [e.source for e in manager.get_memory_history(memory.memory_id, user_id=ALICE)] == ["api", "task"]
     assert manager.db.sql("SELECT purpose FROM llm_calls") == [("task",)]
 
@@ -234,7 +237,7 @@ def test_only_the_most_relevant_memories_are_shown(db: DuckDb) -> None:
         manager.add_user_memory(f"Read book number {i}", user_id=ALICE)
     with scripted_model(ops({"op": "delete", "target": "m1"})) as model:
         manager.create_user_memories("I stopped drinking oolong tea.", user_id=ALICE)
-    prompt = model.system_prompt()
+    prompt = model.prompt()
     assert "m1: Drinks oolong tea every morning" in prompt and "m6:" not in prompt
     assert manager.get_user_memory(target.memory_id, user_id=ALICE) is None
 

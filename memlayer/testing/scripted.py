@@ -55,6 +55,10 @@ class ScriptedModel:
     def system_prompt(self, call: int = -1) -> str:
         return str(self.requests[call]["messages"][0]["content"])
 
+    def prompt(self, call: int = -1) -> str:
+        """Every message of one request, joined: the whole text the model read."""
+        return "\n".join(str(m.get("content")) for m in self.requests[call]["messages"])
+
     def _next(self, kwargs: dict[str, Any]) -> Any:
         # What was sent at the time of the call, even if the caller's list grows afterwards.
         self.requests.append({**kwargs, "messages": [dict(m) for m in kwargs.get("messages", [])]})
