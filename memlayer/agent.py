@@ -359,19 +359,16 @@ def _wire_storage(
     model: ModelSpec, db: DuckDb | None, manager: MemoryManager | None, uses_memory: bool
 ) -> tuple[DuckDb, MemoryManager | None]:
     """One DuckDb for sessions and memories, so a user's history and memory live in one file."""
+    if db is not None and not isinstance(db, DuckDb):
+        raise ConfigError(f"db must be a DuckDb, e.g. DuckDb('agents.duckdb'), got {db!r}")
+    if manager is not None and not isinstance(manager, MemoryManager):
+        raise ConfigError(f"memory_manager must be a MemoryManager, got {manager!r}")
     if manager is None:
         store_db = db if db is not None else DuckDb()
         return store_db, MemoryManager(model=_for_extraction(model), db=store_db) if uses_memory else None
     if db is None:
         return manager.db, manager
-    if manager.db is not db:
-        if not manager.db_given:
-            manager.db = db  # the manager was made without a db: it joins the agent's
-        else:
-            raise ConfigError(
-                "the agent's db and its memory_manager's db are different DuckDb objects; pass the same one "
-                "to both so sessions and memories live in one file"
-            )
+    manager.join_db(db)  # the manager's own method: refuses a manager already on another db
     if manager.model is None:
         manager.model = _for_extraction(model)  # extraction then uses the agent's model
     return db, manager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -63,8 +64,11 @@ class MemoryManager:
         self.model = (
             None if model is None else parse_model(model, api_base=api_base, api_key=api_key, mode=mode, **model_kwargs)
         )
-        self.db = db if db is not None else DuckDb()
-        self.db_given = db is not None  # an Agent may hand its own db to a manager made without one
+        if db is not None and not isinstance(db, DuckDb):
+            raise ConfigError(f"db must be a DuckDb, e.g. DuckDb('agents.duckdb'), got {db!r}")
+        # Set once: given here, joined by an Agent (`join_db`), or an in-memory one on first use.
+        self._db: DuckDb | None = db
+        self._db_lock = threading.Lock()
         if isinstance(additional_instructions, str):
             additional_instructions = [additional_instructions]
         self.additional_instructions = [s for s in additional_instructions or [] if s.strip()]
@@ -74,7 +78,26 @@ class MemoryManager:
         self.provider_retries = provider_retries
         self.candidate_limit = candidate_limit
         # "auto": the offline embedder when memlayer[local] is installed, else keyword search only.
-        self._retrieval = Retrieval(self.db, embedder)
+        self._retrieval = Retrieval(lambda: self.db, embedder)
+
+    @property
+    def db(self) -> DuckDb:
+        """The store; one owner, so retrieval, reads and writes always reach the same file."""
+        with self._db_lock:
+            if self._db is None:
+                self._db = DuckDb()
+            return self._db
+
+    def join_db(self, db: DuckDb) -> None:
+        """Use ``db`` when this manager was made without one and has not been used yet (an `Agent`'s)."""
+        with self._db_lock:
+            if self._db is None:
+                self._db = db
+            elif self._db is not db:
+                raise ConfigError(
+                    "the agent's db and its memory_manager's db are different DuckDb objects; pass the same one "
+                    "to both so sessions and memories live in one file"
+                )
 
     @property
     def embedder(self) -> Embedder | None:

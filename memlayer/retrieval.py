@@ -8,7 +8,7 @@ under the same lock, after the commit: a search never sees a state the database 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,12 +47,16 @@ class SearchFilters:
 class Retrieval:
     """Embedding and search for one manager; numpy and the index load on first use, not on import."""
 
-    def __init__(self, db: DuckDb, embedder: EmbedderOption = "auto") -> None:
-        self.db = db
+    def __init__(self, db: Callable[[], DuckDb], embedder: EmbedderOption = "auto") -> None:
+        self._db = db  # the manager's: read on every use, never copied, so there is one owner
         self.embedder: Embedder | None = resolve_embedder(embedder)
         # Not checked against the database here: a manager with a new embedder must be able to
         # call reembed(); its searches and writes refuse to mix vector spaces until then.
         self.model = self.embedder.name if self.embedder is not None else None
+
+    @property
+    def db(self) -> DuckDb:
+        return self._db()
 
     # -- writes ------------------------------------------------------------------------------------
 

@@ -1,0 +1,36 @@
+"""Bad and hostile input through the public API (issue 11): a typed error, nothing written, nothing leaked.
+
+Every store is a real DuckDB file; where a model is needed it is the scripted one (the tests need a
+given move from it, or a failure on demand), going through LiteLLM as usual.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from memlayer import Agent, ConfigError, DuckDb, MemoryManager
+
+MODEL = "openai:gpt-4o-mini"  # never dialled: the scripted model answers
+
+
+def test_a_manager_made_without_a_db_writes_to_the_agents_file(tmp_path: Path) -> None:
+    path = tmp_path / "agent.duckdb"
+    with DuckDb(path) as db:
+        loose = MemoryManager(model=MODEL)
+        Agent(model=MODEL, db=db, memory_manager=loose)
+        loose.add_user_memory("Likes tea", user_id="u1")
+        assert [m.memory for m in loose.get_user_memories(user_id="u1")] == ["Likes tea"]
+        assert [m.memory for m in loose.search_user_memories("tea", user_id="u1")] == ["Likes tea"]
+    with duckdb.connect(str(path), read_only=True) as conn:
+        assert conn.execute("SELECT user_id, memory FROM memories").fetchall() == [("u1", "Likes tea")]
+
+
+def test_a_used_manager_cannot_be_moved_to_another_db(db: DuckDb) -> None:
+    used = MemoryManager(model=MODEL)
+    used.add_user_memory("Likes tea", user_id="u1")
+    with pytest.raises(ConfigError, match="different DuckDb"):
+        Agent(model=MODEL, db=db, memory_manager=used)
+    assert [m.memory for m in used.get_user_memories(user_id="u1")] == ["Likes tea"]
