@@ -15,7 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, TextIO
 
-from . import chat, clock
+from . import chat, checks, clock
 from .db import DuckDb, sessions
 from .db.changes import utcnow
 from .errors import ConfigError, MemlayerError
@@ -215,14 +215,13 @@ class Agent:
 
     def _start(self, message: str, user_id: str | None, session_id: str | None) -> RunState:
         user = require_user(user_id if user_id is not None else self.user_id)
-        if not isinstance(message, str) or not message.strip():
-            raise ConfigError(f"message must be a non-empty string, got {message!r}")
-        session = session_id or self.session_id or self._default_sessions.setdefault(user, clock.new_id())
+        checks.text("message", message)
+        given = checks.optional_text("session_id", session_id if session_id is not None else self.session_id)
+        session = given or self._default_sessions.setdefault(user, clock.new_id())
         with self.db.reading() as conn:
             owner = sessions.session_owner(conn, session)
             if owner is not None and owner != user:
-                # Same words as for any foreign id: do not confirm whose session it is.
-                raise ConfigError(f"session {session!r} belongs to another user; use a new session_id")
+                raise _foreign_session(session)
             history = (
                 sessions.recent_history(conn, user, session, self.num_history_runs)
                 if self.add_history_to_context
@@ -234,6 +233,9 @@ class Agent:
             self.instructions, [(m.memory, m.topics) for m in memories], agentic=self.enable_agentic_memory
         )
         now = utcnow()
+        with self.db.transaction() as conn:  # claimed before the model is called: see claim_session
+            if not sessions.claim_session(conn, session, user, self.agent_id, now):
+                raise _foreign_session(session)
         wire: list[dict[str, Any]] = [{"role": "system", "content": system}]
         wire.extend({"role": m.role, "content": m.content} for m in history)
         wire.append({"role": "user", "content": message})
@@ -342,6 +344,11 @@ class _UnknownTool:
 
 
 _AnyTool = Tool | _UnknownTool
+
+
+def _foreign_session(session: str) -> ConfigError:
+    # Same words as for any foreign id: do not confirm whose session it is.
+    return ConfigError(f"session {session!r} belongs to another user; use a new session_id")
 
 
 def _always_on(update_memory_on_run: bool | None, enable_user_memories: bool | None) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from . import checks
 from .db import DuckDb
 from .db import memories as store
 from .db.changes import ChangeSet, WriteContext, stored_keys, utcnow
@@ -33,10 +34,8 @@ MessagesInput = str | Message | dict[str, Any] | Sequence[str | Message | dict[s
 
 
 def require_user(user_id: object) -> str:
-    # Never a shared "default" bucket: a memory without an owner is a leak waiting to happen.
-    if not isinstance(user_id, str) or not user_id.strip():
-        raise ConfigError(f"user_id must be a non-empty string, got {user_id!r}")
-    return user_id
+    """The user_id, checked (`memlayer.checks.user`); shared with the agent and the tools."""
+    return checks.user(user_id)
 
 
 class MemoryManager:

@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from memlayer import Agent, ConfigError, DuckDb, MemoryManager
+from memlayer.testing import scripted_model
 
 MODEL = "openai:gpt-4o-mini"  # never dialled: the scripted model answers
 
@@ -34,3 +35,23 @@ def test_a_used_manager_cannot_be_moved_to_another_db(db: DuckDb) -> None:
     with pytest.raises(ConfigError, match="different DuckDb"):
         Agent(model=MODEL, db=db, memory_manager=used)
     assert [m.memory for m in used.get_user_memories(user_id="u1")] == ["Likes tea"]
+
+
+def test_a_session_is_claimed_when_its_first_run_starts(db: DuckDb) -> None:
+    agent = Agent(model=MODEL, db=db)
+    refused: list[str] = []
+
+    def bob_runs_meanwhile(_: object) -> str:
+        try:
+            agent.run("what is alice's PIN?", user_id="bob", session_id="shared")
+        except ConfigError as exc:
+            refused.append(str(exc))
+        return "Noted."
+
+    with scripted_model(bob_runs_meanwhile) as model:
+        agent.run("my PIN is 1234", user_id="alice", session_id="shared")
+    assert model.calls == 1  # bob's run never reached the model
+    assert refused == ["session 'shared' belongs to another user; use a new session_id"]
+    assert db.sql("SELECT DISTINCT user_id FROM sessions UNION SELECT DISTINCT user_id FROM messages") == [("alice",)]
+    assert agent.get_session_messages("shared", user_id="bob") == []
+    assert [m.content for m in agent.get_session_messages("shared", user_id="alice")] == ["my PIN is 1234", "Noted."]
