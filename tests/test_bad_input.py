@@ -55,3 +55,60 @@ def test_a_session_is_claimed_when_its_first_run_starts(db: DuckDb) -> None:
     assert db.sql("SELECT DISTINCT user_id FROM sessions UNION SELECT DISTINCT user_id FROM messages") == [("alice",)]
     assert agent.get_session_messages("shared", user_id="bob") == []
     assert [m.content for m in agent.get_session_messages("shared", user_id="alice")] == ["my PIN is 1234", "Noted."]
+
+
+ESCAPES = [
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM read_text('/etc/hostname')",
+    "SELECT * FROM glob('/etc/*')",
+    "SELECT * FROM '/etc/passwd'",
+    "DESCRIBE '/etc/passwd'",
+    "SELECT * FROM read_parquet('https://example.com/x.parquet')",
+    "WITH m AS (SELECT * FROM read_blob('/etc/hostname')) SELECT * FROM m",
+    "SELECT (SELECT count(*) FROM read_csv_auto('/etc/passwd')) FROM memories",
+    "SELECT * FROM duckdb_secrets()",
+    "SELECT * FROM other.main.memories",
+]
+
+
+@pytest.mark.parametrize("sql", ESCAPES)
+def test_analytics_sql_reads_the_store_and_nothing_else(tmp_path: Path, sql: str) -> None:
+    from memlayer import query
+
+    path = tmp_path / "store.duckdb"
+    with DuckDb(path) as db:
+        MemoryManager(db=db).add_user_memory("Likes tea", user_id="u1")
+        for run in (lambda: query(sql, db=db), lambda: db.sql(sql)):
+            with pytest.raises(ConfigError):
+                run()
+        with db.reading() as conn:
+            loaded = conn.execute("SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()
+        assert ("httpfs",) not in loaded
+    with pytest.raises(ConfigError):
+        query(sql, db=path)  # opened by path: the sandboxed connection refuses it too
+    assert query("SELECT memory FROM current_memories", db=path).rows == [("Likes tea",)]
+
+
+def test_a_file_opened_for_analytics_has_no_external_access(tmp_path: Path) -> None:
+    from memlayer.analytics import _open_read_only
+
+    path = tmp_path / "store.duckdb"
+    DuckDb(path).close()
+    conn = _open_read_only(path)
+    try:
+        with pytest.raises(duckdb.PermissionException):
+            conn.execute("SELECT * FROM read_csv('/etc/passwd')")
+        with pytest.raises(duckdb.Error, match="lock"):
+            conn.execute("SET enable_external_access = true")
+    finally:
+        conn.close()
+
+
+def test_db_sql_is_read_only(db: DuckDb) -> None:
+    manager = MemoryManager(db=db)
+    manager.add_user_memory("Likes tea", user_id="u1")
+    for sql in ("DELETE FROM memories", "UPDATE memories SET memory = 'x'", "DROP TABLE memories", "CHECKPOINT"):
+        with pytest.raises(ConfigError, match="read-only"):
+            db.sql(sql)
+    assert [m.memory for m in manager.search_user_memories("tea", user_id="u1")] == ["Likes tea"]
+    assert db.sql("SELECT count(*) FROM memory_events") == [(1,)]

@@ -17,8 +17,9 @@ from typing import Any
 
 import duckdb
 
-from ..errors import DatabaseLockedError, StorageError
+from ..errors import ConfigError, DatabaseLockedError, StorageError
 from .migrations import apply_migrations
+from .readonly import NO_EXTENSIONS, read_only_transaction
 
 __all__ = ["DuckDb"]
 
@@ -43,6 +44,12 @@ class DuckDb:
             raise _locked_or_storage_error(self.db_file, exc) from exc
         except duckdb.Error as exc:
             raise StorageError(f"cannot open DuckDB file {self.db_file!r}: {exc}") from exc
+        try:
+            for name, value in NO_EXTENSIONS.items():  # memlayer needs none; no query may fetch one
+                conn.execute(f"SET {name} = {str(value).lower()}")
+        except duckdb.Error as exc:
+            conn.close()
+            raise StorageError(f"cannot configure DuckDB file {self.db_file!r}: {exc}") from exc
         if not self.read_only:
             try:
                 apply_migrations(conn)
@@ -82,9 +89,20 @@ class DuckDb:
                 raise StorageError(f"read from {self.db_file!r} failed: {exc}") from exc
 
     def sql(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        """Run one SQL statement and return its rows: for analytics over the tables and views."""
+        """Run one read-only statement over the tables and views and return its rows (`memlayer.query`'s rules).
+
+        A write is refused: every change goes through `MemoryManager`, so the event log and the search
+        index never miss one.
+        """
+        if params is not None and not isinstance(params, (list, tuple, dict)):
+            raise ConfigError(f"params must be a list (or a dict for named parameters), got {params!r}")
         with self.reading() as conn:
-            return conn.execute(query, params or []).fetchall()
+            cursor = conn.cursor()
+        try:
+            with read_only_transaction(cursor, query) as statement:
+                return cursor.execute(statement, params or []).fetchall()
+        finally:
+            cursor.close()
 
     def close(self) -> None:
         with self._lock:
