@@ -311,12 +311,18 @@ class MemoryManager:
         return len(current)
 
     def erase_user(self, user_id: str | None = None) -> dict[str, int]:
-        """Delete everything held about one user: memories, every version, events and LLM usage."""
+        """Delete everything held about one user: memories, every version, events, sessions and LLM usage.
+
+        The file is then rewritten (`DuckDb.rewrite`), so no byte of the user's data stays in it or its
+        WAL: this costs a copy of the whole database file, in time and free disk space.
+        """
         user = require_user(user_id)
         with self.db.reading():  # the loaded index is dropped before any other thread can search
             with self.db.transaction() as conn:
                 counts = store.erase_user(conn, user)
             self._retrieval.forget(user)
+            if any(counts.values()):
+                self.db.rewrite()
         return counts
 
     def reembed_memories(self, *, batch_size: int = 256) -> int:

@@ -112,3 +112,30 @@ def test_db_sql_is_read_only(db: DuckDb) -> None:
             db.sql(sql)
     assert [m.memory for m in manager.search_user_memories("tea", user_id="u1")] == ["Likes tea"]
     assert db.sql("SELECT count(*) FROM memory_events") == [(1,)]
+
+
+def test_erasure_leaves_no_byte_of_the_user_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "erase.duckdb"
+    ana = "ana@example.com"
+    with DuckDb(path) as db:
+        manager = MemoryManager(model=MODEL, db=db, mode="json_schema", provider_retries=0)
+        first = manager.add_user_memory("Has HIV, diagnosed 2019", user_id=ana, topics=["HIV"], input="I have HIV")
+        manager.replace_user_memory(first.memory_id, "Has HIV, on treatment", user_id=ana)
+        manager.add_user_memory("Lives in Porto", user_id="bo")
+        agent = Agent(model=MODEL, db=db, memory_manager=manager)
+        with scripted_model("Noted about the HIV clinic."):
+            agent.run("My HIV clinic moved", user_id=ana, session_id="ana-session")
+        before = path.stat().st_size
+        manager.erase_user(ana)
+        assert manager.get_user_memories(user_id=ana) == []
+        assert [m.memory for m in manager.get_user_memories(user_id="bo")] == ["Lives in Porto"]
+        assert [m.memory for m in manager.search_user_memories("Porto", user_id="bo")] == ["Lives in Porto"]
+        manager.add_user_memory("Plays chess", user_id="bo")  # the store is usable after the rewrite
+    assert before > 0
+    for file in (path, Path(f"{path}.wal")):
+        data = file.read_bytes() if file.exists() else b""
+        assert [word for word in (b"HIV", ana.encode(), b"ana-session", b"Porto") if word in data] == (
+            [b"Porto"] if file == path else []
+        )
+    with DuckDb(path) as db:
+        assert db.sql("SELECT memory FROM memories ORDER BY memory") == [("Lives in Porto",), ("Plays chess",)]

@@ -8,6 +8,7 @@ holds it and what to do.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -104,6 +105,37 @@ class DuckDb:
         finally:
             cursor.close()
 
+    def rewrite(self) -> None:
+        """Copy the database into a fresh file and swap it in, so deleted rows leave no bytes behind.
+
+        DuckDB keeps deleted rows in their blocks until the blocks are reused; `MemoryManager.erase_user`
+        calls this so an erased user's texts are gone from the file and its WAL. It costs a full copy:
+        time and free disk space in proportion to the whole file, with the lock held (other threads wait).
+        An in-memory database has no file and is left as it is.
+        """
+        if self.db_file == ":memory:" or self.read_only:
+            return
+        with self._lock:
+            conn = self._connection()
+            fresh = Path(self.db_file + ".rewrite")
+            try:
+                _remove(fresh, Path(f"{fresh}.wal"))
+                conn.execute("CHECKPOINT")
+                name = conn.execute("SELECT current_database()").fetchall()[0][0]
+                conn.execute(f"ATTACH {_literal(str(fresh))} AS memlayer_rewrite")
+                conn.execute(f'COPY FROM DATABASE "{name}" TO memlayer_rewrite')
+                conn.execute("DETACH memlayer_rewrite")
+            except (duckdb.Error, OSError) as exc:
+                _remove(fresh, Path(f"{fresh}.wal"))
+                raise StorageError(f"rewriting {self.db_file!r} failed; the file is unchanged: {exc}") from exc
+            conn.close()
+            self._conn = None
+            try:
+                os.replace(fresh, self.db_file)
+                _remove(Path(self.db_file + ".wal"))
+            finally:
+                self._conn = self._connect()
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
@@ -123,6 +155,15 @@ class DuckDb:
 
     def __repr__(self) -> str:
         return f"DuckDb(db_file={self.db_file!r})"
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _locked_or_storage_error(db_file: str, exc: duckdb.IOException) -> StorageError:
