@@ -60,10 +60,8 @@ def _fill(db: DuckDb) -> dict[str, str]:
            TIMESTAMP '2026-11-20 10:00:00')
         """,
     )
-    _write(
-        db,
-        "INSERT INTO sessions VALUES ('s1', 'ana', 'coder', TIMESTAMP '2026-11-20 10:00', TIMESTAMP '2026-11-20 10:05')",
-    )
+    session = "('s1', 'ana', 'coder', TIMESTAMP '2026-11-20 10:00', TIMESTAMP '2026-11-20 10:05')"
+    _write(db, f"INSERT INTO sessions VALUES {session}")
     _write(
         db,
         """INSERT INTO runs (run_id, session_id, user_id, agent_id, model, status, error, input_tokens, output_tokens,
