@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from memlayer import Agent, ConfigError, DuckDb, MemoryManager
+from memlayer import Agent, ConfigError, DuckDb, MemoryManager, StorageError
 from memlayer.testing import scripted_model
 
 MODEL = "openai:gpt-4o-mini"  # never dialled: the scripted model answers
@@ -139,3 +139,37 @@ def test_erasure_leaves_no_byte_of_the_user_in_the_file(tmp_path: Path) -> None:
         )
     with DuckDb(path) as db:
         assert db.sql("SELECT memory FROM memories ORDER BY memory") == [("Lives in Porto",), ("Plays chess",)]
+
+
+def _tables(path: Path) -> list[str]:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return [row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
+
+
+def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    clash, other = tmp_path / "clash.duckdb", tmp_path / "other.duckdb"
+    with duckdb.connect(str(clash)) as conn:
+        conn.execute("CREATE TABLE memories (id INTEGER)")
+    with duckdb.connect(str(other)) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER)")
+    for path, tables in ((clash, ["memories"]), (other, ["orders"])):
+        with pytest.raises(StorageError, match="not memlayer's"):
+            DuckDb(path)
+        assert _tables(path) == tables
+    with DuckDb(other, allow_foreign=True) as db:  # asked for: memlayer's tables go beside the others
+        MemoryManager(db=db).add_user_memory("Likes tea", user_id="u1")
+    assert {"orders", "memories", "schema_migrations"} <= set(_tables(other))
+
+
+@pytest.mark.parametrize("bad", [None, 5, "", " ", b"x.duckdb", "a\x00b", "\udc80.duckdb", 1.5])
+def test_a_db_file_that_is_not_a_path_is_refused(bad: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="db_file"):
+        DuckDb(bad)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("path", ["/etc/hostname/x.duckdb", "/proc/nope/x.duckdb"])
+def test_a_db_file_in_a_folder_that_cannot_exist_is_a_storage_error(path: str) -> None:
+    with pytest.raises(StorageError, match="cannot create the folder"):
+        DuckDb(path)

@@ -30,15 +30,22 @@ _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<p
 class DuckDb:
     """The store. ``DuckDb(db_file="tmp/agents.duckdb")``, or ``DuckDb()`` for an in-memory one."""
 
-    def __init__(self, db_file: str | Path = ":memory:", *, read_only: bool = False) -> None:
-        self.db_file = str(db_file)
+    def __init__(
+        self, db_file: str | Path = ":memory:", *, read_only: bool = False, allow_foreign: bool = False
+    ) -> None:
+        """``allow_foreign``: add memlayer's tables to a DuckDB file that already holds other tables."""
+        self.db_file = _check_path(db_file)
         self.read_only = read_only
+        self.allow_foreign = allow_foreign
         self._lock = threading.RLock()
         self._conn: duckdb.DuckDBPyConnection | None = self._connect()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self.db_file != ":memory:" and not self.read_only:
-            Path(self.db_file).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self.db_file).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create the folder of {self.db_file!r}: {exc.strerror or exc}") from exc
         try:
             conn = duckdb.connect(self.db_file, read_only=self.read_only)
         except duckdb.IOException as exc:
@@ -53,7 +60,7 @@ class DuckDb:
             raise StorageError(f"cannot configure DuckDB file {self.db_file!r}: {exc}") from exc
         if not self.read_only:
             try:
-                apply_migrations(conn)
+                apply_migrations(conn, allow_foreign=self.allow_foreign)
             except duckdb.Error as exc:
                 conn.close()
                 raise StorageError(f"migrating {self.db_file!r} failed, nothing was changed: {exc}") from exc
@@ -155,6 +162,19 @@ class DuckDb:
 
     def __repr__(self) -> str:
         return f"DuckDb(db_file={self.db_file!r})"
+
+
+def _check_path(db_file: object) -> str:
+    if not isinstance(db_file, (str, os.PathLike)):
+        raise ConfigError(f"db_file must be a path or ':memory:', got {db_file!r}")
+    path = os.fspath(db_file)
+    if not isinstance(path, str) or not path.strip() or "\x00" in path:
+        raise ConfigError(f"db_file must be a path or ':memory:', got {db_file!r}")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"db_file is not a valid path: {db_file!r}") from None
+    return path
 
 
 def _remove(*paths: Path) -> None:
