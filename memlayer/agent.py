@@ -13,6 +13,7 @@ import logging
 import re
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from datetime import date, datetime
 from typing import Any, TextIO
 
 from . import chat, checks, clock
@@ -295,31 +296,65 @@ class Agent:
                 memory_error = str(exc)
         return run.response(memory_error)
 
-    # -- reads ------------------------------------------------------------------------------------
+    # -- reads (each with its async twin; user_id defaults to the agent's) --------------------------
 
-    def get_user_memories(self, user_id: str | None = None, **kwargs: Any) -> list[Memory]:
+    def get_user_memories(
+        self,
+        user_id: str | None = None,
+        *,
+        topics: Sequence[str] | None = None,
+        agent_id: str | None = None,
+        limit: int | None = None,
+        as_of: datetime | str | date | None = None,
+    ) -> list[Memory]:
         """The user's current memories, shared by every agent on the same db."""
-        return self._manager().get_user_memories(user_id if user_id is not None else self.user_id, **kwargs)
+        return self._manager().get_user_memories(
+            self._user(user_id), topics=topics, agent_id=agent_id, limit=limit, as_of=as_of
+        )
 
-    async def aget_user_memories(self, user_id: str | None = None, **kwargs: Any) -> list[Memory]:
-        return await self._manager().aget_user_memories(user_id if user_id is not None else self.user_id, **kwargs)
+    async def aget_user_memories(
+        self,
+        user_id: str | None = None,
+        *,
+        topics: Sequence[str] | None = None,
+        agent_id: str | None = None,
+        limit: int | None = None,
+        as_of: datetime | str | date | None = None,
+    ) -> list[Memory]:
+        return await self._manager().aget_user_memories(
+            self._user(user_id), topics=topics, agent_id=agent_id, limit=limit, as_of=as_of
+        )
 
     def search_user_memories(self, query: str, user_id: str | None = None, *, limit: int = 10) -> list[Memory]:
-        return self._manager().search_user_memories(
-            query, user_id if user_id is not None else self.user_id, limit=limit
-        )
+        return self._manager().search_user_memories(query, self._user(user_id), limit=limit)
+
+    async def asearch_user_memories(self, query: str, user_id: str | None = None, *, limit: int = 10) -> list[Memory]:
+        return await self._manager().asearch_user_memories(query, self._user(user_id), limit=limit)
 
     def get_session_messages(self, session_id: str, user_id: str | None = None) -> list[ChatMessage]:
         """Every stored message of one of the user's sessions, tool calls included, oldest first."""
-        user = require_user(user_id if user_id is not None else self.user_id)
+        user, session = self._user(user_id), checks.text("session_id", session_id)
         with self.db.reading() as conn:
-            return sessions.list_messages(conn, user, session_id)
+            return sessions.list_messages(conn, user, session)
+
+    async def aget_session_messages(self, session_id: str, user_id: str | None = None) -> list[ChatMessage]:
+        import asyncio
+
+        return await asyncio.to_thread(self.get_session_messages, session_id, user_id)
 
     def get_user_sessions(self, user_id: str | None = None) -> list[dict[str, Any]]:
         """The user's sessions, most recent first, with how many runs each holds."""
-        user = require_user(user_id if user_id is not None else self.user_id)
+        user = self._user(user_id)
         with self.db.reading() as conn:
             return sessions.list_sessions(conn, user)
+
+    async def aget_user_sessions(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        import asyncio
+
+        return await asyncio.to_thread(self.get_user_sessions, user_id)
+
+    def _user(self, user_id: str | None) -> str:
+        return require_user(user_id if user_id is not None else self.user_id)
 
     def _manager(self) -> MemoryManager:
         if self.memory_manager is None:

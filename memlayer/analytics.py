@@ -43,6 +43,7 @@ __all__ = [
     "EXPORT_FORMATS",
     "TABLES",
     "QueryResult",
+    "check_export",
     "check_read_only",
     "export_store",
     "import_store",
@@ -305,6 +306,17 @@ def _export_table(conn: duckdb.DuckDBPyConnection, table: str, folder: Path, for
     return int(row[0]) if row else 0
 
 
+def check_export(src: str | Path) -> None:
+    """Refuse ``src`` unless it is a memlayer export this version can read (`ConfigError` says why)."""
+    _read_manifest(_folder(src))
+
+
+def _folder(src: object) -> Path:
+    if not isinstance(src, (str, Path)) or not str(src).strip():
+        raise ConfigError(f"give the folder of a memlayer export, got {src!r}")
+    return Path(src)
+
+
 def _read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST
     if not path.is_file():
@@ -333,7 +345,7 @@ def import_store(db: DuckDb, src: str | Path, *, progress: Progress | None = Non
     Rows already stored with the same key and content are skipped (importing twice adds nothing).
     A row whose key is stored with different content refuses the whole import: nothing is written.
     """
-    folder = Path(src)
+    folder = _folder(src)
     manifest = _read_manifest(folder)
     ext = EXPORT_FORMATS[manifest["format"]]
     added: dict[str, int] = {}

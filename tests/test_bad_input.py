@@ -173,3 +173,156 @@ def test_a_db_file_that_is_not_a_path_is_refused(bad: object, tmp_path: Path, mo
 def test_a_db_file_in_a_folder_that_cannot_exist_is_a_storage_error(path: str) -> None:
     with pytest.raises(StorageError, match="cannot create the folder"):
         DuckDb(path)
+
+
+# -- bad arguments: a ConfigError that names the argument, and nothing written ------------------------
+
+ALL_TABLES = ("memories", "memory_events", "llm_calls", "sessions", "runs", "messages", "memory_embeddings")
+
+
+def dump(db: DuckDb) -> dict[str, list[tuple[object, ...]]]:
+    return {table: db.sql(f"SELECT * FROM {table} ORDER BY ALL") for table in ALL_TABLES}
+
+
+def test_one_topic_given_as_a_string_is_one_topic(db: DuckDb) -> None:
+    manager = MemoryManager(db=db)
+    memory = manager.add_user_memory("Plays chess", user_id="u1", topics="chess")  # type: ignore[arg-type]
+    assert memory.topics == ["chess"]
+    assert [m.topics for m in manager.get_user_memories(user_id="u1", topics="chess")] == [["chess"]]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda m: m.add_user_memory("x", user_id="u1", topics=[1]), id="topics=[1]"),
+        pytest.param(lambda m: m.add_user_memory("x", user_id="u1", topics=[None]), id="topics=[None]"),
+        pytest.param(lambda m: m.add_user_memory("x", user_id="u1", topics=5), id="topics=5"),
+        pytest.param(lambda m: m.add_user_memory("x", user_id="u1", agent_id=5), id="agent_id=5"),
+        pytest.param(lambda m: m.add_user_memory("x", user_id="u1", session_id=[]), id="session_id=[]"),
+        pytest.param(lambda m: m.add_user_memory("x", user_id="u1", input=b"x"), id="input=bytes"),
+        pytest.param(lambda m: m.add_user_memory("\udc80", user_id="u1"), id="surrogate memory"),
+        pytest.param(lambda m: m.add_user_memory("x", user_id="\udc80"), id="surrogate user_id"),
+        pytest.param(lambda m: m.get_user_memories(user_id="u1", limit=-1), id="limit=-1"),
+        pytest.param(lambda m: m.get_user_memories(user_id="u1", limit=10**20), id="limit=10**20"),
+        pytest.param(lambda m: m.get_user_memories(user_id="u1", limit="5"), id="limit='5'"),
+        pytest.param(lambda m: m.get_user_memories(user_id="u1", limit=True), id="limit=True"),
+        pytest.param(lambda m: m.get_user_memory(5, user_id="u1"), id="memory_id=5"),
+        pytest.param(lambda m: m.get_user_memory(["a"], user_id="u1"), id="memory_id=list"),
+        pytest.param(lambda m: m.get_user_memories(user_id="\udc80"), id="read with surrogate user_id"),
+        pytest.param(lambda m: m.get_user_memories(user_id="u1", as_of=20240101), id="as_of=int"),
+        pytest.param(lambda m: m.get_user_memories(user_id="u1", as_of="yesterday"), id="as_of='yesterday'"),
+        pytest.param(lambda m: m.search_user_memories("x", user_id="u1", since="x"), id="since='x'"),
+        pytest.param(lambda m: m.search_user_memories("x", user_id="u1", until=[]), id="until=[]"),
+        pytest.param(lambda m: m.search_user_memories("x", user_id="u1", limit=10**20), id="search limit=10**20"),
+        pytest.param(lambda m: m.replace_user_memory(None, "x", user_id="u1"), id="replace memory_id=None"),
+        pytest.param(lambda m: m.delete_user_memory({}, user_id="u1"), id="delete memory_id={}"),
+        pytest.param(lambda m: m.create_user_memories(123, user_id="u1"), id="messages=123"),
+        pytest.param(lambda m: m.create_user_memories(None, user_id="u1"), id="messages=None"),
+        pytest.param(lambda m: m.create_user_memories(b"hi", user_id="u1"), id="messages=bytes"),
+        pytest.param(lambda m: m.create_user_memories([{"role": "bot", "content": "x"}], "u1"), id="role=bot"),
+        pytest.param(lambda m: m.create_user_memories([{"role": "user", "content": None}], "u1"), id="content=None"),
+        pytest.param(lambda m: m.create_user_memories([{"role": "user"}], "u1"), id="no content"),
+        pytest.param(lambda m: m.create_user_memories([None], "u1"), id="message None"),
+        pytest.param(lambda m: m.create_user_memories([{"content": "x", "created_at": "soon"}], "u1"), id="bad time"),
+        pytest.param(lambda m: m.create_user_memories(["I am \udc80"], "u1"), id="surrogate message"),
+        pytest.param(lambda m: m.create_user_memories(["hi"], "u1", agent_id=5), id="extraction agent_id=5"),
+        pytest.param(lambda m: m.update_memory_task(7, "u1"), id="task=7"),
+    ],
+)
+def test_bad_arguments_are_config_errors_that_write_nothing_and_call_no_model(db: DuckDb, call: object) -> None:
+    manager = MemoryManager(model=MODEL, db=db, mode="json_schema", provider_retries=0)
+    manager.add_user_memory("Likes tea", user_id="u1")
+    before = dump(db)
+    with scripted_model() as model, pytest.raises(ConfigError):
+        call(manager)  # type: ignore[operator]
+    assert model.calls == 0
+    assert dump(db) == before
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"max_retries": "2"}, {"provider_retries": -1}, {"candidate_limit": 0}, {"db": 5}, {"additional_instructions": 5}],
+)
+def test_bad_manager_options_are_config_errors(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        MemoryManager(model=MODEL, **kwargs)  # type: ignore[arg-type]
+
+
+def test_query_needs_a_db_it_can_read() -> None:
+    from memlayer import query
+
+    with pytest.raises(ConfigError, match="db must be a DuckDb or the path"):
+        query("SELECT 1", db=5)  # type: ignore[arg-type]
+
+
+def test_times_are_accepted_in_the_forms_people_pass(db: DuckDb) -> None:
+    import datetime as dt
+
+    manager = MemoryManager(db=db)
+    manager.add_user_memory("Likes tea", user_id="u1")
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+    forms = [later, later.replace(tzinfo=None), later.date() + dt.timedelta(days=1), later.isoformat(),
+             later.strftime("%Y-%m-%dT%H:%M:%SZ"), later.astimezone(dt.timezone(dt.timedelta(hours=-5)))]  # fmt: skip
+    for when in forms:
+        assert [m.memory for m in manager.get_user_memories(user_id="u1", as_of=when)] == ["Likes tea"], when
+        assert [m.memory for m in manager.search_user_memories("tea", user_id="u1", as_of=when)] == ["Likes tea"]
+        assert manager.search_user_memories("tea", user_id="u1", since=when) == []
+    assert manager.get_user_memories(user_id="u1", as_of="2024-01-01") == []
+    assert manager.get_user_memories(user_id="u1", as_of=dt.date(2024, 1, 1)) == []
+
+
+def test_a_failing_custom_embedder_is_a_model_error_and_the_call_is_recorded(db: DuckDb) -> None:
+    import numpy as np
+
+    from memlayer import ModelError
+
+    class Broken:
+        name, local = "broken-embedder", True
+
+        def embed_documents(self, texts: object) -> object:
+            raise RuntimeError("GPU on fire")
+
+        def embed_query(self, text: str) -> object:
+            return np.ones(4, dtype=np.float32)
+
+    manager = MemoryManager(model=MODEL, db=db, mode="json_schema", provider_retries=0, embedder=Broken())
+    with scripted_model({"operations": [{"op": "add", "memory": "Likes tea", "topics": [], "reason": "said so"}]}):
+        with pytest.raises(ModelError, match="GPU on fire"):
+            manager.create_user_memories("I like tea", user_id="u1")
+    assert db.sql("SELECT purpose, status, user_id FROM llm_calls") == [("extraction", "error", "u1")]
+    assert db.sql("SELECT count(*) FROM memories") == [(0,)]
+
+
+def test_user_id_is_required_in_every_manager_signature() -> None:
+    import inspect
+
+    for name, method in inspect.getmembers(MemoryManager, inspect.isfunction):
+        params = inspect.signature(method).parameters
+        if name.startswith("_") or "user_id" not in params or name.endswith("create_user_memories"):
+            continue
+        assert params["user_id"].default is inspect.Parameter.empty, name
+        assert params["user_id"].annotation == "str", name
+    # create_user_memories takes messages or message=: its overloads require user_id.
+    import sys
+
+    if sys.version_info < (3, 11):  # typing.get_overloads is 3.11+
+        return
+    from typing import get_overloads
+
+    assert len(get_overloads(MemoryManager.create_user_memories)) == 2
+    for overload in get_overloads(MemoryManager.create_user_memories):
+        assert inspect.signature(overload).parameters["user_id"].default is inspect.Parameter.empty
+
+
+def test_a_failed_import_leaves_no_database_behind(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from memlayer.cli import app
+
+    fresh = tmp_path / "fresh.duckdb"
+    result = CliRunner().invoke(app, ["import", str(tmp_path / "nonexistent"), "--db", str(fresh)])
+    assert result.exit_code == 1
+    assert list(tmp_path.iterdir()) == []
+    result = CliRunner().invoke(app, ["add", "x", "--user", "u1", "--db", str(fresh), "--model", "nope"])
+    assert result.exit_code == 1
+    assert list(tmp_path.iterdir()) == []
