@@ -326,3 +326,41 @@ def test_a_failed_import_leaves_no_database_behind(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["add", "x", "--user", "u1", "--db", str(fresh), "--model", "nope"])
     assert result.exit_code == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_attempts_count_every_request_sent_and_provider_retries_means_retries(db: DuckDb) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from memlayer import ModelError
+
+    hits: list[int] = []
+
+    class Failing(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            hits.append(1)
+            body = b'{"error": {"message": "boom", "type": "server_error"}}'
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        for retries in (0, 2):
+            hits.clear()
+            manager = MemoryManager(model="openai:x", db=db, api_base=base, api_key="k", provider_retries=retries)
+            with pytest.raises(ModelError) as caught:
+                manager.create_user_memories("I like tea", user_id="u1")
+            assert (len(hits), caught.value.attempts) == (retries + 1, retries + 1)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert db.sql("SELECT attempts, status FROM llm_calls ORDER BY attempts") == [(1, "error"), (3, "error")]
