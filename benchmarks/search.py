@@ -154,7 +154,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "search.duckdb"
         with DuckDb(path) as db:
-            db.sql("SET enable_progress_bar = false")
+            with db.reading() as conn:
+                conn.execute("SET enable_progress_bar = false")
             generating, writing = bulk_import(db, owner, args.dim)
         size = path.stat().st_size / 2**30
         print(f"bulk import: {writing:.1f} s writing (+ {generating:.1f} s making synthetic data), file {size:.2f} GB")

@@ -13,9 +13,10 @@ import logging
 import re
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from datetime import date, datetime
 from typing import Any, TextIO
 
-from . import chat, clock
+from . import chat, checks, clock
 from .db import DuckDb, sessions
 from .db.changes import utcnow
 from .errors import ConfigError, MemlayerError
@@ -215,14 +216,13 @@ class Agent:
 
     def _start(self, message: str, user_id: str | None, session_id: str | None) -> RunState:
         user = require_user(user_id if user_id is not None else self.user_id)
-        if not isinstance(message, str) or not message.strip():
-            raise ConfigError(f"message must be a non-empty string, got {message!r}")
-        session = session_id or self.session_id or self._default_sessions.setdefault(user, clock.new_id())
+        checks.text("message", message)
+        given = checks.optional_text("session_id", session_id if session_id is not None else self.session_id)
+        session = given or self._default_sessions.setdefault(user, clock.new_id())
         with self.db.reading() as conn:
             owner = sessions.session_owner(conn, session)
             if owner is not None and owner != user:
-                # Same words as for any foreign id: do not confirm whose session it is.
-                raise ConfigError(f"session {session!r} belongs to another user; use a new session_id")
+                raise _foreign_session(session)
             history = (
                 sessions.recent_history(conn, user, session, self.num_history_runs)
                 if self.add_history_to_context
@@ -234,6 +234,9 @@ class Agent:
             self.instructions, [(m.memory, m.topics) for m in memories], agentic=self.enable_agentic_memory
         )
         now = utcnow()
+        with self.db.transaction() as conn:  # claimed before the model is called: see claim_session
+            if not sessions.claim_session(conn, session, user, self.agent_id, now):
+                raise _foreign_session(session)
         wire: list[dict[str, Any]] = [{"role": "system", "content": system}]
         wire.extend({"role": m.role, "content": m.content} for m in history)
         wire.append({"role": "user", "content": message})
@@ -293,31 +296,65 @@ class Agent:
                 memory_error = str(exc)
         return run.response(memory_error)
 
-    # -- reads ------------------------------------------------------------------------------------
+    # -- reads (each with its async twin; user_id defaults to the agent's) --------------------------
 
-    def get_user_memories(self, user_id: str | None = None, **kwargs: Any) -> list[Memory]:
+    def get_user_memories(
+        self,
+        user_id: str | None = None,
+        *,
+        topics: Sequence[str] | None = None,
+        agent_id: str | None = None,
+        limit: int | None = None,
+        as_of: datetime | str | date | None = None,
+    ) -> list[Memory]:
         """The user's current memories, shared by every agent on the same db."""
-        return self._manager().get_user_memories(user_id if user_id is not None else self.user_id, **kwargs)
+        return self._manager().get_user_memories(
+            self._user(user_id), topics=topics, agent_id=agent_id, limit=limit, as_of=as_of
+        )
 
-    async def aget_user_memories(self, user_id: str | None = None, **kwargs: Any) -> list[Memory]:
-        return await self._manager().aget_user_memories(user_id if user_id is not None else self.user_id, **kwargs)
+    async def aget_user_memories(
+        self,
+        user_id: str | None = None,
+        *,
+        topics: Sequence[str] | None = None,
+        agent_id: str | None = None,
+        limit: int | None = None,
+        as_of: datetime | str | date | None = None,
+    ) -> list[Memory]:
+        return await self._manager().aget_user_memories(
+            self._user(user_id), topics=topics, agent_id=agent_id, limit=limit, as_of=as_of
+        )
 
     def search_user_memories(self, query: str, user_id: str | None = None, *, limit: int = 10) -> list[Memory]:
-        return self._manager().search_user_memories(
-            query, user_id if user_id is not None else self.user_id, limit=limit
-        )
+        return self._manager().search_user_memories(query, self._user(user_id), limit=limit)
+
+    async def asearch_user_memories(self, query: str, user_id: str | None = None, *, limit: int = 10) -> list[Memory]:
+        return await self._manager().asearch_user_memories(query, self._user(user_id), limit=limit)
 
     def get_session_messages(self, session_id: str, user_id: str | None = None) -> list[ChatMessage]:
         """Every stored message of one of the user's sessions, tool calls included, oldest first."""
-        user = require_user(user_id if user_id is not None else self.user_id)
+        user, session = self._user(user_id), checks.text("session_id", session_id)
         with self.db.reading() as conn:
-            return sessions.list_messages(conn, user, session_id)
+            return sessions.list_messages(conn, user, session)
+
+    async def aget_session_messages(self, session_id: str, user_id: str | None = None) -> list[ChatMessage]:
+        import asyncio
+
+        return await asyncio.to_thread(self.get_session_messages, session_id, user_id)
 
     def get_user_sessions(self, user_id: str | None = None) -> list[dict[str, Any]]:
         """The user's sessions, most recent first, with how many runs each holds."""
-        user = require_user(user_id if user_id is not None else self.user_id)
+        user = self._user(user_id)
         with self.db.reading() as conn:
             return sessions.list_sessions(conn, user)
+
+    async def aget_user_sessions(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        import asyncio
+
+        return await asyncio.to_thread(self.get_user_sessions, user_id)
+
+    def _user(self, user_id: str | None) -> str:
+        return require_user(user_id if user_id is not None else self.user_id)
 
     def _manager(self) -> MemoryManager:
         if self.memory_manager is None:
@@ -344,6 +381,11 @@ class _UnknownTool:
 _AnyTool = Tool | _UnknownTool
 
 
+def _foreign_session(session: str) -> ConfigError:
+    # Same words as for any foreign id: do not confirm whose session it is.
+    return ConfigError(f"session {session!r} belongs to another user; use a new session_id")
+
+
 def _always_on(update_memory_on_run: bool | None, enable_user_memories: bool | None) -> bool:
     # enable_user_memories is the older name for the same switch; two different answers is a mistake.
     if (
@@ -359,19 +401,16 @@ def _wire_storage(
     model: ModelSpec, db: DuckDb | None, manager: MemoryManager | None, uses_memory: bool
 ) -> tuple[DuckDb, MemoryManager | None]:
     """One DuckDb for sessions and memories, so a user's history and memory live in one file."""
+    if db is not None and not isinstance(db, DuckDb):
+        raise ConfigError(f"db must be a DuckDb, e.g. DuckDb('agents.duckdb'), got {db!r}")
+    if manager is not None and not isinstance(manager, MemoryManager):
+        raise ConfigError(f"memory_manager must be a MemoryManager, got {manager!r}")
     if manager is None:
         store_db = db if db is not None else DuckDb()
         return store_db, MemoryManager(model=_for_extraction(model), db=store_db) if uses_memory else None
     if db is None:
         return manager.db, manager
-    if manager.db is not db:
-        if not manager.db_given:
-            manager.db = db  # the manager was made without a db: it joins the agent's
-        else:
-            raise ConfigError(
-                "the agent's db and its memory_manager's db are different DuckDb objects; pass the same one "
-                "to both so sessions and memories live in one file"
-            )
+    manager.join_db(db)  # the manager's own method: refuses a manager already on another db
     if manager.model is None:
         manager.model = _for_extraction(model)  # extraction then uses the agent's model
     return db, manager

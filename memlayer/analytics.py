@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import duckdb
 
-from .db import DuckDb
+from .db import DuckDb, readonly
 from .db.database import _locked_or_storage_error
 from .db.migrations import MIGRATIONS
 from .errors import ConfigError, StorageError
@@ -43,6 +43,7 @@ __all__ = [
     "EXPORT_FORMATS",
     "TABLES",
     "QueryResult",
+    "check_export",
     "check_read_only",
     "export_store",
     "import_store",
@@ -86,21 +87,7 @@ class QueryResult:
 
 def check_read_only(sql: str) -> str:
     """The statement, if it is exactly one read-only statement; `ConfigError` naming what it is if not."""
-    if not isinstance(sql, str) or not sql.strip():
-        raise ConfigError('give a SQL query, e.g. "SELECT * FROM topic_counts"')
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise ConfigError(f"the query does not parse: {_first_line(exc)}") from exc
-    if len(statements) != 1:
-        raise ConfigError(f"give exactly one statement, not {len(statements)}: queries here are read-only")
-    kind = statements[0].type
-    if kind != duckdb.StatementType.SELECT:
-        raise ConfigError(
-            f"only read-only queries run here (SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE); "
-            f"this statement is of type {kind.name}, and the store was not touched"
-        )
-    return sql.strip()
+    return readonly.check_read_only(sql)
 
 
 def query(
@@ -117,26 +104,24 @@ def query(
     (a ``pyarrow.Table``), ``"pandas"`` or ``"polars"`` (a DataFrame; ``pip install
     'memlayer[pandas]'`` or ``'memlayer[polars]'``).
     """
-    statement = check_read_only(sql)
+    check_read_only(sql)
     if output != "rows":
         _require_extra(output)
-    with _reader(db) as cursor:
-        cursor.execute("BEGIN TRANSACTION READ ONLY")
-        try:
-            relation = cursor.sql(statement, params=params or None)
-            if relation is None:  # a SELECT-typed statement that returns nothing
-                return QueryResult([], []) if output == "rows" else None
-            if output == "rows":
-                return QueryResult(list(relation.columns), relation.fetchall())
-            if output == "arrow":
-                return relation.to_arrow_table()
-            return relation.df() if output == "pandas" else relation.pl()
-        except duckdb.TransactionException as exc:
-            raise ConfigError(f"the query tried to write and was refused (read-only): {_first_line(exc)}") from exc
-        except duckdb.Error as exc:
-            raise ConfigError(f"the query failed: {_first_line(exc)}") from exc
-        finally:
-            cursor.execute("ROLLBACK")
+    _check_params(params)
+    with _reader(db) as cursor, readonly.read_only_transaction(cursor, sql) as statement:
+        relation = cursor.sql(statement, params=params or None)
+        if relation is None:  # a SELECT-typed statement that returns nothing
+            return QueryResult([], []) if output == "rows" else None
+        if output == "rows":
+            return QueryResult(list(relation.columns), relation.fetchall())
+        if output == "arrow":
+            return relation.to_arrow_table()
+        return relation.df() if output == "pandas" else relation.pl()
+
+
+def _check_params(params: object) -> None:
+    if params is not None and not isinstance(params, (list, tuple, dict)):
+        raise ConfigError(f"params must be a list (or a dict for named parameters), got {params!r}")
 
 
 def store_stats(db: DuckDb | str | Path, *, user_id: str | None = None) -> dict[str, Any]:
@@ -164,6 +149,8 @@ def store_stats(db: DuckDb | str | Path, *, user_id: str | None = None) -> dict[
 @contextmanager
 def _reader(db: DuckDb | str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A cursor for reading: on the `DuckDb`'s database, or on the file opened read-only."""
+    if not isinstance(db, (DuckDb, str, Path)):
+        raise ConfigError(f"db must be a DuckDb or the path of a database file, got {db!r}")
     if isinstance(db, DuckDb):
         with db.reading() as conn:
             cursor = conn.cursor()
@@ -199,7 +186,8 @@ def _open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
 
 def _connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
     try:
-        return duckdb.connect(str(path), read_only=True)
+        # No file, network or extension beyond the store itself: set at connection start, then locked.
+        return duckdb.connect(str(path), read_only=True, config=readonly.SANDBOX_CONFIG)
     except duckdb.IOException as exc:
         error = _locked_or_storage_error(str(path), exc)
         raise type(error)(
@@ -318,6 +306,17 @@ def _export_table(conn: duckdb.DuckDBPyConnection, table: str, folder: Path, for
     return int(row[0]) if row else 0
 
 
+def check_export(src: str | Path) -> None:
+    """Refuse ``src`` unless it is a memlayer export this version can read (`ConfigError` says why)."""
+    _read_manifest(_folder(src))
+
+
+def _folder(src: object) -> Path:
+    if not isinstance(src, (str, Path)) or not str(src).strip():
+        raise ConfigError(f"give the folder of a memlayer export, got {src!r}")
+    return Path(src)
+
+
 def _read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST
     if not path.is_file():
@@ -346,7 +345,7 @@ def import_store(db: DuckDb, src: str | Path, *, progress: Progress | None = Non
     Rows already stored with the same key and content are skipped (importing twice adds nothing).
     A row whose key is stored with different content refuses the whole import: nothing is written.
     """
-    folder = Path(src)
+    folder = _folder(src)
     manifest = _read_manifest(folder)
     ext = EXPORT_FORMATS[manifest["format"]]
     added: dict[str, int] = {}

@@ -80,9 +80,20 @@ def _db_path(db: str | None) -> str:
 
 @contextmanager
 def _manager(db: str | None, model: str | None, api_base: str | None = None) -> Iterator[MemoryManager]:
-    """A manager on the file (created and migrated if new); a bad model string fails here."""
-    with DuckDb(_db_path(db)) as store:
-        yield MemoryManager(model, store, api_base=api_base)
+    """A manager on the file (created and migrated if new); a bad model string fails here.
+
+    A file this command created is removed again when the command fails: a failure leaves nothing behind.
+    """
+    path = _db_path(db)
+    created = path != ":memory:" and not Path(path).exists()
+    try:
+        with DuckDb(path) as store:
+            yield MemoryManager(model, store, api_base=api_base)
+    except BaseException:
+        if created:
+            for leftover in (Path(path), Path(f"{path}.wal")):
+                leftover.unlink(missing_ok=True)
+        raise
 
 
 @contextmanager
@@ -318,6 +329,7 @@ def import_(
     model: ModelOpt = None,
 ) -> None:
     """Load an export, history included, in one transaction (identical rows are skipped)."""
+    analytics.check_export(src)  # before the database is opened (or created)
     with _manager(db, model) as manager, _progress("importing") as step:
         counts = analytics.import_store(manager.db, src, progress=step)
     out.print(f"imported into {manager.db.db_file}: " + ", ".join(f"{n} {table}" for table, n in counts.items()))

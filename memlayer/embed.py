@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from .models import ModelSpec
+    from .types import LLMUsage
 
 __all__ = ["Embedder", "EmbedderOption", "LiteLLMEmbedder", "LocalEmbedder", "resolve_embedder"]
 
@@ -80,11 +81,15 @@ class LiteLLMEmbedder:
 
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
+        return self.embed_with_usage(texts)[0]
+
+    def embed_with_usage(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.float32], LLMUsage]:
+        """The vectors and what the call cost, which memlayer records in ``llm_calls``."""
         from .models import embed_texts
 
         self.calls += 1
-        vectors, _usage = embed_texts(self.spec, list(texts))
-        return _normalise(vectors)
+        vectors, usage = embed_texts(self.spec, list(texts))
+        return _normalise(vectors), usage
 
     def embed_query(self, text: str) -> npt.NDArray[np.float32]:
         vector: npt.NDArray[np.float32] = self.embed_documents([text])[0]

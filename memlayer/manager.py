@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, overload
 
+from . import checks
 from .db import DuckDb
 from .db import memories as store
 from .db.changes import ChangeSet, WriteContext, stored_keys, utcnow
@@ -21,6 +23,7 @@ from .errors import ConfigError, MemlayerError
 from .extract import ExtractionPlan, add_texts, apply_operations, changed_texts, plan_extraction, source_text
 from .models import LLMCallError, Mode, ModelSpec, TypedReply, acomplete_typed, complete_typed, parse_model
 from .prompts import PROMPT_VERSION
+from .retrieval import NO_VECTORS as _NO_VECTORS
 from .retrieval import Retrieval, SearchFilters
 from .types import ExtractionResult, Memory, MemoryEvent, Message
 
@@ -32,10 +35,8 @@ MessagesInput = str | Message | dict[str, Any] | Sequence[str | Message | dict[s
 
 
 def require_user(user_id: object) -> str:
-    # Never a shared "default" bucket: a memory without an owner is a leak waiting to happen.
-    if not isinstance(user_id, str) or not user_id.strip():
-        raise ConfigError(f"user_id must be a non-empty string, got {user_id!r}")
-    return user_id
+    """The user_id, checked (`memlayer.checks.user`); shared with the agent and the tools."""
+    return checks.user(user_id)
 
 
 class MemoryManager:
@@ -63,18 +64,36 @@ class MemoryManager:
         self.model = (
             None if model is None else parse_model(model, api_base=api_base, api_key=api_key, mode=mode, **model_kwargs)
         )
-        self.db = db if db is not None else DuckDb()
-        self.db_given = db is not None  # an Agent may hand its own db to a manager made without one
-        if isinstance(additional_instructions, str):
-            additional_instructions = [additional_instructions]
-        self.additional_instructions = [s for s in additional_instructions or [] if s.strip()]
-        if max_retries < 0 or provider_retries < 0 or candidate_limit < 1:
-            raise ConfigError("max_retries and provider_retries must be >= 0, candidate_limit >= 1")
-        self.max_retries = max_retries
-        self.provider_retries = provider_retries
-        self.candidate_limit = candidate_limit
+        if db is not None and not isinstance(db, DuckDb):
+            raise ConfigError(f"db must be a DuckDb, e.g. DuckDb('agents.duckdb'), got {db!r}")
+        # Set once: given here, joined by an Agent (`join_db`), or an in-memory one on first use.
+        self._db: DuckDb | None = db
+        self._db_lock = threading.Lock()
+        self.additional_instructions = _instructions(additional_instructions)
+        self.max_retries = checks.count("max_retries", max_retries, minimum=0)
+        self.provider_retries = checks.count("provider_retries", provider_retries, minimum=0)
+        self.candidate_limit = checks.count("candidate_limit", candidate_limit, minimum=1)
         # "auto": the offline embedder when memlayer[local] is installed, else keyword search only.
-        self._retrieval = Retrieval(self.db, embedder)
+        self._retrieval = Retrieval(lambda: self.db, embedder)
+
+    @property
+    def db(self) -> DuckDb:
+        """The store; one owner, so retrieval, reads and writes always reach the same file."""
+        with self._db_lock:
+            if self._db is None:
+                self._db = DuckDb()
+            return self._db
+
+    def join_db(self, db: DuckDb) -> None:
+        """Use ``db`` when this manager was made without one and has not been used yet (an `Agent`'s)."""
+        with self._db_lock:
+            if self._db is None:
+                self._db = db
+            elif self._db is not db:
+                raise ConfigError(
+                    "the agent's db and its memory_manager's db are different DuckDb objects; pass the same one "
+                    "to both so sessions and memories live in one file"
+                )
 
     @property
     def embedder(self) -> Embedder | None:
@@ -82,6 +101,16 @@ class MemoryManager:
         return self._retrieval.embedder
 
     # -- extraction -------------------------------------------------------------------------------
+
+    @overload
+    def create_user_memories(
+        self, messages: MessagesInput, user_id: str, *, agent_id: str | None = None, session_id: str | None = None
+    ) -> ExtractionResult: ...
+
+    @overload
+    def create_user_memories(
+        self, *, message: str, user_id: str, agent_id: str | None = None, session_id: str | None = None
+    ) -> ExtractionResult: ...
 
     def create_user_memories(
         self,
@@ -92,13 +121,26 @@ class MemoryManager:
         agent_id: str | None = None,
         session_id: str | None = None,
     ) -> ExtractionResult:
-        """Extract memories from new messages with one LLM call, and apply them atomically."""
-        user, msgs = self._check_messages(messages, message, user_id)
+        """Extract memories from new messages with one LLM call, and apply them atomically.
+
+        ``create_user_memories(messages, user_id)`` or ``create_user_memories(message="...", user_id=...)``.
+        """
+        user, msgs, who = self._check_messages(messages, message, user_id, agent_id, session_id)
         if not msgs:
             return ExtractionResult()
         plan = self._plan(user, messages=msgs)
-        reply = self._call(plan, user, agent_id, session_id, "extraction")
-        return self._apply(plan, reply, user, agent_id, session_id, "extraction")
+        reply = self._call(plan, user, *who, "extraction")
+        return self._apply(plan, reply, user, *who, "extraction")
+
+    @overload
+    async def acreate_user_memories(
+        self, messages: MessagesInput, user_id: str, *, agent_id: str | None = None, session_id: str | None = None
+    ) -> ExtractionResult: ...
+
+    @overload
+    async def acreate_user_memories(
+        self, *, message: str, user_id: str, agent_id: str | None = None, session_id: str | None = None
+    ) -> ExtractionResult: ...
 
     async def acreate_user_memories(
         self,
@@ -109,43 +151,46 @@ class MemoryManager:
         agent_id: str | None = None,
         session_id: str | None = None,
     ) -> ExtractionResult:
-        user, msgs = self._check_messages(messages, message, user_id)
+        user, msgs, who = self._check_messages(messages, message, user_id, agent_id, session_id)
         if not msgs:
             return ExtractionResult()
         plan = await asyncio.to_thread(self._plan, user, messages=msgs)
-        reply = await self._acall(plan, user, agent_id, session_id, "extraction")
-        return await asyncio.to_thread(self._apply, plan, reply, user, agent_id, session_id, "extraction")
+        reply = await self._acall(plan, user, *who, "extraction")
+        return await asyncio.to_thread(self._apply, plan, reply, user, *who, "extraction")
 
     def update_memory_task(
-        self, task: str, user_id: str | None = None, *, agent_id: str | None = None, session_id: str | None = None
+        self, task: str, user_id: str, *, agent_id: str | None = None, session_id: str | None = None
     ) -> ExtractionResult:
         """Carry out an instruction such as "forget where I live" with the same one-call path."""
-        user, task = require_user(user_id), self._check_task(task)
+        user, task, who = require_user(user_id), self._check_task(task), _who(agent_id, session_id)
         plan = self._plan(user, task=task)
-        reply = self._call(plan, user, agent_id, session_id, "task")
-        return self._apply(plan, reply, user, agent_id, session_id, "task")
+        reply = self._call(plan, user, *who, "task")
+        return self._apply(plan, reply, user, *who, "task")
 
     async def aupdate_memory_task(
-        self, task: str, user_id: str | None = None, *, agent_id: str | None = None, session_id: str | None = None
+        self, task: str, user_id: str, *, agent_id: str | None = None, session_id: str | None = None
     ) -> ExtractionResult:
-        user, task = require_user(user_id), self._check_task(task)
+        user, task, who = require_user(user_id), self._check_task(task), _who(agent_id, session_id)
         plan = await asyncio.to_thread(self._plan, user, task=task)
-        reply = await self._acall(plan, user, agent_id, session_id, "task")
-        return await asyncio.to_thread(self._apply, plan, reply, user, agent_id, session_id, "task")
+        reply = await self._acall(plan, user, *who, "task")
+        return await asyncio.to_thread(self._apply, plan, reply, user, *who, "task")
 
     def _check_messages(
-        self, messages: MessagesInput | None, message: str | None, user_id: str | None
-    ) -> tuple[str, list[Message]]:
-        user = require_user(user_id)
+        self, messages: object, message: object, user_id: object, agent_id: object, session_id: object
+    ) -> tuple[str, list[Message], tuple[str | None, str | None]]:
+        # Everything that can be checked is checked here, before the model is called.
+        user, who = require_user(user_id), _who(agent_id, session_id)
         if messages is None and message is None:
             raise ConfigError("give messages=[...] or message='...' to extract memories from")
-        msgs = Message.coerce(messages if messages is not None else message or "")
-        return user, [m for m in msgs if m.content.strip()]
+        if messages is None and not isinstance(message, str):
+            raise ConfigError(f"message must be a string, got {message!r}")
+        msgs = Message.coerce(messages if messages is not None else message)  # type: ignore[arg-type]
+        if msgs and self.model is None:
+            self._spec()
+        return user, [m for m in msgs if m.content.strip()], who
 
     def _check_task(self, task: object) -> str:
-        if not isinstance(task, str) or not task.strip():
-            raise ConfigError(f"task must be a non-empty string, got {task!r}")
-        return task
+        return checks.text("task", task)
 
     def _spec(self) -> ModelSpec:
         if self.model is None:
@@ -236,7 +281,7 @@ class MemoryManager:
     def add_user_memory(
         self,
         memory: str,
-        user_id: str | None = None,
+        user_id: str,
         *,
         topics: Sequence[str] | None = None,
         agent_id: str | None = None,
@@ -244,57 +289,65 @@ class MemoryManager:
         input: str | None = None,
     ) -> Memory:
         """Store a memory as given, with no LLM call. ``input``: the text it came from (searched too)."""
-        user, text = require_user(user_id), _text(memory)
-        ctx = WriteContext(user, "api", utcnow(), agent_id, session_id, input=input)
+        user, text, names = require_user(user_id), _text(memory), checks.topics(topics)
+        agent, session = _who(agent_id, session_id)
+        ctx = WriteContext(user, "api", utcnow(), agent, session, input=_input(input))
         changes = ChangeSet(ctx)
-        new = changes.add(text, list(topics or []))
+        new = changes.add(text, names)
         vectors = self._retrieval.embed([text])
         with self._retrieval.transaction(changes, vectors) as conn:
             changes.write(conn)
         return new
 
     def replace_user_memory(
-        self, memory_id: str, memory: str, user_id: str | None = None, *, topics: Sequence[str] | None = None
+        self, memory_id: str, memory: str, user_id: str, *, topics: Sequence[str] | None = None
     ) -> Memory:
         """Replace a memory's text (a new version; the old one stays in its history)."""
-        user, text = require_user(user_id), _text(memory)
+        user, text, key = require_user(user_id), _text(memory), _memory_id(memory_id)
+        names = None if topics is None else checks.topics(topics)
         ctx = WriteContext(user, "api", utcnow())
         changes = ChangeSet(ctx)
         vectors = self._retrieval.embed([text])
         with self._retrieval.transaction(changes, vectors) as conn:
-            old = _owned(conn, user, memory_id)
-            new = changes.update(old, text, list(topics) if topics is not None else old.topics)
+            old = _owned(conn, user, key)
+            new = changes.update(old, text, names if names is not None else old.topics)
             changes.write(conn)
         return new
 
-    def delete_user_memory(self, memory_id: str, user_id: str | None = None) -> None:
+    def delete_user_memory(self, memory_id: str, user_id: str) -> None:
         """Forget a memory now; its versions and events stay until `erase_user`."""
-        user = require_user(user_id)
+        user, key = require_user(user_id), _memory_id(memory_id)
         ctx = WriteContext(user, "api", utcnow())
         changes = ChangeSet(ctx)
-        with self._retrieval.transaction(changes, {}) as conn:
-            changes.delete(_owned(conn, user, memory_id))
+        with self._retrieval.transaction(changes, _NO_VECTORS) as conn:
+            changes.delete(_owned(conn, user, key))
             changes.write(conn)
 
-    def clear_user_memories(self, user_id: str | None = None) -> int:
+    def clear_user_memories(self, user_id: str) -> int:
         """Forget every current memory of one user (history kept). Returns how many."""
         user = require_user(user_id)
         ctx = WriteContext(user, "api", utcnow())
         changes = ChangeSet(ctx)
-        with self._retrieval.transaction(changes, {}) as conn:
+        with self._retrieval.transaction(changes, _NO_VECTORS) as conn:
             current = store.list_memories(conn, user)
             for memory in current:
                 changes.delete(memory, "cleared")
             changes.write(conn)
         return len(current)
 
-    def erase_user(self, user_id: str | None = None) -> dict[str, int]:
-        """Delete everything held about one user: memories, every version, events and LLM usage."""
+    def erase_user(self, user_id: str) -> dict[str, int]:
+        """Delete everything held about one user: memories, every version, events, sessions and LLM usage.
+
+        The file is then rewritten (`DuckDb.rewrite`), so no byte of the user's data stays in it or its
+        WAL: this costs a copy of the whole database file, in time and free disk space.
+        """
         user = require_user(user_id)
         with self.db.reading():  # the loaded index is dropped before any other thread can search
             with self.db.transaction() as conn:
                 counts = store.erase_user(conn, user)
             self._retrieval.forget(user)
+            if any(counts.values()):
+                self.db.rewrite()
         return counts
 
     def reembed_memories(self, *, batch_size: int = 256) -> int:
@@ -302,118 +355,187 @@ class MemoryManager:
 
         Vectors of any other embedder are deleted first. Returns how many memories were embedded.
         """
-        return self._retrieval.reembed(batch_size)
+        return self._retrieval.reembed(checks.count("batch_size", batch_size, minimum=1))
 
     # -- reads ------------------------------------------------------------------------------------
 
     def get_user_memories(
         self,
-        user_id: str | None = None,
+        user_id: str,
         *,
         topics: Sequence[str] | None = None,
         agent_id: str | None = None,
         limit: int | None = None,
-        as_of: datetime | None = None,
+        as_of: datetime | str | date | None = None,
     ) -> list[Memory]:
-        """The user's memories now (or as they were at ``as_of``), most recently changed first."""
-        user = require_user(user_id)
+        """The user's memories now (or as they were at ``as_of``), most recently changed first.
+
+        ``as_of``: a datetime (naive means UTC), a date (its midnight, UTC) or an ISO 8601 string.
+        """
+        user, names, agent = require_user(user_id), checks.topics(topics), checks.optional_text("agent_id", agent_id)
+        count, moment = checks.limit(limit), checks.timestamp("as_of", as_of)
         with self.db.reading() as conn:
-            return store.list_memories(
-                conn, user, topics=list(topics) if topics else None, agent_id=agent_id, limit=limit, as_of=as_of
-            )
+            return store.list_memories(conn, user, topics=names or None, agent_id=agent, limit=count, as_of=moment)
 
     def get_user_memory(
-        self, memory_id: str, user_id: str | None = None, *, as_of: datetime | None = None
+        self, memory_id: str, user_id: str, *, as_of: datetime | str | date | None = None
     ) -> Memory | None:
         """One memory of this user, or None when it does not exist, is deleted, or is someone else's."""
-        user = require_user(user_id)
+        user, key, moment = require_user(user_id), _memory_id(memory_id), checks.timestamp("as_of", as_of)
         with self.db.reading() as conn:
-            return store.find_memory(conn, user, memory_id, as_of=as_of)
+            return store.find_memory(conn, user, key, as_of=moment)
 
     def search_user_memories(
         self,
         query: str,
-        user_id: str | None = None,
+        user_id: str,
         *,
         limit: int = 10,
         agent_id: str | None = None,
         topics: Sequence[str] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        as_of: datetime | None = None,
+        since: datetime | str | date | None = None,
+        until: datetime | str | date | None = None,
+        as_of: datetime | str | date | None = None,
     ) -> list[Memory]:
         """The user's memories most relevant to ``query``, best first: hybrid search (memlayer.search).
 
         Vector similarity (when there is an embedder), BM25 keywords and recency, fused by rank.
         Filters: ``agent_id``, any of ``topics``, last changed in ``[since, until)``, and ``as_of``
-        to search the memories as they were then.
+        to search the memories as they were then (times as in `get_user_memories`).
         """
         user = require_user(user_id)
         if not isinstance(query, str):
             raise ConfigError(f"query must be a string, got {query!r}")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ConfigError(f"limit must be a positive integer, got {limit!r}")
-        filters = SearchFilters(agent_id=agent_id, topics=tuple(topics or ()), since=since, until=until)
-        vector = self._retrieval.query_vector(query)  # outside the lock: it may be a remote call
+        checks.utf8("query", query)
+        count = checks.count("limit", limit, minimum=1)
+        filters = SearchFilters(
+            agent_id=checks.optional_text("agent_id", agent_id),
+            topics=tuple(checks.topics(topics)),
+            since=checks.timestamp("since", since),
+            until=checks.timestamp("until", until),
+        )
+        moment = checks.timestamp("as_of", as_of)
+        vector = self._retrieval.query_vector(query, user_id=user)  # outside the lock: it may be remote
         with self.db.reading() as conn:
-            return self._retrieval.search(conn, user, query, limit, query_vector=vector, filters=filters, as_of=as_of)
+            return self._retrieval.search(conn, user, query, count, query_vector=vector, filters=filters, as_of=moment)
 
-    def get_memory_history(self, memory_id: str, user_id: str | None = None) -> list[MemoryEvent]:
+    def get_memory_history(self, memory_id: str, user_id: str) -> list[MemoryEvent]:
         """Every add, update and delete of one memory, oldest first, with the reason and model."""
-        user = require_user(user_id)
+        user, key = require_user(user_id), _memory_id(memory_id)
         with self.db.reading() as conn:
-            return store.list_events(conn, user, memory_id)
+            return store.list_events(conn, user, key)
 
-    def get_user_events(self, user_id: str | None = None) -> list[MemoryEvent]:
+    def get_user_events(self, user_id: str) -> list[MemoryEvent]:
         """Every change to any of the user's memories, oldest first."""
         user = require_user(user_id)
         with self.db.reading() as conn:
             return store.list_events(conn, user)
 
-    # -- async twins of the direct edits and reads --------------------------------------------
+    # -- async twins of the direct edits and reads (tests/test_async_parity.py keeps them alike) ----
 
-    async def aadd_user_memory(self, memory: str, user_id: str | None = None, **kwargs: Any) -> Memory:
-        return await asyncio.to_thread(self.add_user_memory, memory, user_id, **kwargs)
+    async def aadd_user_memory(
+        self,
+        memory: str,
+        user_id: str,
+        *,
+        topics: Sequence[str] | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        input: str | None = None,
+    ) -> Memory:
+        return await asyncio.to_thread(
+            self.add_user_memory, memory, user_id, topics=topics, agent_id=agent_id, session_id=session_id, input=input
+        )
 
     async def areplace_user_memory(
-        self, memory_id: str, memory: str, user_id: str | None = None, **kwargs: Any
+        self, memory_id: str, memory: str, user_id: str, *, topics: Sequence[str] | None = None
     ) -> Memory:
-        return await asyncio.to_thread(self.replace_user_memory, memory_id, memory, user_id, **kwargs)
+        return await asyncio.to_thread(self.replace_user_memory, memory_id, memory, user_id, topics=topics)
 
-    async def adelete_user_memory(self, memory_id: str, user_id: str | None = None) -> None:
+    async def adelete_user_memory(self, memory_id: str, user_id: str) -> None:
         await asyncio.to_thread(self.delete_user_memory, memory_id, user_id)
 
-    async def aclear_user_memories(self, user_id: str | None = None) -> int:
+    async def aclear_user_memories(self, user_id: str) -> int:
         return await asyncio.to_thread(self.clear_user_memories, user_id)
 
-    async def aerase_user(self, user_id: str | None = None) -> dict[str, int]:
+    async def aerase_user(self, user_id: str) -> dict[str, int]:
         return await asyncio.to_thread(self.erase_user, user_id)
 
-    async def aget_user_memories(self, user_id: str | None = None, **kwargs: Any) -> list[Memory]:
-        return await asyncio.to_thread(self.get_user_memories, user_id, **kwargs)
+    async def aget_user_memories(
+        self,
+        user_id: str,
+        *,
+        topics: Sequence[str] | None = None,
+        agent_id: str | None = None,
+        limit: int | None = None,
+        as_of: datetime | str | date | None = None,
+    ) -> list[Memory]:
+        return await asyncio.to_thread(
+            self.get_user_memories, user_id, topics=topics, agent_id=agent_id, limit=limit, as_of=as_of
+        )
 
-    async def aget_user_memory(self, memory_id: str, user_id: str | None = None, **kwargs: Any) -> Memory | None:
-        return await asyncio.to_thread(self.get_user_memory, memory_id, user_id, **kwargs)
+    async def aget_user_memory(
+        self, memory_id: str, user_id: str, *, as_of: datetime | str | date | None = None
+    ) -> Memory | None:
+        return await asyncio.to_thread(self.get_user_memory, memory_id, user_id, as_of=as_of)
 
     async def asearch_user_memories(
-        self, query: str, user_id: str | None = None, *, limit: int = 10, **kwargs: Any
+        self,
+        query: str,
+        user_id: str,
+        *,
+        limit: int = 10,
+        agent_id: str | None = None,
+        topics: Sequence[str] | None = None,
+        since: datetime | str | date | None = None,
+        until: datetime | str | date | None = None,
+        as_of: datetime | str | date | None = None,
     ) -> list[Memory]:
-        return await asyncio.to_thread(self.search_user_memories, query, user_id, limit=limit, **kwargs)
+        return await asyncio.to_thread(
+            self.search_user_memories, query, user_id,
+            limit=limit, agent_id=agent_id, topics=topics, since=since, until=until, as_of=as_of,
+        )  # fmt: skip
 
     async def areembed_memories(self, *, batch_size: int = 256) -> int:
         return await asyncio.to_thread(self.reembed_memories, batch_size=batch_size)
 
-    async def aget_memory_history(self, memory_id: str, user_id: str | None = None) -> list[MemoryEvent]:
+    async def aget_memory_history(self, memory_id: str, user_id: str) -> list[MemoryEvent]:
         return await asyncio.to_thread(self.get_memory_history, memory_id, user_id)
+
+    async def aget_user_events(self, user_id: str) -> list[MemoryEvent]:
+        return await asyncio.to_thread(self.get_user_events, user_id)
 
     def __repr__(self) -> str:
         return f"MemoryManager(model={str(self.model) if self.model else None!r}, db={self.db!r})"
 
 
 def _text(memory: object) -> str:
-    if not isinstance(memory, str) or not memory.strip():
-        raise ConfigError(f"memory must be a non-empty string, got {memory!r}")
-    return memory.strip()
+    return checks.text("memory", memory).strip()
+
+
+def _memory_id(memory_id: object) -> str:
+    return checks.text("memory_id", memory_id)
+
+
+def _input(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"input must be a string, got {value!r}")
+    return checks.utf8("input", value)
+
+
+def _who(agent_id: object, session_id: object) -> tuple[str | None, str | None]:
+    return checks.optional_text("agent_id", agent_id), checks.optional_text("session_id", session_id)
+
+
+def _instructions(value: object) -> list[str]:
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, Sequence) or not all(isinstance(item, str) for item in items):
+        raise ConfigError(f"additional_instructions must be a string or a list of strings, got {value!r}")
+    return [checks.utf8("additional_instructions", item) for item in items if item.strip()]
 
 
 def _owned(conn: Any, user: str, memory_id: str) -> Memory:

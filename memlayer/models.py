@@ -200,7 +200,7 @@ class UsageMeter:
     last_reply: str | None = None
 
     def record(self, response: Any, seconds: float, litellm: ModuleType) -> None:
-        self.count += 1
+        # ``count`` is moved by `_send` for every request sent, answered or not.
         self.model_seconds += seconds
         usage = getattr(response, "usage", None)
         self.input_tokens += int(getattr(usage, "prompt_tokens", 0) or 0)
@@ -252,15 +252,36 @@ def _request(
     retries: int,
     provider_retries: int,
 ) -> dict[str, Any]:
-    # temperature 0: extraction should be repeatable. num_retries: LiteLLM's own retries of
-    # rate limits and transient errors; Instructor's max_retries re-asks after a validation error.
-    kwargs: dict[str, Any] = {"temperature": 0, "num_retries": provider_retries, **spec.extra}
+    # temperature 0: extraction should be repeatable. LiteLLM's own retries are off: _send retries
+    # rate limits and transient errors, so each request is counted; Instructor's max_retries re-asks
+    # after a validation error.
+    kwargs: dict[str, Any] = {"temperature": 0, **spec.extra, "num_retries": 0}  # memlayer retries: _send
     kwargs.update(model=spec.litellm_model, messages=messages, response_model=response_model, max_retries=retries)
     if spec.api_base:
         kwargs["api_base"] = spec.api_base
     if spec.api_key:
         kwargs["api_key"] = spec.api_key
     return kwargs
+
+
+def _transient(exc: Exception, litellm: ModuleType) -> bool:
+    """Worth sending again: rate limits, timeouts, dropped connections and the provider's 5xx."""
+    kinds = tuple(
+        getattr(litellm, name)
+        for name in (
+            "RateLimitError",
+            "Timeout",
+            "APIConnectionError",
+            "InternalServerError",
+            "ServiceUnavailableError",
+        )
+        if isinstance(getattr(litellm, name, None), type)
+    )
+    return isinstance(exc, kinds)
+
+
+def _backoff(retry: int) -> float:
+    return min(0.25 * 2.0**retry, 4.0)
 
 
 def _instructor_mode(spec: ModelSpec) -> Any:
@@ -332,10 +353,19 @@ def complete_typed(
     attempts = UsageMeter()
 
     def completion(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        response = litellm.completion(*args, **kwargs)
-        attempts.record(response, time.perf_counter() - started, litellm)
-        return response
+        for retry in range(provider_retries + 1):
+            attempts.count += 1
+            started = time.perf_counter()
+            try:
+                response = litellm.completion(*args, **kwargs)
+            except Exception as exc:
+                if retry == provider_retries or not _transient(exc, litellm):
+                    raise
+                time.sleep(_backoff(retry))
+                continue
+            attempts.record(response, time.perf_counter() - started, litellm)
+            return response
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     client = instructor.from_litellm(completion, mode=_instructor_mode(spec))
     started = time.perf_counter()
@@ -363,10 +393,21 @@ async def acomplete_typed(
     attempts = UsageMeter()
 
     async def acompletion(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        response = await litellm.acompletion(*args, **kwargs)
-        attempts.record(response, time.perf_counter() - started, litellm)
-        return response
+        import asyncio
+
+        for retry in range(provider_retries + 1):
+            attempts.count += 1
+            started = time.perf_counter()
+            try:
+                response = await litellm.acompletion(*args, **kwargs)
+            except Exception as exc:
+                if retry == provider_retries or not _transient(exc, litellm):
+                    raise
+                await asyncio.sleep(_backoff(retry))
+                continue
+            attempts.record(response, time.perf_counter() - started, litellm)
+            return response
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     client = instructor.from_litellm(acompletion, mode=_instructor_mode(spec))
     started = time.perf_counter()

@@ -8,17 +8,18 @@ under the same lock, after the commit: a search never sees a state the database 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .db import memories as store
 from .db import vectors as vector_store
-from .db.changes import ChangeSet
-from .embed import Embedder, EmbedderOption, resolve_embedder
-from .errors import ConfigError
-from .types import Memory
+from .db.changes import ChangeSet, WriteContext, utcnow
+from .embed import Embedder, EmbedderOption, LiteLLMEmbedder, resolve_embedder
+from .errors import ConfigError, MemlayerError, ModelError
+from .types import LLMUsage, Memory
 
 if TYPE_CHECKING:
     import duckdb
@@ -27,11 +28,22 @@ if TYPE_CHECKING:
 
     from .db import DuckDb
 
-__all__ = ["Retrieval", "SearchFilters"]
+__all__ = ["NO_VECTORS", "Embedded", "Retrieval", "SearchFilters"]
 
 _log = logging.getLogger("memlayer")
 
 Vectors = dict[str, "npt.NDArray[np.float32]"]
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """The vectors of a change's texts, and the usage of the remote call that made them (if any)."""
+
+    vectors: Vectors
+    usage: list[LLMUsage]
+
+
+NO_VECTORS = Embedded({}, [])
 
 
 @dataclass(frozen=True)
@@ -47,36 +59,60 @@ class SearchFilters:
 class Retrieval:
     """Embedding and search for one manager; numpy and the index load on first use, not on import."""
 
-    def __init__(self, db: DuckDb, embedder: EmbedderOption = "auto") -> None:
-        self.db = db
+    def __init__(self, db: Callable[[], DuckDb], embedder: EmbedderOption = "auto") -> None:
+        self._db = db  # the manager's: read on every use, never copied, so there is one owner
         self.embedder: Embedder | None = resolve_embedder(embedder)
         # Not checked against the database here: a manager with a new embedder must be able to
         # call reembed(); its searches and writes refuse to mix vector spaces until then.
         self.model = self.embedder.name if self.embedder is not None else None
 
+    @property
+    def db(self) -> DuckDb:
+        return self._db()
+
     # -- writes ------------------------------------------------------------------------------------
 
-    def embed(self, texts: Sequence[str]) -> Vectors:
+    def embed(self, texts: Sequence[str]) -> Embedded:
         """One batched call for the distinct ``texts``; call it before taking the write lock."""
         if self.embedder is None:
-            return {}
+            return NO_VECTORS
         unique = list(dict.fromkeys(t.strip() for t in texts if t.strip()))
         if not unique:
-            return {}
-        matrix = self.embedder.embed_documents(unique)
-        return dict(zip(unique, matrix, strict=True))
+            return NO_VECTORS
+        matrix, usage = self._embed_documents(unique)
+        if len(matrix) != len(unique):
+            raise ModelError(
+                f"the embedder returned {len(matrix)} vectors for {len(unique)} texts", model=self.model or "embedder"
+            )
+        return Embedded(dict(zip(unique, matrix, strict=True)), usage)
+
+    def _embed_documents(self, texts: list[str]) -> tuple[Any, list[LLMUsage]]:
+        embedder = self.embedder
+        assert embedder is not None
+        try:
+            if isinstance(embedder, LiteLLMEmbedder):  # a remote call: its usage is recorded in llm_calls
+                matrix, usage = embedder.embed_with_usage(texts)
+                return matrix, [usage]
+            return embedder.embed_documents(texts), []
+        except MemlayerError:
+            raise
+        except Exception as exc:  # a custom embedder's own failure: the caller gets a MemlayerError
+            raise ModelError(f"the embedder {embedder.name!r} failed: {exc!r}", model=str(embedder.name)) from exc
 
     @contextmanager
-    def transaction(self, changes: ChangeSet, vectors: Vectors) -> Iterator[duckdb.DuckDBPyConnection]:
-        """``db.transaction()`` that also writes the vectors of ``changes`` and updates the indexes."""
+    def transaction(self, changes: ChangeSet, embedded: Embedded) -> Iterator[duckdb.DuckDBPyConnection]:
+        """``db.transaction()`` that also writes the vectors of ``changes``, their embedding usage, and updates
+        the indexes."""
         with self.db.reading(), self.db.transaction() as conn:
             yield conn
-            keyed = self._keyed(changes, vectors)
+            keyed = self._keyed(changes, embedded.vectors)
             if keyed and self.model is not None:
                 import numpy as np
 
                 keys = list(keyed)
                 vector_store.write_vectors(conn, changes.ctx.user_id, self.model, keys, np.stack(list(keyed.values())))
+            for usage in embedded.usage:
+                store.insert_llm_call(conn, usage, changes.ctx, prompt_version=None)
             # Still under the lock: the transaction has committed when the inner block exits, so
             # the index update happens before any other thread can search or write.
         self._committed(changes, keyed)
@@ -132,11 +168,34 @@ class Retrieval:
 
     # -- reads ------------------------------------------------------------------------------------
 
-    def query_vector(self, query: str, *, remote: bool = True) -> npt.NDArray[np.float32] | None:
-        """The query's vector; None without an embedder, or when ``remote`` is False and it is not local."""
+    def query_vector(
+        self, query: str, *, remote: bool = True, user_id: str | None = None
+    ) -> npt.NDArray[np.float32] | None:
+        """The query's vector; None without an embedder, or when ``remote`` is False and it is not local.
+
+        A remote call's usage is recorded in ``llm_calls`` (purpose ``embedding``) for ``user_id``.
+        """
         if self.embedder is None or not query.strip() or (not remote and not self.embedder.local):
             return None
-        return self.embedder.embed_query(query)
+        vector, usage = self._embed_documents_query(query)
+        if usage is not None and user_id is not None:
+            with self.db.transaction() as conn:
+                store.insert_llm_call(conn, usage, WriteContext(user_id, "search", utcnow()), prompt_version=None)
+        result: npt.NDArray[np.float32] = vector
+        return result
+
+    def _embed_documents_query(self, query: str) -> tuple[Any, LLMUsage | None]:
+        embedder = self.embedder
+        assert embedder is not None
+        try:
+            if isinstance(embedder, LiteLLMEmbedder):
+                matrix, usage = embedder.embed_with_usage([query])
+                return matrix[0], usage
+            return embedder.embed_query(query), None
+        except MemlayerError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"the embedder {embedder.name!r} failed: {exc!r}", model=str(embedder.name)) from exc
 
     def search(
         self,

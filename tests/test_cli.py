@@ -140,7 +140,7 @@ def test_errors_are_one_line(dbfile: str, tmp_path: Path) -> None:
     assert "user_id must be a non-empty string" in fails("list", "--user", " ", "--db", dbfile)
     line = fails("sql", "DELETE FROM memories", "--db", dbfile)
     assert "of type DELETE, and the store was not touched" in line
-    assert "Table with name nope does not exist" in fails("sql", "SELECT * FROM nope", "--db", dbfile)
+    assert "reads 'nope', which is not a table or view" in fails("sql", "SELECT * FROM nope", "--db", dbfile)
     assert "extract needs a model" in fails("extract", "-", "--user", "ana", "--db", dbfile, input="hi")
     assert "holds no messages" in fails("extract", "-", "--user", "a", "--model", "openai:x", "--db", dbfile, input=" ")
     assert "cannot read" in fails("extract", str(tmp_path / "no.json"), "--user", "a", "--model", "openai:x")

@@ -34,6 +34,11 @@ def test_embeddings_are_stored_with_the_model_and_its_dimension(db: DuckDb, embe
     assert embedder.calls == 3  # one per add, one for the query
     assert db.sql("SELECT model, dim FROM embedders") == [("openai:smollm2", 576)]
     assert db.sql("SELECT model, octet_length(embedding) FROM memory_embeddings") == [("openai:smollm2", 576 * 4)] * 2
+    # Every remote embedding call is in the usage log, for the user it was made for.
+    assert (
+        db.sql("SELECT purpose, model, user_id, status FROM llm_calls")
+        == [("embedding", "openai:smollm2", USER, "ok")] * 3
+    )
 
 
 def test_one_batched_embedding_call_per_extraction(db: DuckDb, embedder: LiteLLMEmbedder) -> None:
@@ -47,5 +52,9 @@ def test_one_batched_embedding_call_per_extraction(db: DuckDb, embedder: LiteLLM
     assert embedder.calls == 1  # a remote embedder: candidates were ranked without embedding the input
     rows = db.sql("SELECT count(*) FROM memory_embeddings WHERE model = 'openai:smollm2'")
     assert rows == [(len(written),)]
+    assert db.sql("SELECT purpose, user_id FROM llm_calls ORDER BY purpose") == [
+        ("embedding", USER),
+        ("extraction", USER),
+    ]
     # What the tiny model replied in the recording: one add, of a meaningless text.
     assert [(c.operation, c.memory) for c in result.changes] == [("add", "1234567890")]

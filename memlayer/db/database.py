@@ -8,6 +8,7 @@ holds it and what to do.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -17,8 +18,9 @@ from typing import Any
 
 import duckdb
 
-from ..errors import DatabaseLockedError, StorageError
+from ..errors import ConfigError, DatabaseLockedError, StorageError
 from .migrations import apply_migrations
+from .readonly import NO_EXTENSIONS, read_only_transaction
 
 __all__ = ["DuckDb"]
 
@@ -28,24 +30,37 @@ _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<p
 class DuckDb:
     """The store. ``DuckDb(db_file="tmp/agents.duckdb")``, or ``DuckDb()`` for an in-memory one."""
 
-    def __init__(self, db_file: str | Path = ":memory:", *, read_only: bool = False) -> None:
-        self.db_file = str(db_file)
+    def __init__(
+        self, db_file: str | Path = ":memory:", *, read_only: bool = False, allow_foreign: bool = False
+    ) -> None:
+        """``allow_foreign``: add memlayer's tables to a DuckDB file that already holds other tables."""
+        self.db_file = _check_path(db_file)
         self.read_only = read_only
+        self.allow_foreign = allow_foreign
         self._lock = threading.RLock()
         self._conn: duckdb.DuckDBPyConnection | None = self._connect()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self.db_file != ":memory:" and not self.read_only:
-            Path(self.db_file).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self.db_file).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create the folder of {self.db_file!r}: {exc.strerror or exc}") from exc
         try:
             conn = duckdb.connect(self.db_file, read_only=self.read_only)
         except duckdb.IOException as exc:
             raise _locked_or_storage_error(self.db_file, exc) from exc
         except duckdb.Error as exc:
             raise StorageError(f"cannot open DuckDB file {self.db_file!r}: {exc}") from exc
+        try:
+            for name, value in NO_EXTENSIONS.items():  # memlayer needs none; no query may fetch one
+                conn.execute(f"SET {name} = {str(value).lower()}")
+        except duckdb.Error as exc:
+            conn.close()
+            raise StorageError(f"cannot configure DuckDB file {self.db_file!r}: {exc}") from exc
         if not self.read_only:
             try:
-                apply_migrations(conn)
+                apply_migrations(conn, allow_foreign=self.allow_foreign)
             except duckdb.Error as exc:
                 conn.close()
                 raise StorageError(f"migrating {self.db_file!r} failed, nothing was changed: {exc}") from exc
@@ -82,9 +97,51 @@ class DuckDb:
                 raise StorageError(f"read from {self.db_file!r} failed: {exc}") from exc
 
     def sql(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        """Run one SQL statement and return its rows: for analytics over the tables and views."""
+        """Run one read-only statement over the tables and views and return its rows (`memlayer.query`'s rules).
+
+        A write is refused: every change goes through `MemoryManager`, so the event log and the search
+        index never miss one.
+        """
+        if params is not None and not isinstance(params, (list, tuple, dict)):
+            raise ConfigError(f"params must be a list (or a dict for named parameters), got {params!r}")
         with self.reading() as conn:
-            return conn.execute(query, params or []).fetchall()
+            cursor = conn.cursor()
+        try:
+            with read_only_transaction(cursor, query) as statement:
+                return cursor.execute(statement, params or []).fetchall()
+        finally:
+            cursor.close()
+
+    def rewrite(self) -> None:
+        """Copy the database into a fresh file and swap it in, so deleted rows leave no bytes behind.
+
+        DuckDB keeps deleted rows in their blocks until the blocks are reused; `MemoryManager.erase_user`
+        calls this so an erased user's texts are gone from the file and its WAL. It costs a full copy:
+        time and free disk space in proportion to the whole file, with the lock held (other threads wait).
+        An in-memory database has no file and is left as it is.
+        """
+        if self.db_file == ":memory:" or self.read_only:
+            return
+        with self._lock:
+            conn = self._connection()
+            fresh = Path(self.db_file + ".rewrite")
+            try:
+                _remove(fresh, Path(f"{fresh}.wal"))
+                conn.execute("CHECKPOINT")
+                name = conn.execute("SELECT current_database()").fetchall()[0][0]
+                conn.execute(f"ATTACH {_literal(str(fresh))} AS memlayer_rewrite")
+                conn.execute(f'COPY FROM DATABASE "{name}" TO memlayer_rewrite')
+                conn.execute("DETACH memlayer_rewrite")
+            except (duckdb.Error, OSError) as exc:
+                _remove(fresh, Path(f"{fresh}.wal"))
+                raise StorageError(f"rewriting {self.db_file!r} failed; the file is unchanged: {exc}") from exc
+            conn.close()
+            self._conn = None
+            try:
+                os.replace(fresh, self.db_file)
+                _remove(Path(self.db_file + ".wal"))
+            finally:
+                self._conn = self._connect()
 
     def close(self) -> None:
         with self._lock:
@@ -105,6 +162,28 @@ class DuckDb:
 
     def __repr__(self) -> str:
         return f"DuckDb(db_file={self.db_file!r})"
+
+
+def _check_path(db_file: object) -> str:
+    if not isinstance(db_file, (str, os.PathLike)):
+        raise ConfigError(f"db_file must be a path or ':memory:', got {db_file!r}")
+    path = os.fspath(db_file)
+    if not isinstance(path, str) or not path.strip() or "\x00" in path:
+        raise ConfigError(f"db_file must be a path or ':memory:', got {db_file!r}")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"db_file is not a valid path: {db_file!r}") from None
+    return path
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _locked_or_storage_error(db_file: str, exc: duckdb.IOException) -> StorageError:

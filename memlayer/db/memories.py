@@ -100,7 +100,7 @@ def insert_llm_call(
     usage: LLMUsage,
     ctx: WriteContext,
     *,
-    prompt_version: str,
+    prompt_version: str | None,
     error: str | None = None,
 ) -> None:
     conn.execute(

@@ -295,16 +295,24 @@ MIGRATIONS: list[Migration] = [
 
 
 def applied_migrations(conn: duckdb.DuckDBPyConnection) -> list[str]:
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP NOT NULL)"
-    )
+    """The migrations recorded in this database (none for a new one); reads only."""
+    if not _has_table(conn, "schema_migrations"):
+        return []
     return [row[0] for row in conn.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
 
 
-def apply_migrations(conn: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = None) -> list[str]:
-    """Run the migrations this database has not seen, in order; return the names run."""
+def apply_migrations(
+    conn: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = None, *, allow_foreign: bool = False
+) -> list[str]:
+    """Run the migrations this database has not seen, in order; return the names run.
+
+    A database that holds tables but was never migrated belongs to another program: it is refused,
+    unchanged, unless ``allow_foreign`` (then memlayer's tables are added beside the others).
+    """
     migrations = MIGRATIONS if migrations is None else migrations
     done = set(applied_migrations(conn))
+    if not done and not allow_foreign:
+        _refuse_foreign(conn)
     unknown = done - {name for name, _ in migrations}
     if unknown:
         # A newer memlayer wrote this file; an older one must not guess at its schema.
@@ -318,6 +326,10 @@ def apply_migrations(conn: duckdb.DuckDBPyConnection, migrations: list[Migration
             continue
         conn.execute("BEGIN TRANSACTION")
         try:
+            # Inside the first migration's transaction: a failed first migration leaves no trace.
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP NOT NULL)"
+            )
             migrate(conn)
             conn.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?)",
@@ -329,3 +341,26 @@ def apply_migrations(conn: duckdb.DuckDBPyConnection, migrations: list[Migration
             raise
         ran.append(name)
     return ran
+
+
+def _has_table(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
+    rows = conn.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main'"
+        " AND table_name = ?",
+        [name],
+    ).fetchall()
+    return bool(rows)
+
+
+def _refuse_foreign(conn: duckdb.DuckDBPyConnection) -> None:
+    rows = conn.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+        " UNION ALL SELECT view_name FROM duckdb_views() WHERE database_name = current_database() AND NOT internal"
+        " ORDER BY 1"
+    ).fetchall()
+    if rows:
+        names = ", ".join(str(row[0]) for row in rows[:5]) + (", ..." if len(rows) > 5 else "")
+        raise StorageError(
+            f"this DuckDB database is not memlayer's (it holds {names} and no schema_migrations); nothing was "
+            "changed. Give memlayer its own file, or pass DuckDb(..., allow_foreign=True) to add its tables beside"
+        )

@@ -14,10 +14,19 @@ from typing import Any
 import duckdb
 
 from .. import clock
+from ..errors import ConfigError
 from ..types import ChatMessage, LLMUsage
 from .changes import naive
 
-__all__ = ["RunRecord", "list_messages", "list_sessions", "recent_history", "session_owner", "write_run"]
+__all__ = [
+    "RunRecord",
+    "claim_session",
+    "list_messages",
+    "list_sessions",
+    "recent_history",
+    "session_owner",
+    "write_run",
+]
 
 
 @dataclass(frozen=True)
@@ -38,16 +47,29 @@ def session_owner(conn: duckdb.DuckDBPyConnection, session_id: str) -> str | Non
     return None if row is None else str(row[0])
 
 
+def claim_session(
+    conn: duckdb.DuckDBPyConnection, session_id: str, user_id: str, agent_id: str | None, now: datetime
+) -> bool:
+    """Create the session for ``user_id`` unless it exists; True when it is (now) theirs.
+
+    A run claims its session when it starts, not when it ends: a second run with the same id for
+    another user, started while the first one waits on its model, is then refused.
+    """
+    ts = naive(now)
+    conn.execute(
+        "INSERT INTO sessions VALUES (?, ?, ?, ?, ?) ON CONFLICT (session_id) DO NOTHING",
+        [session_id, user_id, agent_id, ts, ts],
+    )
+    return session_owner(conn, session_id) == user_id
+
+
 def write_run(conn: duckdb.DuckDBPyConnection, run: RunRecord, messages: list[ChatMessage]) -> None:
     """The session (created or touched), the run's row and its messages; inside the caller's transaction."""
     now = naive(run.created_at)
-    conn.execute(
-        """
-        INSERT INTO sessions VALUES (?, ?, ?, ?, ?)
-        ON CONFLICT (session_id) DO UPDATE SET updated_at = excluded.updated_at
-        """,
-        [run.session_id, run.user_id, run.agent_id, now, now],
-    )
+    if not claim_session(conn, run.session_id, run.user_id, run.agent_id, run.created_at):
+        # Raised inside the transaction, so nothing of this run is written into another user's session.
+        raise ConfigError(f"session {run.session_id!r} belongs to another user; use a new session_id")
+    conn.execute("UPDATE sessions SET updated_at = greatest(updated_at, ?) WHERE session_id = ?", [now, run.session_id])
     conn.execute(
         "INSERT INTO runs (run_id, session_id, user_id, agent_id, model, status, error, input_tokens, output_tokens,"
         " cost_usd, latency_ms, llm_calls, tool_calls, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

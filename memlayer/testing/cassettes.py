@@ -42,8 +42,19 @@ _SECRET_HEADERS = (
     "openai-organization",
     "openai-project",
 )
-_SECRET_QUERY = ("key", "api_key", "apikey", "token", "access_token")
-_SECRET_FIELD = re.compile(r"(api[_-]?key|secret|password|token|authorization)$", re.IGNORECASE)
+# A name is secret when one of its words (split at -, _, . and camelCase) is one of _SECRET_WORDS, its
+# last word is one of _SECRET_LAST, or it holds one of _SECRET_PARTS anywhere: one case-insensitive rule
+# for headers, query keys, JSON and form fields, in requests and responses alike. "key" and "token" count
+# only last, so token counts ("promptTokenCount", "max_tokens") and "x-litellm-key-spend" stay readable.
+_SECRET_WORDS = frozenset(
+    {"apikey", "secret", "password", "passwd", "pwd", "auth", "authorization", "credential", "credentials",
+     "cookie", "signature", "sig", "bearer"}
+)  # fmt: skip
+_SECRET_LAST = frozenset({"key", "token"})
+_SECRET_PARTS = ("apikey", "secret", "password", "authorization", "privatekey", "accesskey", "cookie")
+_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
+_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
+_USERINFO = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@?#]*@")
 REDACTED = "<redacted>"
 
 
@@ -52,9 +63,23 @@ def record_mode() -> str:
     return normalise_mode(os.environ.get(RECORD_ENV, "") or "none")
 
 
+def secret_name(name: object) -> bool:
+    """Whether a header, query key or field of this name holds a secret (see _SECRET_WORDS)."""
+    text = _CAMEL.sub(r"\1_\2", str(name))
+    lowered = text.lower()
+    compact = _WORD_SPLIT.sub("", lowered)
+    words = [w for w in _WORD_SPLIT.split(lowered) if w]
+    return (
+        lowered in _SECRET_HEADERS
+        or bool(set(words) & _SECRET_WORDS)
+        or bool(words and words[-1] in _SECRET_LAST)
+        or any(part in compact for part in _SECRET_PARTS)
+    )
+
+
 def _scrub(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: REDACTED if _SECRET_FIELD.search(str(k)) and v else _scrub(v) for k, v in value.items()}
+        return {k: REDACTED if secret_name(k) and v else _scrub(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_scrub(v) for v in value]
     return value
@@ -62,7 +87,10 @@ def _scrub(value: Any) -> Any:
 
 def _as_json(body: Any) -> Any:
     if isinstance(body, bytes):
-        body = body.decode("utf-8", errors="strict")
+        try:
+            body = body.decode("utf-8", errors="strict")
+        except UnicodeDecodeError:
+            return None
     if not isinstance(body, str) or body.strip()[:1] not in ("{", "["):
         return None
     try:
@@ -71,18 +99,63 @@ def _as_json(body: Any) -> Any:
         return None
 
 
-def _scrub_request(request: Any) -> Any:
-    parsed = _as_json(request.body)
+def _scrub_uri(uri: str) -> str:
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    uri = _USERINFO.sub(lambda m: f"{m['scheme']}{REDACTED}@", uri)
+    parts = urlsplit(uri)
+    if not parts.query:
+        return uri
+    pairs = [(k, REDACTED if secret_name(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return urlunsplit(parts._replace(query=urlencode(pairs, safe="<>")))
+
+
+def _scrub_text(body: Any) -> Any:
+    """A JSON, server-sent-events or form-encoded body with its secret fields redacted; others as they are."""
+    from urllib.parse import parse_qsl, urlencode
+
+    parsed = _as_json(body)
     if parsed is not None:
-        request.body = json.dumps(_scrub(parsed)).encode()
+        return json.dumps(_scrub(parsed)).encode()
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    if not isinstance(text, str) or not text.strip():
+        return body
+    if "data:" in text:
+        lines = [_scrub_event(line) for line in text.split("\n")]
+        return "\n".join(lines).encode() if isinstance(body, bytes) else "\n".join(lines)
+    if "=" in text and not any(c.isspace() for c in text.strip()):
+        pairs = parse_qsl(text.strip(), keep_blank_values=True)
+        if any(secret_name(k) for k, _ in pairs):
+            scrubbed = urlencode([(k, REDACTED if secret_name(k) else v) for k, v in pairs], safe="<>")
+            return scrubbed.encode() if isinstance(body, bytes) else scrubbed
+    return body
+
+
+def _scrub_event(line: str) -> str:
+    if not line.startswith("data:"):
+        return line
+    parsed = _as_json(line[5:].strip())
+    return line if parsed is None else "data: " + json.dumps(_scrub(parsed))
+
+
+def _scrub_request(request: Any) -> Any:
+    for name in list(request.headers):
+        if secret_name(name):
+            del request.headers[name]
+    request.uri = _scrub_uri(request.uri)
+    if request.body:
+        request.body = _scrub_text(request.body)
     return request
 
 
 def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
     headers = response.get("headers", {})
     for name in list(headers):
-        if name.lower() in _SECRET_HEADERS:
+        if secret_name(name):
             del headers[name]
+    body = response.get("body")
+    if isinstance(body, dict) and body.get("string"):
+        body["string"] = _scrub_text(body["string"])
     return response
 
 
@@ -219,7 +292,6 @@ def use_cassette(
         record_mode=_VCR_MODES[mode],
         match_on=["method", "path", "json_body"],
         filter_headers=list(_SECRET_HEADERS),
-        filter_query_parameters=list(_SECRET_QUERY),
         before_record_request=_scrub_request,
         before_record_response=_scrub_response,
         decode_compressed_response=True,

@@ -1,0 +1,88 @@
+"""Checks of the values callers pass in: each returns the value as memlayer stores it, or raises `ConfigError`.
+
+They run before anything is read, written or sent to a model, so a bad argument costs no LLM call and
+leaves the store as it was, and its error names the argument instead of a DuckDB or pydantic internal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, time, timezone
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["count", "limit", "optional_text", "text", "timestamp", "topics", "user", "utf8"]
+
+# DuckDB's LIMIT is a BIGINT; anything past it is an internal error, not a "no limit".
+MAX_LIMIT = 2**62
+
+
+def utf8(name: str, value: str) -> str:
+    """``value`` if it can be stored: a lone surrogate (from bad decoding) cannot be encoded as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigError(f"{name} is not valid text (it holds {value[exc.start : exc.end]!r}): {value!r}") from None
+    return value
+
+
+def text(name: str, value: object) -> str:
+    """A non-blank string that can be stored."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
+    return utf8(name, value)
+
+
+def optional_text(name: str, value: object) -> str | None:
+    return None if value is None else text(name, value)
+
+
+def user(value: object) -> str:
+    # Never a shared "default" bucket: a memory without an owner is a leak waiting to happen.
+    return text("user_id", value)
+
+
+def topics(value: object) -> list[str]:
+    """A list of topic names; one string is one topic (not its letters)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, Sequence) or isinstance(value, (bytes, bytearray)):
+        raise ConfigError(f"topics must be a list of strings, got {value!r}")
+    return [text("each topic", item) for item in value]
+
+
+def count(name: str, value: object, *, minimum: int) -> int:
+    """An int (not a bool, not a numeric string) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_LIMIT:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def limit(value: object, *, optional: bool = True) -> int | None:
+    if value is None and optional:
+        return None
+    return count("limit", value, minimum=1)
+
+
+def timestamp(name: str, value: Any) -> datetime | None:
+    """A moment in UTC from a datetime (naive means UTC), a date (its midnight, UTC) or an ISO 8601 string."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ConfigError(f"{name} must be an ISO 8601 time like '2024-01-01T12:00:00Z', got {value!r}") from None
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, time(), tzinfo=timezone.utc)
+    if not isinstance(value, datetime):
+        raise ConfigError(f"{name} must be a datetime, a date or an ISO 8601 string, got {value!r}")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except (OverflowError, ValueError) as exc:
+        raise ConfigError(f"{name} is out of range: {value!r}") from exc

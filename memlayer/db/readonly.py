@@ -1,0 +1,131 @@
+"""Read-only SQL over the store: the statement may read memlayer's tables and views, and nothing else.
+
+Three locks, each enough for writes on its own, with the last two also keeping the query inside the store:
+
+1. DuckDB parses the text and anything but one statement of type SELECT (``SELECT``, ``WITH``, ``FROM``,
+   ``VALUES``, ``DESCRIBE``, ``SHOW``, ``SUMMARIZE``) is refused before it runs;
+2. the parsed tree (``json_serialize_sql``) may name only the store's own tables and views, the query's
+   own CTEs, a few generators (``range``, ``generate_series``, ``unnest``) and DuckDB's catalog
+   (``duckdb_tables()``, ...): ``read_csv``, ``glob``,
+   ``read_text``, ``read_parquet('https://...')`` and a file name used as a table are refused;
+3. it runs inside ``BEGIN TRANSACTION READ ONLY``, rolled back afterwards.
+
+A file opened by path is also opened with ``enable_external_access=false`` and locked configuration
+(`SANDBOX_CONFIG`); a shared `DuckDb` cannot be (DuckDB's setting is per database and one-way, and
+export and import need files), so there the tree check is what keeps the query in. Every memlayer
+connection turns off extension auto-install and auto-load, so no query can fetch code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+
+from ..errors import ConfigError
+
+__all__ = ["NO_EXTENSIONS", "SANDBOX_CONFIG", "check_read_only", "check_references", "read_only_transaction"]
+
+NO_EXTENSIONS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+SANDBOX_CONFIG: dict[str, Any] = {**NO_EXTENSIONS, "enable_external_access": False, "lock_configuration": True}
+_GENERATORS = frozenset({"range", "generate_series", "unnest"})
+# DuckDB's catalog, which describes the store (duckdb_secrets and duckdb_settings are left out).
+_CATALOG_FUNCTIONS = frozenset(
+    f"duckdb_{name}"
+    for name in ("tables", "views", "columns", "databases", "schemas", "indexes", "constraints", "sequences", "types")
+)
+_CATALOG_SCHEMAS = frozenset({"information_schema", "pg_catalog"})
+
+
+def check_read_only(sql: object) -> str:
+    """The statement, if it is exactly one read-only statement; `ConfigError` naming what it is if not."""
+    if not isinstance(sql, str) or not sql.strip():
+        raise ConfigError('give a SQL query, e.g. "SELECT * FROM topic_counts"')
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ConfigError(f"the query does not parse: {_first_line(exc)}") from exc
+    if len(statements) != 1:
+        raise ConfigError(f"give exactly one statement, not {len(statements)}: queries here are read-only")
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        raise ConfigError(
+            f"only read-only queries run here (SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE); "
+            f"this statement is of type {kind.name}, and the store was not touched"
+        )
+    return sql.strip()
+
+
+def check_references(conn: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Refuse a statement that reads anything but the store: a file, a URL, a table function."""
+    try:
+        # fetchall, not fetchone: an unfinished result would block the query that follows on this cursor.
+        tree = json.loads(conn.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
+    except duckdb.Error as exc:
+        raise ConfigError(f"the query does not parse: {_first_line(exc)}") from exc
+    if tree.get("error"):
+        raise ConfigError(f"the query cannot be checked, so it does not run: {tree.get('error_message', '')}")
+    refs: list[dict[str, Any]] = []
+    ctes: set[str] = set()
+    _walk(tree, refs, ctes)
+    known = _store_names(conn) | ctes
+    catalog = conn.execute("SELECT current_database()").fetchall()[0]
+    for ref in refs:
+        if ref["type"] == "TABLE_FUNCTION":
+            name = str(ref.get("function", {}).get("function_name", "?"))
+            if name.lower() not in _GENERATORS | _CATALOG_FUNCTIONS:
+                raise ConfigError(f"the query calls {name}(): queries here read the store's tables and views only")
+            continue
+        name, schema = str(ref.get("table_name", "")), str(ref.get("schema_name", ""))
+        if ref.get("catalog_name", "") not in ("", catalog[0] if catalog else ""):
+            raise ConfigError(f"the query reads {ref['catalog_name']}.{name}: only this store can be read")
+        if schema.lower() in _CATALOG_SCHEMAS:
+            continue
+        if schema not in ("", "main") or name.lower() not in known:
+            raise ConfigError(f"the query reads {name!r}, which is not a table or view of the store")
+
+
+def _walk(node: Any, refs: list[dict[str, Any]], ctes: set[str]) -> None:
+    if isinstance(node, dict):
+        if node.get("type") in ("BASE_TABLE", "TABLE_FUNCTION") and "alias" in node:
+            refs.append(node)
+        for entry in node.get("cte_map", {}).get("map", []) if isinstance(node.get("cte_map"), dict) else []:
+            ctes.add(str(entry.get("key", "")).lower())
+        for value in node.values():
+            _walk(value, refs, ctes)
+    elif isinstance(node, list):
+        for value in node:
+            _walk(value, refs, ctes)
+
+
+def _store_names(conn: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = conn.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND database_name = current_database()"
+        " UNION SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND database_name = current_database()"
+        " AND NOT internal"
+    ).fetchall()
+    return {str(row[0]).lower() for row in rows}
+
+
+@contextmanager
+def read_only_transaction(cursor: duckdb.DuckDBPyConnection, sql: str) -> Iterator[str]:
+    """Check ``sql`` and hold a read-only transaction around its use; DuckDB errors become `ConfigError`."""
+    statement = check_read_only(sql)
+    cursor.execute("BEGIN TRANSACTION READ ONLY")
+    try:
+        check_references(cursor, statement)
+        yield statement
+    except duckdb.TransactionException as exc:
+        raise ConfigError(f"the query tried to write and was refused (read-only): {_first_line(exc)}") from exc
+    except duckdb.Error as exc:
+        raise ConfigError(f"the query failed: {_first_line(exc)}") from exc
+    finally:
+        cursor.execute("ROLLBACK")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
