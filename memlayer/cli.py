@@ -421,7 +421,7 @@ def eval_(
     chosen = evaluation.load_scenarios(
         scenarios, split=None if split == "all" else cast("evaluation.Split", split), category=category
     )
-    options = {"model": model, "api_base": api_base, "api_key": api_key}
+    options: dict[str, Any] = {"model": model, "api_base": api_base, "api_key": api_key}
     MemoryManager(**options)  # a bad model string fails here, before any progress bar
     turns = sum(len(s.turns) for s in chosen)
     from rich.progress import Progress

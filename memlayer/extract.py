@@ -71,7 +71,7 @@ def plan_extraction(
         response_model=build_response_model(tuple(aliases)),
         aliases=aliases,
         input=source[:MAX_INPUT_CHARS],
-        said=task if messages is None else "\n".join(m.content for m in messages if m.role == "user"),
+        said=task or "" if messages is None else "\n".join(m.content for m in messages if m.role == "user"),
     )
 
 
