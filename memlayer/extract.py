@@ -9,13 +9,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel
 
+from .dates import resolve_relative_dates
 from .db.changes import ChangeSet, memory_key
 from .operations import AddOp, DeleteOp, UpdateOp, build_response_model
-from .prompts import extraction_system_prompt, render_conversation, render_memories, render_task
+from .prompts import extraction_prompt, render_conversation, render_memories, render_task
 from .types import Memory, Message
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "apply_operations",
     "changed_texts",
     "content_words",
+    "final_text",
     "grounded",
     "plan_extraction",
     "source_text",
@@ -41,6 +44,7 @@ class ExtractionPlan:
     aliases: dict[str, Memory]
     input: str
     said: str  # what the user (or the task) said: an add must be grounded in it
+    today: date | None = None  # the day of the last dated message: relative dates count from it
 
 
 def plan_extraction(
@@ -65,13 +69,13 @@ def plan_extraction(
     else:
         assert task is not None
         user_content = render_task(task, stored)
-    system = extraction_system_prompt(additional_instructions)
     return ExtractionPlan(
-        messages=[{"role": "system", "content": system}, {"role": "user", "content": user_content}],
+        messages=[*extraction_prompt(additional_instructions), {"role": "user", "content": user_content}],
         response_model=build_response_model(tuple(aliases)),
         aliases=aliases,
         input=source[:MAX_INPUT_CHARS],
         said=task or "" if messages is None else "\n".join(m.content for m in messages if m.role == "user"),
+        today=next((m.created_at.date() for m in reversed(messages or []) if m.created_at), None),
     )
 
 
@@ -101,6 +105,7 @@ def apply_operations(changes: ChangeSet, plan: ExtractionPlan, operations: list[
     - an add or update that is not grounded in what the user said (`grounded`): the prompt's
       example, a fact only the assistant stated, an invented detail;
     - an update that changes nothing.
+    English relative dates in a text become dates first (`memlayer.dates`).
     An update that turns a memory into another stored one deletes it instead (the two are merged).
     A second operation on one alias acts on the result of the first; one on an alias already
     deleted is skipped.
@@ -111,7 +116,7 @@ def apply_operations(changes: ChangeSet, plan: ExtractionPlan, operations: list[
     skipped: list[str] = []
     for op in operations:
         if isinstance(op, AddOp):
-            text, topics = op.memory.strip(), _clean_topics(op.topics)
+            text, topics = final_text(op, plan), _clean_topics(op.topics)
             why = _skip_add(text, seen, said, [m.memory for m in current.values() if m is not None])
             if why:
                 skipped.append(f"add: {why}: {text}")
@@ -123,12 +128,12 @@ def apply_operations(changes: ChangeSet, plan: ExtractionPlan, operations: list[
         if old is None:
             skipped.append(f"{op.op} {op.target}: already deleted in this reply")
         elif isinstance(op, UpdateOp):
-            text, topics = op.memory.strip(), _clean_topics(op.topics) or old.topics
+            text, topics = final_text(op, plan), _clean_topics(op.topics) or old.topics
             if text == old.memory and topics == old.topics:
                 skipped.append(f"update {op.target}: no change")
             elif not grounded(text, said):
                 skipped.append(f"update {op.target}: not said by the user: {text}")
-            elif memory_key(text) in seen - {memory_key(old.memory)}:
+            elif memory_key(text) in _keys_besides(old, current, seen):
                 changes.delete(old, f"merged into the stored {text!r}")
                 current[op.target] = None
             else:
@@ -140,6 +145,12 @@ def apply_operations(changes: ChangeSet, plan: ExtractionPlan, operations: list[
         else:  # pragma: no cover - the response model admits only the three
             raise TypeError(f"unknown operation {op!r}")
     return skipped
+
+
+def _keys_besides(old: Memory, current: dict[str, Memory | None], seen: set[str]) -> set[str]:
+    """The texts the user holds besides ``old``: the other shown memories, and this reply's adds."""
+    shown = {memory_key(m.memory) for m in current.values() if m is not None and m.memory_id != old.memory_id}
+    return shown | (seen - {memory_key(old.memory)})
 
 
 def _skip_add(text: str, seen: set[str], said: set[str], shown: list[str]) -> str | None:
@@ -186,11 +197,16 @@ def _same_word(a: str, b: str) -> bool:
     return (n >= 3 and a[:n] == b[:n]) or a == b
 
 
-def add_texts(operations: list[Any]) -> list[str]:
+def final_text(op: AddOp | UpdateOp, plan: ExtractionPlan) -> str:
+    """The text an add or update stores: the model's, stripped, with relative dates made dates."""
+    return resolve_relative_dates(op.memory.strip(), plan.today)
+
+
+def add_texts(plan: ExtractionPlan, operations: list[Any]) -> list[str]:
     """The texts of the reply's adds, to look up as duplicates in one query."""
-    return [op.memory.strip() for op in operations if isinstance(op, AddOp)]
+    return [final_text(op, plan) for op in operations if isinstance(op, AddOp)]
 
 
-def changed_texts(operations: list[Any]) -> list[str]:
+def changed_texts(plan: ExtractionPlan, operations: list[Any]) -> list[str]:
     """The texts of the reply's adds and updates: the ones to embed, in one batch."""
-    return [op.memory.strip() for op in operations if isinstance(op, (AddOp, UpdateOp))]
+    return [final_text(op, plan) for op in operations if isinstance(op, (AddOp, UpdateOp))]

@@ -265,9 +265,11 @@ class MemoryManager:
         operations = list(getattr(reply.value, "operations", []))
         changes = ChangeSet(ctx)
         try:
-            vectors = self._retrieval.embed(changed_texts(operations))  # one batched call, outside the lock
+            vectors = self._retrieval.embed(changed_texts(plan, operations))  # one batched call, outside the lock
             with self._retrieval.transaction(changes, vectors) as conn:
-                skipped = apply_operations(changes, plan, operations, stored_keys(conn, user, add_texts(operations)))
+                skipped = apply_operations(
+                    changes, plan, operations, stored_keys(conn, user, add_texts(plan, operations))
+                )
                 changes.write(conn)
                 store.insert_llm_call(conn, reply.usage, ctx, prompt_version=PROMPT_VERSION)
         except MemlayerError as exc:

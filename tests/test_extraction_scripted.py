@@ -213,7 +213,7 @@ def test_prompt_carries_instructions_and_message_times(db: DuckDb) -> None:
     assert result.changes == []
     prompt = model.system_prompt()
     assert "- Capture programming language preferences.\n- Ignore small talk." in prompt
-    user_turn = model.requests[0]["messages"][1]["content"]
+    user_turn = model.requests[0]["messages"][-1]["content"]
     # The message's date, and the days around it, so "next week" can become a date.
     assert "Conversation (today is Sun 2026-03-01; yesterday 2026-02-28; coming days Mon 2026-03-02," in user_turn
     assert "\nuser: I start at Acme next week.\n" in user_turn
@@ -293,3 +293,45 @@ def test_a_failure_to_log_a_failed_call_does_not_hide_it(manager: MemoryManager,
 
     with scripted_model(close_store), pytest.raises(ModelError, match="slow down"):
         manager.create_user_memories("I like tea.", user_id=ALICE)
+
+
+def test_memories_the_user_never_said_are_skipped(manager: MemoryManager) -> None:
+    # What small models do: copy the prompt's example, or store what only the assistant said.
+    reply = ops(add("Works as a maths teacher"), add("Paella originated in Valencia"), add("Has a cat named Rui"))
+    conversation = [
+        {"role": "user", "content": "My cat Rui knocked my coffee over again. Any paella tips?"},
+        {"role": "assistant", "content": "Paella originated in Valencia; use bomba rice."},
+    ]
+    with scripted_model(reply):
+        result = manager.create_user_memories(conversation, user_id=ALICE)
+    assert [c.memory for c in result.changes] == ["Has a cat named Rui"]
+    assert result.skipped == [
+        "add: not said by the user: Works as a maths teacher",
+        "add: not said by the user: Paella originated in Valencia",
+    ]
+
+
+def test_an_add_a_shown_memory_already_holds_is_skipped(manager: MemoryManager) -> None:
+    manager.add_user_memory("Lives in Lisbon with partner Ana", user_id=ALICE)
+    with scripted_model(ops(add("Lives in Lisbon"))):
+        result = manager.create_user_memories("Still living in Lisbon, with Ana.", user_id=ALICE)
+    assert result.changes == [] and result.skipped == ["add: already stored: Lives in Lisbon"]
+
+
+def test_an_update_into_another_stored_memory_merges_them(manager: MemoryManager) -> None:
+    first = manager.add_user_memory("Passed the driving test on Friday", user_id=ALICE)
+    manager.add_user_memory("Passed the driving test on Monday", user_id=ALICE)
+    reply = ops({"op": "update", "target": "m2", "memory": "Passed the driving test on Monday"})
+    with scripted_model(reply) as model:
+        result = manager.create_user_memories("Sorry, I passed the driving test on Monday, not Friday.", user_id=ALICE)
+    assert "m2: Passed the driving test on Friday" in model.prompt()
+    assert [(c.operation, c.memory_id) for c in result.changes] == [("delete", first.memory_id)]
+    assert [m.memory for m in manager.get_user_memories(user_id=ALICE)] == ["Passed the driving test on Monday"]
+
+
+def test_relative_dates_become_dates_from_the_message_time(manager: MemoryManager) -> None:
+    sunday = dt.datetime(2026, 3, 8, 19, 30, tzinfo=dt.timezone.utc)
+    said = Message(role="user", content="Dentist appointment next Friday at 10!", created_at=sunday)
+    with scripted_model(ops(add("Dentist appointment next Friday at 10", "health"))):
+        result = manager.create_user_memories([said], user_id=ALICE)
+    assert [c.memory for c in result.changes] == ["Dentist appointment on 2026-03-13 at 10"]

@@ -1,0 +1,77 @@
+"""Relative dates in a memory ("next Friday", "in two weeks"), made absolute from the message's time.
+
+A memory outlives the conversation it came from: "dentist next Friday" means nothing a month later.
+The prompt asks the model to write dates, and gives it a calendar, but a 1.5B model still copies the
+user's words about a third of the time. So after the model has answered, the English phrases below
+are replaced by the date they meant, counted from the time of the conversation's last message. Other
+languages are left to the model; so is anything ambiguous (a bare "on Friday" may be a habit).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date, timedelta
+
+__all__ = ["resolve_relative_dates"]
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_COUNTS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+           "eight": 8, "nine": 9, "ten": 10}  # fmt: skip
+_DAY = "|".join(_WEEKDAYS)
+_COUNT = r"\d{1,2}|" + "|".join(_COUNTS)
+
+
+def _count(word: str) -> int:
+    return int(word) if word.isdigit() else _COUNTS[word.lower()]
+
+
+def _ahead(today: date, weekday: str) -> date:
+    # The first such day after today: "next Friday" said on a Sunday is five days later.
+    return today + timedelta(days=(_WEEKDAYS.index(weekday.lower()) - today.weekday() - 1) % 7 + 1)
+
+
+def _before(today: date, weekday: str) -> date:
+    return today - timedelta(days=(today.weekday() - _WEEKDAYS.index(weekday.lower()) - 1) % 7 + 1)
+
+
+def _month(today: date, step: int) -> str:
+    index = today.year * 12 + today.month - 1 + step
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _span(unit: str, n: int) -> timedelta:
+    return timedelta(days=n * (7 if unit.lower().startswith(("week", "fortnight")) else 1))
+
+
+_Rule = tuple[re.Pattern[str], Callable[[re.Match[str], date], str]]
+_RULES: tuple[_Rule, ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), replace)
+    for pattern, replace in (
+        (r"\b(?:on )?the day after tomorrow\b", lambda m, d: f"on {d + timedelta(days=2)}"),
+        (r"\b(?:on )?tomorrow\b", lambda m, d: f"on {d + timedelta(days=1)}"),
+        (r"\b(?:on )?yesterday\b", lambda m, d: f"on {d - timedelta(days=1)}"),
+        (rf"\b(?:on )?(?:next|this|coming|this coming) ({_DAY})\b", lambda m, d: f"on {_ahead(d, m[1])}"),
+        (rf"\b(?:on )?last ({_DAY})\b", lambda m, d: f"on {_before(d, m[1])}"),
+        (rf"\bin ({_COUNT}) (days?|weeks?)(?: time)?\b", lambda m, d: f"on {d + _span(m[2], _count(m[1]))}"),
+        (rf"\b({_COUNT}) (days?|weeks?) from (?:today|now)\b", lambda m, d: f"on {d + _span(m[2], _count(m[1]))}"),
+        (rf"\b({_COUNT}) (days?|weeks?) ago\b", lambda m, d: f"on {d - _span(m[2], _count(m[1]))}"),
+        (r"\bin a fortnight\b", lambda m, d: f"on {d + timedelta(days=14)}"),
+        (r"\bnext week\b", lambda m, d: f"in the week of {_ahead(d, 'monday')}"),
+        (r"\blast week\b", lambda m, d: f"in the week of {d - timedelta(days=d.weekday() + 7)}"),
+        (r"\bnext month\b", lambda m, d: f"in {_month(d, 1)}"),
+        (r"\blast month\b", lambda m, d: f"in {_month(d, -1)}"),
+        (r"\bnext year\b", lambda m, d: f"in {d.year + 1}"),
+        (r"\blast year\b", lambda m, d: f"in {d.year - 1}"),
+    )
+)
+
+
+def resolve_relative_dates(text: str, today: date | None) -> str:
+    """``text`` with its English relative dates replaced by dates counted from ``today``."""
+    if today is None:
+        return text
+    day = today
+    for pattern, replace in _RULES:
+        text = pattern.sub(lambda match: replace(match, day), text)  # noqa: B023 - used at once, in this turn
+    return text
