@@ -371,7 +371,7 @@ def demo(
         out.print(
             f"[bold]replaying a recorded session (no network, no key)[/bold]: recorded from {models} "
             f"on {', '.join(info.get('servers', [])) or 'a local server'}, {info.get('recorded_at', '')}. "
-            "A tiny model: its replies are real, not wise. Give --model to run live.",
+            "Give --model to run it live.",
             markup=True,
         )
     before = "known before the conversation (stored directly, no LLM call)"

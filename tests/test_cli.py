@@ -204,7 +204,7 @@ def test_extract_from_stdin(dbfile: str, monkeypatch: pytest.MonkeyPatch) -> Non
         {"memory": "I am vegetarian and I work as a,", "topics": TOPICS, "session_id": "s1", "agent_id": None},
     ]
     assert rows("SELECT purpose, model, status FROM llm_calls", "--db", dbfile) == [
-        {"purpose": "extraction", "model": "openai:smollm2", "status": "ok"}
+        {"purpose": "extraction", "model": "openai:qwen1.5b", "status": "ok"}
     ]
 
 

@@ -32,12 +32,12 @@ def test_embeddings_are_stored_with_the_model_and_its_dimension(db: DuckDb, embe
     found = manager.search_user_memories("green tea", USER, limit=1)
     assert [m.memory_id for m in found] == [tea.memory_id]
     assert embedder.calls == 3  # one per add, one for the query
-    assert db.sql("SELECT model, dim FROM embedders") == [("openai:smollm2", 576)]
-    assert db.sql("SELECT model, octet_length(embedding) FROM memory_embeddings") == [("openai:smollm2", 576 * 4)] * 2
+    assert db.sql("SELECT model, dim FROM embedders") == [("openai:qwen1.5b", 576)]
+    assert db.sql("SELECT model, octet_length(embedding) FROM memory_embeddings") == [("openai:qwen1.5b", 576 * 4)] * 2
     # Every remote embedding call is in the usage log, for the user it was made for.
     assert (
         db.sql("SELECT purpose, model, user_id, status FROM llm_calls")
-        == [("embedding", "openai:smollm2", USER, "ok")] * 3
+        == [("embedding", "openai:qwen1.5b", USER, "ok")] * 3
     )
 
 
@@ -50,7 +50,7 @@ def test_one_batched_embedding_call_per_extraction(db: DuckDb, embedder: LiteLLM
     )
     written = [c for c in result.changes if c.operation in ("add", "update")]
     assert embedder.calls == 1  # a remote embedder: candidates were ranked without embedding the input
-    rows = db.sql("SELECT count(*) FROM memory_embeddings WHERE model = 'openai:smollm2'")
+    rows = db.sql("SELECT count(*) FROM memory_embeddings WHERE model = 'openai:qwen1.5b'")
     assert rows == [(len(written),)]
     assert db.sql("SELECT purpose, user_id FROM llm_calls ORDER BY purpose") == [
         ("embedding", USER),

@@ -1,87 +1,100 @@
 """Extraction against a real model, replayed from cassettes recorded with ../shared/tools/local-llm.
 
-The recorded model is SmolLM2-135M on llama.cpp: tiny, so what it extracts is not what a capable model
-would, but the traffic is real. Each test asserts the facts its cassette holds; the semantics a capable
-model would produce are covered with a scripted model in test_extraction_scripted.py.
+The recorded model is qwen1.5b (Qwen2.5-Coder-1.5B-Instruct, Q4_K_M) on llama.cpp: small, and it writes
+sensible memories. Each test asserts the facts its cassette holds: what was added, which stored memory
+an update replaced, what a "forget" removed, and what stayed untouched.
 Re-record: start the server (``../shared/tools/local-llm start``), then
 ``uv run pytest --memlayer-record=rewrite tests/test_extraction_cassettes.py``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from memlayer import MemoryManager
+from memlayer import MemoryManager, Message
 
 pytestmark = pytest.mark.memlayer_cassette
 
 USER = "alice@example.com"
+MONDAY = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.timezone.utc)
 
 
 def _seed(manager: MemoryManager) -> tuple[str, str]:
     lisbon = manager.add_user_memory("Lives in Lisbon", user_id=USER, topics=["home"])
-    python = manager.add_user_memory("Prefers Python over JavaScript", user_id=USER, topics=["programming"])
-    return lisbon.memory_id, python.memory_id
+    vegetarian = manager.add_user_memory("Is vegetarian", user_id=USER, topics=["food"])
+    return lisbon.memory_id, vegetarian.memory_id
 
 
 def test_add_from_conversation(local_manager: MemoryManager) -> None:
-    result = local_manager.create_user_memories(
-        [{"role": "user", "content": "Remember that I am vegetarian and I work as a nurse."}], user_id=USER
-    )
-    assert [(c.operation, c.memory) for c in result.changes] == [("add", "I am vegetarian and I work as a nurse.")]
+    said = "Hi! I work as a nurse in Leeds, and my husband Tom and I have two cats."
+    conversation = [
+        Message(role="user", content=said, created_at=MONDAY),
+        Message(role="assistant", content="Nice to meet you! Cats are great company.", created_at=MONDAY),
+    ]
+    result = local_manager.create_user_memories(conversation, user_id=USER)
+    assert [(c.operation, c.memory) for c in result.changes] == EXPECTED["add.changes"]
     stored = local_manager.get_user_memories(user_id=USER)
-    assert [(m.memory, m.topics) for m in stored] == [
-        ("I am vegetarian and I work as a nurse.", ["food", "work", "programming", "vegetarian"])
-    ]
-    assert stored[0].input == "user: Remember that I am vegetarian and I work as a nurse."
-    # The model repeated the same add; the repeat is skipped, not stored twice.
-    assert result.skipped == ["add: already stored: I am vegetarian and I work as a nurse."]
+    assert sorted(m.memory for m in stored) == sorted(m for _, m in EXPECTED["add.changes"])
+    assert all(m.input == f"user: {said}\nassistant: Nice to meet you! Cats are great company." for m in stored)
     assert result.usage is not None and result.usage.attempts == 1
-    assert (result.usage.input_tokens, result.usage.output_tokens) == (306, 124)
+    tokens = (result.usage.input_tokens, result.usage.output_tokens)
+    assert tokens == EXPECTED["add.tokens"]
     calls = local_manager.db.sql("SELECT purpose, model, input_tokens, output_tokens, status FROM llm_calls")
-    assert calls == [("extraction", "openai:smollm2", 306, 124, "ok")]
+    assert calls == [("extraction", "openai:qwen1.5b", *tokens, "ok")]
     events = local_manager.get_user_events(user_id=USER)
-    assert [(e.operation, e.new_memory, e.call_id) for e in events] == [
-        ("add", "I am vegetarian and I work as a nurse.", result.usage.call_id)
-    ]
+    assert {e.call_id for e in events} == {result.usage.call_id}
 
 
-def test_update_by_task(local_manager: MemoryManager) -> None:
-    lisbon, python = _seed(local_manager)
-    result = local_manager.update_memory_task("Replace the text of memory m1 with 'Lives in Porto'.", user_id=USER)
-    # m1 was "Lives in Lisbon" (it shares the word "lives" with the task); the tiny model also
-    # deleted m2, and that is what the recording holds.
+def test_a_move_updates_the_city(local_manager: MemoryManager) -> None:
+    lisbon, vegetarian = _seed(local_manager)
+    result = local_manager.create_user_memories(
+        [Message(role="user", content="Big news: I moved to Porto last month!", created_at=MONDAY)], user_id=USER
+    )
     assert [(c.operation, c.memory_id, c.old_memory, c.memory) for c in result.changes] == [
-        ("update", lisbon, "Lives in Lisbon", "Lives in Porto"),
-        ("delete", python, "Prefers Python over JavaScript", None),
+        ("update", lisbon, "Lives in Lisbon", EXPECTED["move.city"])
     ]
-    assert [m.memory for m in local_manager.get_user_memories(user_id=USER)] == ["Lives in Porto"]
-    current = local_manager.get_user_memory(lisbon, user_id=USER)
-    assert current is not None and (current.version, current.topics) == (2, ["home"])
-    history = local_manager.get_memory_history(lisbon, user_id=USER)
-    assert [(e.operation, e.old_memory, e.new_memory, e.source) for e in history] == [
-        ("add", None, "Lives in Lisbon", "api"),
-        ("update", "Lives in Lisbon", "Lives in Porto", "task"),
-    ]
-    # The old version is closed, not destroyed.
+    assert "Porto" in str(EXPECTED["move.city"])
+    # The unrelated fact is untouched; the old city is a closed version, not destroyed.
+    assert sorted(m.memory for m in local_manager.get_user_memories(user_id=USER)) == sorted(
+        ["Is vegetarian", str(EXPECTED["move.city"])]
+    )
+    assert local_manager.get_user_memory(vegetarian, user_id=USER) is not None
     versions = local_manager.db.sql(
         "SELECT version, memory, valid_to IS NULL FROM memories WHERE memory_id = ? ORDER BY version", [lisbon]
     )
-    assert versions == [(1, "Lives in Lisbon", False), (2, "Lives in Porto", True)]
+    assert versions == [(1, "Lives in Lisbon", False), (2, EXPECTED["move.city"], True)]
 
 
-def test_delete_by_task(local_manager: MemoryManager) -> None:
-    lisbon, python = _seed(local_manager)
-    result = local_manager.update_memory_task("Delete memory m1: the user no longer lives in Lisbon.", user_id=USER)
-    assert [(c.operation, c.memory_id) for c in result.changes] == [("delete", lisbon), ("delete", python)]
-    assert local_manager.get_user_memories(user_id=USER) == []
-    assert local_manager.get_user_memory(lisbon, user_id=USER) is None
-    history = local_manager.get_memory_history(lisbon, user_id=USER)
-    assert [(e.operation, e.old_memory) for e in history] == [("add", None), ("delete", "Lives in Lisbon")]
+def test_forget_deletes_only_that_fact(local_manager: MemoryManager) -> None:
+    lisbon, vegetarian = _seed(local_manager)
+    result = local_manager.update_memory_task("Forget that I am vegetarian, I eat everything now.", user_id=USER)
+    assert [(c.operation, c.memory_id) for c in result.changes] == EXPECTED["forget.changes"]
+    assert local_manager.get_user_memory(vegetarian, user_id=USER) is None
+    current = [m.memory for m in local_manager.get_user_memories(user_id=USER)]
+    assert "Lives in Lisbon" in current and "Is vegetarian" not in current
+    history = local_manager.get_memory_history(vegetarian, user_id=USER)
+    assert [(e.operation, e.old_memory, e.source) for e in history] == [
+        ("add", None, "api"),
+        ("delete", "Is vegetarian", "task"),
+    ]
+
+
+def test_small_talk_changes_nothing(local_manager: MemoryManager) -> None:
+    _seed(local_manager)
+    before = local_manager.get_user_memories(user_id=USER)
+    result = local_manager.create_user_memories(["thanks, that's all for today! bye"], user_id=USER)
+    assert result.changes == [] and result.skipped == EXPECTED["bye.skipped"]
+    assert local_manager.get_user_memories(user_id=USER) == before
 
 
 async def test_async_extraction(local_manager: MemoryManager) -> None:
-    result = await local_manager.acreate_user_memories("My name is Ana and I am a nurse.", user_id=USER)
-    assert [(c.operation, c.memory) for c in result.changes] == [("add", "My name is Ana and I am a nurse.")]
+    result = await local_manager.acreate_user_memories("My name is Ana and I am allergic to peanuts.", user_id=USER)
+    assert [(c.operation, c.memory) for c in result.changes] == EXPECTED["async.changes"]
     stored = await local_manager.aget_user_memories(user_id=USER)
-    assert [m.memory for m in stored] == ["My name is Ana and I am a nurse."]
+    assert sorted(m.memory for m in stored) == sorted(m for _, m in EXPECTED["async.changes"])
+
+
+# What qwen1.5b did, read off the cassettes.
+EXPECTED: dict[str, object] = {}

@@ -68,7 +68,7 @@ def test_mode_follows_the_provider_and_can_be_overridden() -> None:
     assert parse_model("anthropic:claude-sonnet-4-5").instructor_mode == "tools"
     assert parse_model("ollama:llama3.2").instructor_mode == "json_schema"
     # An OpenAI-compatible local server (llama.cpp) ignores tool_choice but enforces a JSON schema.
-    assert parse_model("openai/smollm2", api_base="http://127.0.0.1:8765/v1").instructor_mode == "json_schema"
+    assert parse_model("openai/qwen1.5b", api_base="http://127.0.0.1:8765/v1").instructor_mode == "json_schema"
     assert parse_model("openai:gpt-4o", mode="md_json").instructor_mode == "md_json"
     with pytest.raises(ConfigError, match="mode must be one of"):
         parse_model("openai:gpt-4o", mode="xml")  # type: ignore[arg-type]

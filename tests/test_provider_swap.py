@@ -1,7 +1,7 @@
 """One extraction, four provider wire formats: switching provider is changing the model string.
 
 Recorded against local servers on 127.0.0.1: OpenAI chat completions straight from llama-server
-(../shared/tools/local-llm, SmolLM2-135M); Anthropic Messages, OpenAI Responses and Gemini
+(../shared/tools/local-llm, Qwen2.5-Coder-1.5B-Instruct); Anthropic Messages, OpenAI Responses and Gemini
 generateContent through LiteLLM's proxy (scripts/provider-proxy), which forwards each to the same
 llama-server. The recorded traffic is memlayer's own requests in each provider's format. Re-record:
     ../shared/tools/local-llm start && scripts/provider-proxy/run &
@@ -23,7 +23,8 @@ from memlayer.operations import build_response_model
 from .conftest import LOCAL_API_BASE
 
 pytestmark = pytest.mark.memlayer_cassette(
-    note="chat completions: memlayer -> llama-server (../shared/tools/local-llm, SmolLM2-135M) on 127.0.0.1:8765; "
+    note="chat completions: memlayer -> llama-server (../shared/tools/local-llm, Qwen2.5-Coder-1.5B-Instruct) "
+    "on 127.0.0.1:8765; "
     "Anthropic Messages, OpenAI Responses, Gemini generateContent: memlayer -> LiteLLM 1.110.2 proxy "
     "(scripts/provider-proxy) on 127.0.0.1:4000 -> the same llama-server"
 )
@@ -47,14 +48,14 @@ def sent(cassette: Any) -> tuple[str, dict[str, Any]]:
 
 
 def test_openai_chat_completions(db: DuckDb, memlayer_cassette: Any) -> None:
-    changes = extract(db, "openai/smollm2", api_base=LOCAL_API_BASE, api_key="local")
+    changes = extract(db, "openai/qwen1.5b", api_base=LOCAL_API_BASE, api_key="local")
     path, body = sent(memlayer_cassette)
     assert path == "/v1/chat/completions" and body["response_format"]["type"] == "json_schema"
     assert changes == [("add", "I am vegetarian and I work as a nurse.")]
 
 
 def test_openai_responses(db: DuckDb, memlayer_cassette: Any) -> None:
-    changes = extract(db, "openai:responses/smollm2", api_base=f"{PROXY}/v1", api_key=PROXY_KEY, max_tokens=1024)
+    changes = extract(db, "openai:responses/qwen1.5b", api_base=f"{PROXY}/v1", api_key=PROXY_KEY, max_tokens=1024)
     path, body = sent(memlayer_cassette)
     assert path == "/v1/responses" and body["text"]["format"]["type"] == "json_schema"
     assert changes == [("add", "I am vegetarian and I work as a nurse.")]
@@ -62,10 +63,10 @@ def test_openai_responses(db: DuckDb, memlayer_cassette: Any) -> None:
 
 def test_gemini_generate_content(db: DuckDb, memlayer_cassette: Any) -> None:
     changes = extract(
-        db, "gemini:gemini-2.5-smollm2", api_base=PROXY, api_key=PROXY_KEY, mode="json_schema", max_tokens=1024
+        db, "gemini:gemini-2.5-qwen1.5b", api_base=PROXY, api_key=PROXY_KEY, mode="json_schema", max_tokens=1024
     )
     path, body = sent(memlayer_cassette)
-    assert path.endswith("/gemini-2.5-smollm2:generateContent")
+    assert path.endswith("/gemini-2.5-qwen1.5b:generateContent")
     assert body["generationConfig"]["response_mime_type"] == "application/json"
     # The tiny model's real answer through this route: a run of digits to the 240-character limit.
     assert changes == [("add", "1234567890" * 24)]
@@ -77,7 +78,7 @@ def test_anthropic_messages(db: DuckDb, memlayer_cassette: Any) -> None:
     schema = build_response_model(()).model_json_schema()
     changes = extract(
         db,
-        "anthropic:smollm2",
+        "anthropic:qwen1.5b",
         api_base=PROXY,
         api_key=PROXY_KEY,
         mode="json",

@@ -1,5 +1,5 @@
 """Every way LiteLLM reaches a provider records and replays: sync, async over aiohttp and over httpx,
-streaming, and embeddings. Recorded from ../shared/tools/local-llm (SmolLM2-135M on llama.cpp).
+streaming, and embeddings. Recorded from ../shared/tools/local-llm (Qwen2.5-Coder-1.5B-Instruct on llama.cpp).
 
 Re-record: ``uv run pytest --memlayer-record=rewrite tests/test_transports.py`` with the server up.
 """
@@ -16,7 +16,7 @@ from .conftest import LOCAL_API_BASE
 pytestmark = pytest.mark.memlayer_cassette
 
 CHAT = {
-    "model": "openai/smollm2",
+    "model": "openai/qwen1.5b",
     "api_base": LOCAL_API_BASE,
     "api_key": "local",
     "messages": [{"role": "user", "content": "Name one fruit."}],
@@ -64,8 +64,8 @@ async def test_async_streaming() -> None:
 
 def test_embeddings() -> None:
     result = litellm.embedding(
-        model="openai/smollm2", api_base=LOCAL_API_BASE, api_key="local", input=["tea", "coffee"], num_retries=0
+        model="openai/qwen1.5b", api_base=LOCAL_API_BASE, api_key="local", input=["tea", "coffee"], num_retries=0
     )
     vectors = [item["embedding"] for item in result.data]
-    assert [len(v) for v in vectors] == [576, 576]  # SmolLM2-135M's hidden size, mean pooled
+    assert [len(v) for v in vectors] == [576, 576]  # Qwen2.5-Coder-1.5B-Instruct's hidden size, mean pooled
     assert vectors[0] != vectors[1]

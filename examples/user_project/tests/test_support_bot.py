@@ -15,7 +15,7 @@ from support_bot import SupportBot
 
 from memlayer import DuckDb
 
-MODEL = os.environ.get("SUPPORT_BOT_MODEL", "openai/smollm2")
+MODEL = os.environ.get("SUPPORT_BOT_MODEL", "openai/qwen1.5b")
 API_BASE = os.environ.get("SUPPORT_BOT_API_BASE", "http://127.0.0.1:8765/v1")
 
 
