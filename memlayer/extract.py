@@ -104,7 +104,8 @@ def apply_operations(changes: ChangeSet, plan: ExtractionPlan, operations: list[
     - an add of a fact already stored (the same text, or one whose words a shown memory holds);
     - an add or update that is not grounded in what the user said (`grounded`): the prompt's
       example, a fact only the assistant stated, an invented detail;
-    - an update that changes nothing.
+    - an update that changes nothing;
+    - a delete of a memory none of whose words the user said ("bye" does not retract a job).
     English relative dates in a text become dates first (`memlayer.dates`).
     An update that turns a memory into another stored one deletes it instead (the two are merged).
     A second operation on one alias acts on the result of the first; one on an alias already
@@ -140,6 +141,9 @@ def apply_operations(changes: ChangeSet, plan: ExtractionPlan, operations: list[
                 seen.add(memory_key(text))
                 current[op.target] = changes.update(old, text, topics, op.reason)
         elif isinstance(op, DeleteOp):
+            if said and not _mentioned(old.memory, said):
+                skipped.append(f"delete {op.target}: the user did not mention it: {old.memory}")
+                continue
             changes.delete(old, op.reason)
             current[op.target] = None
         else:  # pragma: no cover - the response model admits only the three
@@ -162,6 +166,12 @@ def _skip_add(text: str, seen: set[str], said: set[str], shown: list[str]) -> st
     if words and any(words <= content_words(memory) for memory in shown):
         return "already stored"
     return None
+
+
+def _mentioned(memory: str, said: set[str]) -> bool:
+    # "Forget where I live" names "Lives in Lisbon"; "I eat everything now" does not, and a small
+    # model that deletes the city there destroys a true fact.
+    return any(_same_word(w, s) for w in content_words(memory) if not w.isdigit() for s in said)
 
 
 def grounded(text: str, said: set[str]) -> bool:

@@ -182,9 +182,6 @@ def test_the_console_script_fails_in_one_line(dbfile: str) -> None:
     ]
 
 
-TOPICS = ["i am vegetarian and i work as a,"]
-
-
 @pytest.mark.memlayer_cassette
 def test_extract_from_stdin(dbfile: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "local")  # the local server takes any key; LiteLLM wants one
@@ -196,12 +193,12 @@ def test_extract_from_stdin(dbfile: str, monkeypatch: pytest.MonkeyPatch) -> Non
         "extract", "-", "--user", "ana", "--session", "s1", "--db", dbfile, "--model", LOCAL_MODEL,
         "--api-base", LOCAL_API_BASE, input="\n".join(json.dumps(line) for line in lines),
     )  # fmt: skip
-    # What SmolLM2-135M replied (a tiny model: a copy, and a clipped copy, of the user's words).
-    assert "1 call(s)" in out and "I am vegetarian and I work as a nurse." in out
+    # What qwen1.5b replied: the two facts, each with its topic.
+    assert "1 call(s), 547 + 48 tokens" in out and "Works as a nurse" in out
     stored = rows("SELECT memory, topics, session_id, agent_id FROM current_memories ORDER BY memory", "--db", dbfile)
     assert stored == [
-        {"memory": "I am vegetarian and I work as a nurse.", "topics": TOPICS, "session_id": "s1", "agent_id": None},
-        {"memory": "I am vegetarian and I work as a,", "topics": TOPICS, "session_id": "s1", "agent_id": None},
+        {"memory": "Vegetarian", "topics": ["diet"], "session_id": "s1", "agent_id": None},
+        {"memory": "Works as a nurse", "topics": ["work"], "session_id": "s1", "agent_id": None},
     ]
     assert rows("SELECT purpose, model, status FROM llm_calls", "--db", dbfile) == [
         {"purpose": "extraction", "model": "openai:qwen1.5b", "status": "ok"}

@@ -1,7 +1,7 @@
 """LiteLLM embeddings by model string, replayed from a cassette recorded with ../shared/tools/local-llm.
 
-The server's model is SmolLM2-135M, whose mean-pooled hidden states (576 numbers) stand in for an
-embedding model: the vectors mean little, but the traffic, the dimension read from the reply and the
+The server's model is qwen1.5b (Qwen2.5-Coder-1.5B-Instruct), whose mean-pooled hidden states (1,536
+numbers) stand in for an embedding model: the vectors are no embedding model's, but the traffic, the dimension read from the reply and the
 one batched call per extraction are real. Re-record: start the server, then
 ``uv run pytest --memlayer-record=rewrite tests/test_embedding_cassettes.py``.
 """
@@ -32,8 +32,8 @@ def test_embeddings_are_stored_with_the_model_and_its_dimension(db: DuckDb, embe
     found = manager.search_user_memories("green tea", USER, limit=1)
     assert [m.memory_id for m in found] == [tea.memory_id]
     assert embedder.calls == 3  # one per add, one for the query
-    assert db.sql("SELECT model, dim FROM embedders") == [("openai:qwen1.5b", 576)]
-    assert db.sql("SELECT model, octet_length(embedding) FROM memory_embeddings") == [("openai:qwen1.5b", 576 * 4)] * 2
+    assert db.sql("SELECT model, dim FROM embedders") == [("openai:qwen1.5b", 1536)]
+    assert db.sql("SELECT model, octet_length(embedding) FROM memory_embeddings") == [("openai:qwen1.5b", 1536 * 4)] * 2
     # Every remote embedding call is in the usage log, for the user it was made for.
     assert (
         db.sql("SELECT purpose, model, user_id, status FROM llm_calls")
@@ -56,5 +56,8 @@ def test_one_batched_embedding_call_per_extraction(db: DuckDb, embedder: LiteLLM
         ("embedding", USER),
         ("extraction", USER),
     ]
-    # What the tiny model replied in the recording: one add, of a meaningless text.
-    assert [(c.operation, c.memory) for c in result.changes] == [("add", "1234567890")]
+    # What qwen1.5b replied in the recording: both facts, both embedded in that one call.
+    assert [(c.operation, c.memory) for c in result.changes] == [
+        ("add", "Moved to Porto last month"),
+        ("add", "Started learning the guitar"),
+    ]

@@ -52,32 +52,41 @@ def test_a_move_updates_the_city(local_manager: MemoryManager) -> None:
     result = local_manager.create_user_memories(
         [Message(role="user", content="Big news: I moved to Porto last month!", created_at=MONDAY)], user_id=USER
     )
-    assert [(c.operation, c.memory_id, c.old_memory, c.memory) for c in result.changes] == [
-        ("update", lisbon, "Lives in Lisbon", EXPECTED["move.city"])
+    # The city is updated; "last month" became the month. The model also added the move itself, and
+    # wrote "Big news: ..." ten times: the nine repeats are skipped, not stored.
+    assert [(c.operation, c.old_memory, c.memory) for c in result.changes] == [
+        ("update", "Lives in Lisbon", "Lives in Porto"),
+        ("add", None, "Moved to Porto in 2026-02"),
+        ("add", None, "Big news: I moved to Porto in 2026-02"),
     ]
-    assert "Porto" in str(EXPECTED["move.city"])
+    assert result.changes[0].memory_id == lisbon
+    assert result.skipped == ["add: already stored: Big news: I moved to Porto in 2026-02"] * 9
     # The unrelated fact is untouched; the old city is a closed version, not destroyed.
-    assert sorted(m.memory for m in local_manager.get_user_memories(user_id=USER)) == sorted(
-        ["Is vegetarian", str(EXPECTED["move.city"])]
-    )
     assert local_manager.get_user_memory(vegetarian, user_id=USER) is not None
     versions = local_manager.db.sql(
         "SELECT version, memory, valid_to IS NULL FROM memories WHERE memory_id = ? ORDER BY version", [lisbon]
     )
-    assert versions == [(1, "Lives in Lisbon", False), (2, EXPECTED["move.city"], True)]
+    assert versions == [(1, "Lives in Lisbon", False), (2, "Lives in Porto", True)]
 
 
-def test_forget_deletes_only_that_fact(local_manager: MemoryManager) -> None:
+def test_a_retraction_replaces_only_that_fact(local_manager: MemoryManager) -> None:
     lisbon, vegetarian = _seed(local_manager)
     result = local_manager.update_memory_task("Forget that I am vegetarian, I eat everything now.", user_id=USER)
-    assert [(c.operation, c.memory_id) for c in result.changes] == EXPECTED["forget.changes"]
-    assert local_manager.get_user_memory(vegetarian, user_id=USER) is None
-    current = [m.memory for m in local_manager.get_user_memories(user_id=USER)]
-    assert "Lives in Lisbon" in current and "Is vegetarian" not in current
+    # The model rewrote the diet (fair: the user said what they eat now), then also deleted m2, the
+    # city, which the user never mentioned: that delete is refused, and the city stays.
+    assert [(c.operation, c.memory_id, c.memory) for c in result.changes] == [
+        ("update", vegetarian, "Eats everything now")
+    ]
+    assert result.skipped == ["delete m2: the user did not mention it: Lives in Lisbon"]
+    assert sorted(m.memory for m in local_manager.get_user_memories(user_id=USER)) == [
+        "Eats everything now",
+        "Lives in Lisbon",
+    ]
+    assert local_manager.get_user_memory(lisbon, user_id=USER) is not None
     history = local_manager.get_memory_history(vegetarian, user_id=USER)
-    assert [(e.operation, e.old_memory, e.source) for e in history] == [
-        ("add", None, "api"),
-        ("delete", "Is vegetarian", "task"),
+    assert [(e.operation, e.old_memory, e.new_memory, e.source) for e in history] == [
+        ("add", None, "Is vegetarian", "api"),
+        ("update", "Is vegetarian", "Eats everything now", "task"),
     ]
 
 
@@ -97,4 +106,9 @@ async def test_async_extraction(local_manager: MemoryManager) -> None:
 
 
 # What qwen1.5b did, read off the cassettes.
-EXPECTED: dict[str, object] = {}
+EXPECTED: dict[str, object] = {
+    "add.changes": [("add", "Works as a nurse in Leeds"), ("add", "Has two cats"), ("add", "My husband Tom and I")],
+    "add.tokens": (710, 82),
+    "bye.skipped": [],
+    "async.changes": [("add", "Name: Ana"), ("add", "Allergy to peanuts")],
+}
