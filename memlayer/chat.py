@@ -225,11 +225,16 @@ def _json_reply(spec: ModelSpec, content: str, tools: Sequence[Tool], usage: LLM
 
 
 def _with_tool_guide(messages: list[dict[str, Any]], tools: Sequence[Tool]) -> list[dict[str, Any]]:
-    guide = "\n".join(f"- {t.name}: {t.description}" for t in tools)
+    # The server turns the step schema into a grammar the model never reads, so the guide names each
+    # tool's arguments and shows one call: without it qwen1.5b never called a tool.
+    guide = "\n".join(f"- {t.name}({', '.join(t.args_model.model_fields)}): {t.description}" for t in tools)
+    first = tools[0]
+    call = {"name": first.name, "arguments": {a: "..." for a in list(first.args_model.model_fields)[:1]}}
+    example = json.dumps({"tool_calls": [call], "content": ""})
     text = (
         "Reply with one JSON object. To call tools, list them in tool_calls and leave content empty; "
         "you will get their results. To answer the user, leave tool_calls empty and write the answer "
-        f"in content.\nTools:\n{guide}"
+        f"in content.\nTools:\n{guide}\nA call looks like: {example}"
     )
     if messages and messages[0]["role"] == "system":
         return [{"role": "system", "content": f"{messages[0]['content']}\n\n{text}"}, *messages[1:]]

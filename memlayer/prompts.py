@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 PROMPT_VERSION = "extract-v2"
-AGENT_PROMPT_VERSION = "agent-v1"
+AGENT_PROMPT_VERSION = "agent-v2"
 
 _SYSTEM = """\
 You keep an assistant's long-term memory about one user. Read the new conversation and reply with \

@@ -97,4 +97,17 @@ async def test_async_runs_carry_session_history(db: DuckDb) -> None:
 
 
 # What the recorded model said and did, read off the cassettes.
-EXPECTED: dict[str, object] = {}
+EXPECTED: dict[str, object] = {
+    "stream.content": "That's great to hear! It's a wonderful thing to have a new furry friend in your life. Do you have any questions about Biscuit or how to take care of him?",  # noqa: E501
+    "stream.calls": [("chat", 29, 39), ("extraction", 728, 32)],
+    "stream.changes": [("add", "Adopted a dog named Biscuit")],
+    "tools.calls": [("get_memories", '{"limit":10}', False)],
+    "tools.results": ["e7fe603a-2c13-5954-827e-0b8f0f5c733a: Lives in Lisbon [home]"],
+    "tools.content": "I remember living in Lisbon [home].",
+    "agentic.calls": [("update_user_memory", '{"task":"remember that I moved to Porto"}')],
+    "agentic.changes": [("update", "Lives in Porto")],
+    # The move replaced the city: one memory, its second version.
+    "agentic.memories": ["Lives in Porto"],
+    "async.contents": ("Hello, Ana! How can I assist you today?", "Your name is Ana."),
+    "async.input_tokens": [24, 50],
+}
