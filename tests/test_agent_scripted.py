@@ -293,7 +293,7 @@ def test_json_tool_mode_streams_the_answer_as_it_arrives(db: DuckDb) -> None:
         response = agent.print_response("hi", user_id=ALICE, stream=True, file=out)
     request = model.requests[0]
     assert "tools" not in request and request["response_format"]["json_schema"]["name"] == "agent_step"
-    assert "get_memories: List the user's current memories" in request["messages"][0]["content"]
+    assert "get_memories(limit): List the user's current memories" in request["messages"][0]["content"]
     assert out.getvalue() == 'Café "quoted" and a\nnew line, streamed in pieces.\n'
     assert response.content == 'Café "quoted" and a\nnew line, streamed in pieces.'
     stream = agent.run_stream("again", user_id=ALICE)

@@ -33,6 +33,8 @@ PROXY = os.environ.get("MEMLAYER_PROXY_BASE", "http://127.0.0.1:4000")
 PROXY_KEY = os.environ.get("MEMLAYER_PROXY_KEY", "local-proxy-key")
 SAID = "Remember that I am vegetarian and I work as a nurse."
 USER = "ana@example.com"
+# What qwen1.5b extracted, the same through every wire format.
+SAME_FACTS = [("add", "Vegetarian"), ("add", "Works as a nurse")]
 
 
 def extract(db: DuckDb, model: str, **options: Any) -> list[tuple[str, str | None]]:
@@ -51,14 +53,14 @@ def test_openai_chat_completions(db: DuckDb, memlayer_cassette: Any) -> None:
     changes = extract(db, "openai/qwen1.5b", api_base=LOCAL_API_BASE, api_key="local")
     path, body = sent(memlayer_cassette)
     assert path == "/v1/chat/completions" and body["response_format"]["type"] == "json_schema"
-    assert changes == [("add", "I am vegetarian and I work as a nurse.")]
+    assert changes == SAME_FACTS
 
 
 def test_openai_responses(db: DuckDb, memlayer_cassette: Any) -> None:
     changes = extract(db, "openai:responses/qwen1.5b", api_base=f"{PROXY}/v1", api_key=PROXY_KEY, max_tokens=1024)
     path, body = sent(memlayer_cassette)
     assert path == "/v1/responses" and body["text"]["format"]["type"] == "json_schema"
-    assert changes == [("add", "I am vegetarian and I work as a nurse.")]
+    assert changes == SAME_FACTS
 
 
 def test_gemini_generate_content(db: DuckDb, memlayer_cassette: Any) -> None:
@@ -68,8 +70,7 @@ def test_gemini_generate_content(db: DuckDb, memlayer_cassette: Any) -> None:
     path, body = sent(memlayer_cassette)
     assert path.endswith("/gemini-2.5-qwen1.5b:generateContent")
     assert body["generationConfig"]["response_mime_type"] == "application/json"
-    # The tiny model's real answer through this route: a run of digits to the 240-character limit.
-    assert changes == [("add", "1234567890" * 24)]
+    assert changes == SAME_FACTS
 
 
 def test_anthropic_messages(db: DuckDb, memlayer_cassette: Any) -> None:
@@ -87,4 +88,4 @@ def test_anthropic_messages(db: DuckDb, memlayer_cassette: Any) -> None:
     )
     path, body = sent(memlayer_cassette)
     assert path == "/v1/messages" and body["output_format"]["type"] == "json_schema"
-    assert changes == [("add", "add_to_memory_op"), ("add", "add_to_memory_op_list_list_list_list_")]
+    assert changes == SAME_FACTS
