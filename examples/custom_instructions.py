@@ -20,8 +20,7 @@ with replay, DuckDb() as db:
     )
     result = manager.create_user_memories(
         [
-            {"role": "user", "content": "Hi there! Lovely weather today."},
-            {"role": "user", "content": "I write Rust at work but prefer Python for scripts."},
+            {"role": "user", "content": "Hi there! Lovely weather today. I use Rust at work, and I prefer Python."},
         ],
         user_id="dev@example.com",
     )

@@ -79,6 +79,7 @@ def test_agentic_memory_run(db: DuckDb, local_manager: MemoryManager) -> None:
         *[(c.operation, "task") for c in response.memory_changes],
     ]
     assert [m.memory for m in local_manager.get_user_memories(user_id=USER)] == EXPECTED["agentic.memories"]
+    assert [c.memory_id for c in response.memory_changes] == [lisbon.memory_id]
 
 
 async def test_async_runs_carry_session_history(db: DuckDb) -> None:

@@ -1,7 +1,8 @@
 """LiteLLM embeddings by model string, replayed from a cassette recorded with ../shared/tools/local-llm.
 
 The server's model is qwen1.5b (Qwen2.5-Coder-1.5B-Instruct), whose mean-pooled hidden states (1,536
-numbers) stand in for an embedding model: the vectors are no embedding model's, but the traffic, the dimension read from the reply and the
+numbers) stand in for an embedding model: the vectors are no embedding model's, but the traffic, the
+dimension read from the reply and the
 one batched call per extraction are real. Re-record: start the server, then
 ``uv run pytest --memlayer-record=rewrite tests/test_embedding_cassettes.py``.
 """

@@ -1,7 +1,8 @@
 """Every example runs offline from its cassette, and prints what its recording holds.
 
 The examples run in this process (runpy), so LiteLLM is imported once for all of them. Their
-cassettes were recorded from SmolLM2-135M: the facts asserted are what that tiny model said.
+cassettes were recorded from qwen1.5b (Qwen2.5-Coder-1.5B-Instruct on llama.cpp): the facts asserted
+are what that model did, its mistakes included.
 Re-record one: ``MEMLAYER_RECORD=rewrite uv run python examples/<name>.py`` with the local server up.
 """
 
@@ -16,22 +17,37 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 EXPECTED = {
-    "custom_instructions": ["   add: 1234567890 []", "   skipped 11 repeat(s) of a stored fact"],
-    "always_on_memory": ["what is remembered now:", "   v1 12 []"],
-    "agentic_memory": ["   [tool] update_user_memory(", "(3 LLM call(s), 952 + 3539 tokens)"],
-    "shared_memory": ["   the sales agent had 1 memory(ies) in context:", "   1234567890 (written by agent 'support')"],
-    "multi_user": [
-        "alice: ['1', '10', '11', '12', '2', '3', '4', '5', '6', '7', '8', '9']",
-        "carol (never seen): []",
+    # qwen1.5b kept both language preferences, and also the weather the instructions said to ignore.
+    "custom_instructions": [
+        "   add: Works with Rust ['work']",
+        "   add: Likes Python ['likes']",
+        "   add: Weather is nice",
     ],
+    # It added the new diet instead of updating the old one: both are current.
+    "always_on_memory": [
+        "what is remembered now:",
+        "   v1 Is now a pescatarian ['diet']",
+        "   v1 I'm vegetarian and I cook every Sunday ['diet', 'hobbies']",
+    ],
+    "agentic_memory": [
+        '   [tool] update_user_memory({"task":"remember that I moved to Porto last month"})',
+        "   remembered: Moved to Porto last month ['home']",
+        "(3 LLM call(s), 868 + 97 tokens)",
+    ],
+    "shared_memory": [
+        "   the sales agent had 1 memory(ies) in context:",
+        "   My team of 12 uses the Pro plan (written by agent 'support')",
+    ],
+    "multi_user": ["alice: ['Allergic to peanuts']", "bob: ['Likes peanut butter']", "carol (never seen): []"],
     "memory_tools": [
-        "error: user 'ana@example.com' has no current memory '25601012'",
+        '   [tool] get_memories({"limit":10}) -> 5b9e673b-7363-52cd-8f17-e9019c1705a5: Lives in Lisbon [home]',
         "bob's memories, untouched: [\"Bob's secret: none of Ana's business\"]",
     ],
     "reading_memories": [
-        "now: ['addei', 'Lives in Lisbon']",
+        "now: ['Lives in Lisbon, runs 10k every Saturday, learning Portuguese']",
         "as it was before the move: ['Lives in Porto']",
         "   update 'Lives in Porto' -> 'Lives in Lisbon' (api)",
+        "   update 'Lives in Lisbon' -> 'Lives in Lisbon, runs 10k every Saturday, learning Portuguese' (extraction)",
     ],
 }
 
