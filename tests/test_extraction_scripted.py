@@ -335,3 +335,16 @@ def test_relative_dates_become_dates_from_the_message_time(manager: MemoryManage
     with scripted_model(ops(add("Dentist appointment next Friday at 10", "health"))):
         result = manager.create_user_memories([said], user_id=ALICE)
     assert [c.memory for c in result.changes] == ["Dentist appointment on 2026-03-13 at 10"]
+
+
+def test_a_delete_of_a_memory_the_user_never_mentioned_is_refused(manager: MemoryManager) -> None:
+    # "bye" deleting the user's job: the most damaging thing a small model does.
+    job = manager.add_user_memory("Works as a nurse", user_id=ALICE)
+    diet = manager.add_user_memory("Is vegetarian", user_id=ALICE)
+    reply = ops({"op": "delete", "target": "m1"}, {"op": "delete", "target": "m2"})
+    with scripted_model(reply) as model:
+        result = manager.create_user_memories("Forget that I'm vegetarian. Bye!", user_id=ALICE)
+    shown = {line.split(": ", 1)[1]: line.split(": ", 1)[0] for line in model.prompt().splitlines() if line[:1] == "m"}
+    assert [c.memory_id for c in result.changes] == [diet.memory_id]
+    assert result.skipped == [f"delete {shown['Works as a nurse']}: the user did not mention it: Works as a nurse"]
+    assert manager.get_user_memory(job.memory_id, user_id=ALICE) is not None
