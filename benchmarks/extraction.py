@@ -69,8 +69,9 @@ def pct(xs: list[float], q: float) -> float:
 def reply(i: int) -> str:
     return json.dumps({"operations": [
         {"op": "add", "memory": f"Run {i}: drinks green tea", "topics": ["tea"], "reason": "new"},
-        {"op": "add", "memory": f"Run {i}: lives in Porto", "topics": ["home"], "reason": "moved"},
-        {"op": "update", "target": "m1", "memory": f"Run {i}: updated fact", "topics": ["misc"], "reason": "changed"},
+        {"op": "add", "memory": f"Run {i}: moved to Porto", "topics": ["home"], "reason": "moved"},
+        {"op": "update", "target": "m1", "memory": f"Run {i}: switched to green tea", "topics": ["misc"],
+         "reason": "changed"},
         {"op": "delete", "target": "m2", "reason": "retracted"},
     ]})  # fmt: skip
 
@@ -106,7 +107,7 @@ def token_report() -> None:
         msgs = req["messages"]
         est = tokens(messages=msgs, tools=req["tools"]) - tokens(messages=msgs) if "tools" in req else "-"
         print("  " + "".join(f"{v:>15}" for v in (mode, rules, sizes[0], rules + sizes[0], sizes[1], est)))
-    print("  rules+framing: system rules, the three example turns, 'Stored memories: (none)', 'Conversation:',\n"
+    print("  rules+framing: system rules with the example reply, 'Stored memories: (none)', 'Conversation:',\n"
           "  per-message overhead. schema: the\n"
           "  response_format json_schema / the tools list as JSON text; grows with the aliases m1..mN (N <= 30)\n"
           "  offered as update/delete targets. litellm tools=: LiteLLM's estimate for the tool; its TypeScript-\n"

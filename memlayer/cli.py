@@ -441,14 +441,15 @@ def eval_(
     if failures:
         _print_failures(results)
     groups = [*summary["by_category"], *summary["by_split"], summary["overall"]]
-    columns = ["group", "scen", "turns", "recall", "absent viol", "dup", "precision", "errors", "ops", "out tok", "s"]
+    columns = ["group", "scen", "turns", "recall", "viol", "dup", "prec", "err", "ops", "tok", "s"]
     rows = [
         (g["group"], g["scenarios"], g["extractions"], f"{g['recall']:.2f}", f"{g['absent_violation_rate']:.1%}",
          g["duplicates"], f"{g['precision']:.2f}", g["errors"], f"{g['operations_per_extraction']:.1f}",
          f"{g['output_tokens_per_extraction']:.0f}", f"{g['seconds_per_extraction']:.1f}")
         for g in groups
     ]  # fmt: skip
-    out.print(_table(f"extraction quality: {model} (per extraction: ops, output tokens, seconds)", columns, rows))
+    title = f"extraction quality: {model} (viol: absent facts found; per extraction: ops, output tokens, seconds)"
+    out.print(_table(title, columns, rows))
 
 
 def _print_failures(results: Sequence[Any]) -> None:
