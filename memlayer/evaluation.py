@@ -6,6 +6,7 @@ another person's fact). A fact is a keyword pattern: a list of terms that must a
 of ``|``-separated alternatives matched at the start of a word, case- and accent-insensitively, so
 ``["data", "engineer"]`` matches "Works as a data engineer" and ``"vegetar"`` matches "vegetarisch".
 Expectations accumulate: a fact expected present stays expected until a later turn says otherwise.
+``allowed`` facts (acceptable, not required; not counted against precision) hold for their turn only.
 
 The scores, per category, per split and overall:
 - recall: expected-present checks that a current memory matched;
