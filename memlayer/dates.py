@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from datetime import date, timedelta
 
-__all__ = ["resolve_relative_dates"]
+__all__ = ["resolve_relative_dates", "shift_month"]
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _COUNTS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -35,7 +35,8 @@ def _before(today: date, weekday: str) -> date:
     return today - timedelta(days=(today.weekday() - _WEEKDAYS.index(weekday.lower()) - 1) % 7 + 1)
 
 
-def _month(today: date, step: int) -> str:
+def shift_month(today: date, step: int) -> str:
+    """The month ``step`` months from ``today``'s, as YYYY-MM."""
     index = today.year * 12 + today.month - 1 + step
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
@@ -59,8 +60,8 @@ _RULES: tuple[_Rule, ...] = tuple(
         (r"\bin a fortnight\b", lambda m, d: f"on {d + timedelta(days=14)}"),
         (r"\bnext week\b", lambda m, d: f"in the week of {_ahead(d, 'monday')}"),
         (r"\blast week\b", lambda m, d: f"in the week of {d - timedelta(days=d.weekday() + 7)}"),
-        (r"\bnext month\b", lambda m, d: f"in {_month(d, 1)}"),
-        (r"\blast month\b", lambda m, d: f"in {_month(d, -1)}"),
+        (r"\bnext month\b", lambda m, d: f"in {shift_month(d, 1)}"),
+        (r"\blast month\b", lambda m, d: f"in {shift_month(d, -1)}"),
         (r"\bnext year\b", lambda m, d: f"in {d.year + 1}"),
         (r"\blast year\b", lambda m, d: f"in {d.year - 1}"),
     )

@@ -74,7 +74,7 @@ def plan_extraction(
         response_model=build_response_model(tuple(aliases)),
         aliases=aliases,
         input=source[:MAX_INPUT_CHARS],
-        said=task or "" if messages is None else "\n".join(m.content for m in messages if m.role == "user"),
+        said=(task or "") if messages is None else "\n".join(m.content for m in messages if m.role == "user"),
         today=next((m.created_at.date() for m in reversed(messages or []) if m.created_at), None),
     )
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
+from .dates import shift_month
+
 __all__ = [
     "AGENT_PROMPT_VERSION",
     "PROMPT_VERSION",
@@ -96,10 +98,9 @@ def render_conversation(messages: Sequence[tuple[str, str, datetime | None]], me
 def _calendar(day: date) -> str:
     # Small models cannot count days; a short calendar turns "on Friday" into a lookup.
     ahead = ", ".join(f"{day + timedelta(days=n):%a %Y-%m-%d}" for n in range(1, 8))
-    month = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
     return (
         f"today is {day:%a %Y-%m-%d}; yesterday {day - timedelta(days=1):%Y-%m-%d}; coming days {ahead}; "
-        f"in 2 weeks {day + timedelta(days=14):%Y-%m-%d}; next month {month:%Y-%m}"
+        f"in 2 weeks {day + timedelta(days=14):%Y-%m-%d}; next month {shift_month(day, 1)}"
     )
 
 
