@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from memlayer import DuckDb, MemoryManager
-from memlayer.models import import_litellm
-from memlayer.prompts import extraction_prompt, render_conversation, render_memories
+from memlayer.llm.litellm import import_litellm
+from memlayer.memory.prompts import extraction_prompt, render_conversation, render_memories
 
 litellm = import_litellm()
 _real_completion = litellm.completion

@@ -18,6 +18,7 @@ __all__ = [
     "ConfigError",
     "DatabaseLockedError",
     "DuckDb",
+    "Embedder",
     "ExtractionResult",
     "LLMUsage",
     "MemlayerError",
@@ -43,15 +44,12 @@ __all__ = [
 ]
 
 _WHERE = {
-    "Agent": "agent",
-    "MemoryTools": "tools",
-    "RunContext": "tools",
-    "Tool": "tools",
-    "Toolkit": "tools",
-    "tool": "tools",
-    "ChatMessage": "types",
-    "RunResponse": "types",
-    "ToolCallRecord": "types",
+    "Agent": "agent.agent",
+    "MemoryTools": "agent.memory_tools",
+    "RunContext": "agent.tools",
+    "Tool": "agent.tools",
+    "Toolkit": "agent.tools",
+    "tool": "agent.tools",
     "CassetteError": "errors",
     "ConfigError": "errors",
     "DatabaseLockedError": "errors",
@@ -59,29 +57,35 @@ _WHERE = {
     "ModelError": "errors",
     "StorageError": "errors",
     "DuckDb": "db",
-    "ExtractionResult": "types",
-    "LLMUsage": "types",
-    "Memory": "types",
-    "MemoryChange": "types",
-    "MemoryEvent": "types",
-    "Message": "types",
-    "MemoryManager": "manager",
-    "ModelSpec": "models",
-    "parse_model": "models",
-    "export_store": "analytics",
-    "import_store": "analytics",
-    "query": "analytics",
+    "ChatMessage": "records",
+    "ExtractionResult": "records",
+    "LLMUsage": "records",
+    "Memory": "records",
+    "MemoryChange": "records",
+    "MemoryEvent": "records",
+    "Message": "records",
+    "RunResponse": "records",
+    "ToolCallRecord": "records",
+    "MemoryManager": "memory.manager",
+    "ModelSpec": "llm.spec",
+    "parse_model": "llm.spec",
+    "Embedder": "search.embedders",
+    "export_store": "analytics.transfer",
+    "import_store": "analytics.transfer",
+    "query": "analytics.query",
 }
 
 if TYPE_CHECKING:
-    from .agent import Agent
-    from .analytics import export_store, import_store, query
+    from .agent.agent import Agent
+    from .agent.memory_tools import MemoryTools
+    from .agent.tools import RunContext, Tool, Toolkit, tool
+    from .analytics.query import query
+    from .analytics.transfer import export_store, import_store
     from .db import DuckDb
     from .errors import CassetteError, ConfigError, DatabaseLockedError, MemlayerError, ModelError, StorageError
-    from .manager import MemoryManager
-    from .models import ModelSpec, parse_model
-    from .tools import MemoryTools, RunContext, Tool, Toolkit, tool
-    from .types import (
+    from .llm.spec import ModelSpec, parse_model
+    from .memory.manager import MemoryManager
+    from .records import (
         ChatMessage,
         ExtractionResult,
         LLMUsage,
@@ -92,6 +96,7 @@ if TYPE_CHECKING:
         RunResponse,
         ToolCallRecord,
     )
+    from .search.embedders import Embedder
 
 
 def __getattr__(name: str) -> Any:

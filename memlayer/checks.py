@@ -10,9 +10,12 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timezone
 from typing import Any
 
-from .errors import ConfigError
+from pydantic import ValidationError
 
-__all__ = ["count", "limit", "optional_text", "text", "timestamp", "topics", "user", "utf8"]
+from .errors import ConfigError
+from .records import Message
+
+__all__ = ["count", "limit", "messages", "optional_text", "text", "timestamp", "topics", "user", "utf8"]
 
 # DuckDB's LIMIT is a BIGINT; anything past it is an internal error, not a "no limit".
 MAX_LIMIT = 2**62
@@ -86,3 +89,30 @@ def timestamp(name: str, value: Any) -> datetime | None:
         return value.astimezone(timezone.utc)
     except (OverflowError, ValueError) as exc:
         raise ConfigError(f"{name} is out of range: {value!r}") from exc
+
+
+def messages(value: object) -> list[Message]:
+    """A string, one message, or a list of strings, dicts and messages (another framework's too), as `Message`s."""
+    items = [value] if isinstance(value, (str, Message, dict)) else value
+    if not isinstance(items, Sequence) or isinstance(items, (str, bytes, bytearray)):
+        raise ConfigError(f"messages must be a string, a message dict or a list of them, got {value!r}")
+    out = [_message(item) for item in items]
+    for message in out:
+        utf8("a message's content", message.content)
+    return out
+
+
+def _message(item: object) -> Message:
+    try:
+        if isinstance(item, Message):
+            return item
+        if isinstance(item, str):
+            return Message(role="user", content=item)
+        if isinstance(item, dict):
+            return Message.model_validate({k: item.get(k) for k in ("role", "content", "created_at") if k in item})
+        if hasattr(item, "content") and hasattr(item, "role"):  # another framework's message object
+            return Message.model_validate(item, from_attributes=True)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"message {item!r} is not valid ({problems})") from None
+    raise ConfigError(f"each message must be a string, a dict with role and content, or a Message, got {item!r}")

@@ -90,7 +90,7 @@ def test_analytics_sql_reads_the_store_and_nothing_else(tmp_path: Path, sql: str
 
 
 def test_a_file_opened_for_analytics_has_no_external_access(tmp_path: Path) -> None:
-    from memlayer.analytics import _open_read_only
+    from memlayer.analytics.query import _open_read_only
 
     path = tmp_path / "store.duckdb"
     DuckDb(path).close()

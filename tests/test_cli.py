@@ -21,7 +21,7 @@ from typer.testing import CliRunner, Result
 
 from memlayer import DuckDb
 from memlayer.cli import app
-from memlayer.demo import CASSETTE, DEMO_QUERIES, MAYA, SAM, recorded_with
+from memlayer.cli.demo import CASSETTE, DEMO_QUERIES, MAYA, SAM, recorded_with
 
 from .conftest import LOCAL_API_BASE, LOCAL_MODEL
 

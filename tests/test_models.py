@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from memlayer import ConfigError, ModelSpec, parse_model
-from memlayer.models import import_litellm, known_providers
+from memlayer.llm.litellm import import_litellm
+from memlayer.llm.spec import known_providers
 
 
 @pytest.mark.parametrize(

@@ -17,10 +17,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-import memlayer.manager
+import memlayer.memory.manager
 from memlayer import ConfigError, DuckDb, MemoryManager
-from memlayer.embed import LocalEmbedder, local_available, resolve_embedder
-from memlayer.search import index_for, tokenize
+from memlayer.search.bm25 import tokenize
+from memlayer.search.embedders import LocalEmbedder, local_available, resolve_embedder
+from memlayer.search.index import index_for
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
 
@@ -77,7 +78,7 @@ def test_keywords_vectors_and_recency_are_fused(manager: MemoryManager, words: W
 
 def test_filters_agent_topics_and_time(manager: MemoryManager, monkeypatch: pytest.MonkeyPatch) -> None:
     month_ago = datetime.now(timezone.utc) - timedelta(days=30)
-    monkeypatch.setattr(memlayer.manager, "utcnow", lambda: month_ago)
+    monkeypatch.setattr(memlayer.memory.manager, "utcnow", lambda: month_ago)
     manager.add_user_memory("Drinks green tea", user_id=ALICE, topics=["food"], agent_id="chef")
     monkeypatch.undo()
     manager.add_user_memory("Drinks black tea at work", user_id=ALICE, topics=["work"], agent_id="coach")
@@ -146,7 +147,7 @@ def test_equal_text_a_month_apart_differs_only_by_recency(
     manager: MemoryManager, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     month_ago = datetime.now(timezone.utc) - timedelta(days=30)
-    monkeypatch.setattr(memlayer.manager, "utcnow", lambda: month_ago)
+    monkeypatch.setattr(memlayer.memory.manager, "utcnow", lambda: month_ago)
     old = manager.add_user_memory("Loves sushi", user_id=ALICE)
     monkeypatch.undo()
     new = manager.add_user_memory("Loves sushi", user_id=BOB)

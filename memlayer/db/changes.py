@@ -18,7 +18,7 @@ import duckdb
 
 from .. import clock
 from ..errors import StorageError
-from ..types import Memory, MemoryChange, Operation
+from ..records import Memory, MemoryChange, Operation
 
 __all__ = ["ChangeSet", "WriteContext", "memory_key", "utcnow"]
 

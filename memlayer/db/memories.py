@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 
-from ..types import LLMUsage, Memory, MemoryEvent
+from ..records import LLMUsage, Memory, MemoryEvent
 from .changes import WriteContext, naive
 
 __all__ = [

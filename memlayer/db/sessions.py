@@ -15,7 +15,7 @@ import duckdb
 
 from .. import clock
 from ..errors import ConfigError
-from ..types import ChatMessage, LLMUsage
+from ..records import ChatMessage, LLMUsage
 from .changes import naive
 
 __all__ = [

@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from ..models import keep_litellm_offline
-from .cassettes import RECORD_ENV, normalise_mode, record_mode, use_cassette
+from ..cassettes import RECORD_ENV, normalise_mode, record_mode, use_cassette
+from ..llm.litellm import keep_litellm_offline
 
 __all__ = ["memlayer_cassette"]
 

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models import import_litellm
+from ..llm.litellm import import_litellm
 
 __all__ = ["ScriptedModel", "ToolCalls", "scripted_model", "tool_calls"]
 

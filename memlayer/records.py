@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from . import checks
-from .errors import ConfigError
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "ChatMessage",
@@ -73,34 +69,6 @@ class Message(BaseModel):
     role: Literal["system", "user", "assistant", "tool"] = "user"
     content: str
     created_at: datetime | None = None
-
-    @classmethod
-    def coerce(cls, messages: str | Message | dict[str, Any] | Sequence[Any]) -> list[Message]:
-        """Accept a string, one message, or a list of strings, dicts and messages; `ConfigError` for anything else."""
-        if isinstance(messages, (str, Message, dict)):
-            messages = [messages]
-        if not isinstance(messages, Sequence) or isinstance(messages, (bytes, bytearray)):
-            raise ConfigError(f"messages must be a string, a message dict or a list of them, got {messages!r}")
-        out = [cls._one(item) for item in messages]
-        for message in out:
-            checks.utf8("a message's content", message.content)
-        return out
-
-    @classmethod
-    def _one(cls, item: Any) -> Message:
-        try:
-            if isinstance(item, Message):
-                return item
-            if isinstance(item, str):
-                return cls(role="user", content=item)
-            if isinstance(item, dict):
-                return cls.model_validate({k: item.get(k) for k in ("role", "content", "created_at") if k in item})
-            if hasattr(item, "content") and hasattr(item, "role"):  # another framework's message object
-                return cls.model_validate(item, from_attributes=True)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"message {item!r} is not valid ({problems})") from None
-        raise ConfigError(f"each message must be a string, a dict with role and content, or a Message, got {item!r}")
 
 
 class LLMUsage(BaseModel):

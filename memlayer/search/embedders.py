@@ -20,14 +20,14 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .errors import ConfigError, ModelError
+from ..errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from .models import ModelSpec
-    from .types import LLMUsage
+    from ..llm.spec import ModelSpec
+    from ..records import LLMUsage
 
 __all__ = ["Embedder", "EmbedderOption", "LiteLLMEmbedder", "LocalEmbedder", "resolve_embedder"]
 
@@ -70,7 +70,7 @@ class LiteLLMEmbedder:
 
     def __init__(self, model: str | ModelSpec, *, api_base: str | None = None, api_key: str | None = None,
                  **kwargs: Any) -> None:  # fmt: skip
-        from .models import parse_model
+        from ..llm.spec import parse_model
 
         self.spec = parse_model(model, api_base=api_base, api_key=api_key, **kwargs)
         self.name = str(self.spec)
@@ -85,7 +85,7 @@ class LiteLLMEmbedder:
 
     def embed_with_usage(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.float32], LLMUsage]:
         """The vectors and what the call cost, which memlayer records in ``llm_calls``."""
-        from .models import embed_texts
+        from ..llm.embedding import embed_texts
 
         self.calls += 1
         vectors, usage = embed_texts(self.spec, list(texts))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
@@ -24,10 +25,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .. import clock
-from ..errors import CassetteError
+from . import clock
+from .errors import CassetteError
 
-__all__ = ["RECORD_ENV", "active_cassette", "normalise_mode", "record_mode", "use_cassette"]
+__all__ = [
+    "RECORD_ENV",
+    "active_cassette",
+    "explain_unrecorded",
+    "normalise_mode",
+    "record_mode",
+    "unrecorded_request",
+    "use_cassette",
+]
 
 RECORD_ENV = "MEMLAYER_RECORD"
 _VCR_MODES = {"none": "none", "once": "once", "new": "new_episodes", "rewrite": "all"}
@@ -278,7 +287,7 @@ def use_cassette(
     (a demo) and no request carries one.
     """
     try:
-        import vcr  # imported here: vcrpy is a testing dependency, not a runtime one
+        import vcr  # imported here: it patches the HTTP clients, which only a cassette needs
     except ImportError as exc:
         raise CassetteError("cassettes need vcrpy: pip install 'memlayer[testing]'") from exc
 
@@ -361,12 +370,36 @@ def normalise_mode(mode: str) -> str:
 
 
 def unrecorded_request(exc: BaseException) -> BaseException | None:
-    """The vcrpy 'no match in cassette' error behind a provider error, if there is one."""
+    """vcrpy's 'no match in the cassette' error behind a provider error, if there is one."""
+    errors = sys.modules.get("vcr.errors")
+    if errors is None:  # vcrpy was never imported, so no cassette is in use
+        return None
+    kind: type[BaseException] = errors.CannotOverwriteExistingCassetteException
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if type(current).__name__ == "CannotOverwriteExistingCassetteException":
+        if isinstance(current, kind):
             return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
+
+
+def explain_unrecorded(exc: BaseException, *, subject: str, request: str, changed: str) -> CassetteError | None:
+    """A `CassetteError` saying what to re-record, when ``exc`` is a request the cassette has no answer for.
+
+    Under a replaying cassette the provider error reads "connection error", which would send people
+    to debug their network.
+    """
+    missing = unrecorded_request(exc)
+    if missing is None:
+        return None
+    active = active_cassette()
+    where = f" {active.path}" if active else ""
+    how = active.record_command("rewrite") if active else "re-record with the model server up"
+    first = str(missing).strip().splitlines()[0][:300] if str(missing).strip() else ""
+    detail = f" ({first})" if first else ""
+    return CassetteError(
+        f"{subject}: no recorded answer for {request} in the cassette{where}{detail}. "
+        f"{changed} changed since recording; {how}"
+    )

@@ -12,20 +12,23 @@ import dataclasses
 import logging
 import re
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import date, datetime
 from typing import Any, TextIO
 
-from . import chat, checks, clock
-from .db import DuckDb, sessions
-from .db.changes import utcnow
-from .errors import ConfigError, MemlayerError
-from .manager import MemoryManager, require_user
-from .models import LLMCallError, Mode, ModelSpec, parse_model
-from .prompts import agent_system_prompt
-from .runs import RunState, RunStream, Sink
-from .tools import AGENTIC_MEMORY_TOOL, RunContext, Tool, Toolkit, as_tools
-from .types import ChatMessage, Memory, Message, RunResponse
+from .. import checks, clock, flow
+from ..db import DuckDb, sessions
+from ..db.changes import utcnow
+from ..errors import ConfigError, MemlayerError
+from ..llm import chat
+from ..llm.spec import Mode, ModelSpec, parse_model
+from ..llm.usage import LLMCallError
+from ..memory.manager import MemoryManager
+from ..records import ChatMessage, Memory, Message, RunResponse
+from .memory_tools import AGENTIC_MEMORY_TOOL
+from .prompt import agent_system_prompt
+from .run import RunState, RunStream, Sink
+from .tools import RunContext, Tool, Toolkit, as_tools
 
 __all__ = ["Agent", "RunStream"]
 
@@ -104,14 +107,23 @@ class Agent:
         self, message: str, *, user_id: str | None = None, session_id: str | None = None, stream: bool = False
     ) -> RunResponse:
         """Answer one message. With ``stream=True`` the text is produced by streaming (see `run_stream`)."""
-        sink = Sink(None, stream)
-        for chunk in self._run(message, user_id, session_id, stream):
-            sink.take(chunk)
-        return sink.finish()
+        return self._respond(message, user_id, session_id, stream, None)
+
+    async def arun(
+        self, message: str, *, user_id: str | None = None, session_id: str | None = None, stream: bool = False
+    ) -> RunResponse:
+        return await self._arespond(message, user_id, session_id, stream, None)
 
     def run_stream(self, message: str, *, user_id: str | None = None, session_id: str | None = None) -> RunStream:
         """Iterate over the answer's text as the model writes it; then read ``.response``."""
-        return RunStream(self._run(message, user_id, session_id, True))
+        return RunStream(flow.iterate(self._run(message, user_id, session_id, True)))
+
+    async def arun_stream(
+        self, message: str, *, user_id: str | None = None, session_id: str | None = None
+    ) -> AsyncIterator[str | RunResponse]:
+        """Async: the answer's text as it arrives, then the `RunResponse` as the last item."""
+        async for chunk in flow.aiterate(self._run(message, user_id, session_id, True)):
+            yield chunk
 
     def print_response(
         self,
@@ -123,25 +135,7 @@ class Agent:
         file: TextIO | None = None,
     ) -> RunResponse:
         """Print the answer (token by token when streaming), then any memory changes."""
-        sink = Sink(file or sys.stdout, stream)
-        for chunk in self._run(message, user_id, session_id, stream):
-            sink.take(chunk)
-        return sink.finish()
-
-    async def arun(
-        self, message: str, *, user_id: str | None = None, session_id: str | None = None, stream: bool = False
-    ) -> RunResponse:
-        sink = Sink(None, stream)
-        async for chunk in self._arun(message, user_id, session_id, stream):
-            sink.take(chunk)
-        return sink.finish()
-
-    async def arun_stream(
-        self, message: str, *, user_id: str | None = None, session_id: str | None = None
-    ) -> AsyncIterator[str | RunResponse]:
-        """Async: the answer's text as it arrives, then the `RunResponse` as the last item."""
-        async for chunk in self._arun(message, user_id, session_id, True):
-            yield chunk
+        return self._respond(message, user_id, session_id, stream, file or sys.stdout)
 
     async def aprint_response(
         self,
@@ -152,70 +146,48 @@ class Agent:
         stream: bool = True,
         file: TextIO | None = None,
     ) -> RunResponse:
-        sink = Sink(file or sys.stdout, stream)
-        async for chunk in self._arun(message, user_id, session_id, stream):
+        return await self._arespond(message, user_id, session_id, stream, file or sys.stdout)
+
+    def _respond(
+        self, message: str, user_id: str | None, session_id: str | None, stream: bool, out: TextIO | None
+    ) -> RunResponse:
+        sink = Sink(out, stream)
+        for chunk in flow.iterate(self._run(message, user_id, session_id, stream)):
             sink.take(chunk)
         return sink.finish()
 
-    def _run(
-        self, message: str, user_id: str | None, session_id: str | None, stream: bool
-    ) -> Iterator[str | RunResponse]:
-        run = self._start(message, user_id, session_id)
+    async def _arespond(
+        self, message: str, user_id: str | None, session_id: str | None, stream: bool, out: TextIO | None
+    ) -> RunResponse:
+        sink = Sink(out, stream)
+        async for chunk in flow.aiterate(self._run(message, user_id, session_id, stream)):
+            sink.take(chunk)
+        return sink.finish()
+
+    def _run(self, message: str, user_id: str | None, session_id: str | None, stream: bool) -> flow.Flow[None]:
+        """One run, as a flow (`memlayer.flow`): yields the answer's text, then the `RunResponse`."""
+        run: RunState = yield flow.Blocking(self._start, message, user_id, session_id)
         try:
             for round_no in range(self.max_tool_rounds + 1):
                 tools = self._tools_for(round_no)
-                reply = None
-                for item in chat.step(self.model, run.wire, tools, mode=self.tool_mode, stream=stream):
-                    if isinstance(item, chat.ChatReply):
-                        reply = item
-                    else:
-                        yield item
-                assert reply is not None
-                if not run.take_reply(reply):
-                    break
-                results = [
-                    run.record_tool(call, *self._tool(call).call(call.arguments, run.ctx)) for call in reply.tool_calls
-                ]
-                self._add_results(run, reply.tool_calls, results)
-        except MemlayerError as exc:
-            self._store_failed(run, exc)
-            raise
-        run.store(self.db)
-        yield self._finish(run)
-
-    async def _arun(
-        self, message: str, user_id: str | None, session_id: str | None, stream: bool
-    ) -> AsyncIterator[str | RunResponse]:
-        import asyncio
-
-        run = await asyncio.to_thread(self._start, message, user_id, session_id)
-        try:
-            for round_no in range(self.max_tool_rounds + 1):
-                tools = self._tools_for(round_no)
-                reply = None
-                async for item in chat.astep(self.model, run.wire, tools, mode=self.tool_mode, stream=stream):
-                    if isinstance(item, chat.ChatReply):
-                        reply = item
-                    else:
-                        yield item
-                assert reply is not None
+                reply = yield from chat.step(self.model, run.wire, tools, mode=self.tool_mode, stream=stream)
                 if not run.take_reply(reply):
                     break
                 results = []
                 for call in reply.tool_calls:
-                    text, failed = await self._tool(call).acall(call.arguments, run.ctx)
+                    text, failed = yield from self._tool(call).run(call.arguments, run.ctx)
                     results.append(run.record_tool(call, text, failed))
                 self._add_results(run, reply.tool_calls, results)
         except MemlayerError as exc:
-            await asyncio.to_thread(self._store_failed, run, exc)
+            yield flow.Blocking(self._store_failed, run, exc)
             raise
-        await asyncio.to_thread(run.store, self.db)
-        yield await asyncio.to_thread(self._finish, run)
+        yield flow.Blocking(run.store, self.db)
+        yield (yield flow.Blocking(self._finish, run))
 
     # -- the steps of a run -----------------------------------------------------------------------
 
     def _start(self, message: str, user_id: str | None, session_id: str | None) -> RunState:
-        user = require_user(user_id if user_id is not None else self.user_id)
+        user = checks.user(user_id if user_id is not None else self.user_id)
         checks.text("message", message)
         given = checks.optional_text("session_id", session_id if session_id is not None else self.session_id)
         session = given or self._default_sessions.setdefault(user, clock.new_id())
@@ -312,24 +284,12 @@ class Agent:
             self._user(user_id), topics=topics, agent_id=agent_id, limit=limit, as_of=as_of
         )
 
-    async def aget_user_memories(
-        self,
-        user_id: str | None = None,
-        *,
-        topics: Sequence[str] | None = None,
-        agent_id: str | None = None,
-        limit: int | None = None,
-        as_of: datetime | str | date | None = None,
-    ) -> list[Memory]:
-        return await self._manager().aget_user_memories(
-            self._user(user_id), topics=topics, agent_id=agent_id, limit=limit, as_of=as_of
-        )
+    aget_user_memories = flow.threaded(get_user_memories)
 
     def search_user_memories(self, query: str, user_id: str | None = None, *, limit: int = 10) -> list[Memory]:
         return self._manager().search_user_memories(query, self._user(user_id), limit=limit)
 
-    async def asearch_user_memories(self, query: str, user_id: str | None = None, *, limit: int = 10) -> list[Memory]:
-        return await self._manager().asearch_user_memories(query, self._user(user_id), limit=limit)
+    asearch_user_memories = flow.threaded(search_user_memories)
 
     def get_session_messages(self, session_id: str, user_id: str | None = None) -> list[ChatMessage]:
         """Every stored message of one of the user's sessions, tool calls included, oldest first."""
@@ -337,10 +297,7 @@ class Agent:
         with self.db.reading() as conn:
             return sessions.list_messages(conn, user, session)
 
-    async def aget_session_messages(self, session_id: str, user_id: str | None = None) -> list[ChatMessage]:
-        import asyncio
-
-        return await asyncio.to_thread(self.get_session_messages, session_id, user_id)
+    aget_session_messages = flow.threaded(get_session_messages)
 
     def get_user_sessions(self, user_id: str | None = None) -> list[dict[str, Any]]:
         """The user's sessions, most recent first, with how many runs each holds."""
@@ -348,13 +305,10 @@ class Agent:
         with self.db.reading() as conn:
             return sessions.list_sessions(conn, user)
 
-    async def aget_user_sessions(self, user_id: str | None = None) -> list[dict[str, Any]]:
-        import asyncio
-
-        return await asyncio.to_thread(self.get_user_sessions, user_id)
+    aget_user_sessions = flow.threaded(get_user_sessions)
 
     def _user(self, user_id: str | None) -> str:
-        return require_user(user_id if user_id is not None else self.user_id)
+        return checks.user(user_id if user_id is not None else self.user_id)
 
     def _manager(self) -> MemoryManager:
         if self.memory_manager is None:
@@ -371,11 +325,9 @@ class _UnknownTool:
     def __init__(self, name: str, known: list[str]) -> None:
         self.message = f"error: there is no tool {name!r}; the tools are {known}"
 
-    def call(self, arguments: str, ctx: RunContext) -> tuple[str, bool]:
+    def run(self, arguments: str, ctx: RunContext) -> flow.Flow[tuple[str, bool]]:
         return self.message, True
-
-    async def acall(self, arguments: str, ctx: RunContext) -> tuple[str, bool]:
-        return self.message, True
+        yield  # a flow with no steps
 
 
 _AnyTool = Tool | _UnknownTool

@@ -14,11 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ..db.changes import ChangeSet, memory_key
+from ..records import Memory, Message
 from .dates import resolve_relative_dates
-from .db.changes import ChangeSet, memory_key
 from .operations import AddOp, DeleteOp, UpdateOp, build_response_model
 from .prompts import extraction_prompt, render_conversation, render_memories, render_task
-from .types import Memory, Message
 
 __all__ = [
     "ExtractionPlan",

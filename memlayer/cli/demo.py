@@ -1,4 +1,4 @@
-"""The demo behind ``memlayer demo``: a short conversation with two users, extracted turn by turn.
+"""``memlayer demo``: a short conversation with two users, extracted turn by turn.
 
 With no model it replays ``memlayer/data/demo_session.json``, real traffic recorded from a small local
 model (Qwen2.5-Coder-1.5B-Instruct on llama.cpp), so it needs no network and no key; what it shows is
@@ -14,15 +14,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .db import DuckDb
-from .errors import ConfigError
-from .manager import MemoryManager
-from .types import ExtractionResult, Message
+from rich.markup import escape
+
+from .. import analytics
+from ..db import DuckDb
+from ..errors import ConfigError
+from ..memory.manager import MemoryManager
+from ..records import ExtractionResult, Message
+from .app import ApiBaseOpt, DbOpt, ModelOpt, app, err, events_table, memories_table, out, table
 
 __all__ = [
     "CASSETTE",
@@ -36,7 +42,7 @@ __all__ = [
     "run_demo",
 ]
 
-CASSETTE = Path(__file__).resolve().parent / "data" / "demo_session.json"
+CASSETTE = Path(__file__).resolve().parent.parent / "data" / "demo_session.json"
 # The server the session was recorded from; dialled only when re-recording.
 RECORDED_MODEL = "openai/qwen1.5b"
 RECORDED_API_BASE = "http://127.0.0.1:8765/v1"
@@ -106,7 +112,7 @@ DEMO_QUERIES: list[tuple[str, str]] = [
 
 def recording() -> bool:
     """True when ``MEMLAYER_RECORD`` asks to re-record the session against the local server."""
-    from .testing.cassettes import record_mode
+    from ..cassettes import record_mode
 
     return record_mode() != "none"
 
@@ -162,8 +168,61 @@ def _replay(replaying: bool) -> Iterator[None]:
     if not replaying:
         yield
         return
-    from .testing.cassettes import use_cassette
+    from ..cassettes import use_cassette
 
     # Stored times are real (the week's analytics must see them); no request carries a time or an id.
     with use_cassette(CASSETTE, note=_NOTE, pin_clock=False):
         yield
+
+
+@app.command()
+def demo(
+    db: DbOpt = None,
+    model: ModelOpt = None,
+    api_base: ApiBaseOpt = None,
+) -> None:
+    """Run a short conversation through extraction, then show memories, history and analytics.
+
+    Offline by default (a recorded session, no network, no key); live with --model.
+    """
+    path = db or str(Path(tempfile.mkdtemp(prefix="memlayer-demo-")) / "demo.duckdb")
+    if model:
+        out.print(f"[bold]running live[/bold] against {escape(model)}", markup=True)
+    elif recording():
+        out.print(f"[bold]recording the demo session[/bold] from {RECORDED_API_BASE} into {CASSETTE}")
+    else:
+        info = recorded_with()
+        models = ", ".join(info.get("models", [])) or "unknown"
+        out.print(
+            f"[bold]replaying a recorded session (no network, no key)[/bold]: recorded from {models} "
+            f"on {', '.join(info.get('servers', [])) or 'a local server'}, {info.get('recorded_at', '')}. "
+            "Give --model to run it live.",
+            markup=True,
+        )
+    before = "known before the conversation (stored directly, no LLM call)"
+    out.print(table(before, ["user", "memory", "topics"], SEED))
+    with DuckDb(path) as store:
+        with _progress_turns(len(CONVERSATION)) as on_turn:
+            turns = run_demo(store, model=model, api_base=api_base, on_turn=on_turn)
+        for turn in turns:
+            said = " / ".join(f"{m.role}: {m.content}" for m in turn.messages)
+            rows = [(c.operation, c.old_memory, c.memory) for c in turn.result.changes]
+            out.print(table(f"{turn.user_id} ({turn.session_id}): {said}", ["op", "old", "new"], rows))
+        manager = MemoryManager(db=store)
+        for user in DEMO_USERS:
+            out.print(memories_table(f"{user}: memories now", manager.get_user_memories(user_id=user)))
+        out.print(events_table(f"{MAYA}: history", manager.get_user_events(user_id=MAYA)))
+        for question, statement in DEMO_QUERIES:
+            result = analytics.query(statement, db=store)
+            out.print(table(question, result.columns, result.rows))
+            out.print(f'  memlayer sql --db {path} "{statement}"', style="dim")
+    out.print(f'\nThe store is {path}; ask it anything: memlayer sql --db {path} "SELECT * FROM memory_churn"')
+
+
+@contextmanager
+def _progress_turns(total: int) -> Iterator[Any]:
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("extracting", total=total)
+        yield lambda turn: bar.update(task, advance=1, description=f"extracted {turn.session_id}")

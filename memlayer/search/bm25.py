@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BM25_B", "BM25_K1", "Keywords", "tokenize"]
+__all__ = ["BM25_B", "BM25_K1", "BM25Index", "tokenize"]
 
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -45,7 +45,7 @@ def tokenize(text: str) -> list[str]:
     return [_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and (len(w) > 1 or w.isdigit())]
 
 
-class Keywords:
+class BM25Index:
     """A BM25 index over one text field of the rows, appended to as rows are added."""
 
     def __init__(self, max_tokens: int | None = None) -> None:

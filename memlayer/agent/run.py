@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
-from .chat import ChatReply, ToolCall
-from .db import DuckDb, sessions
-from .db import memories as store
-from .db.changes import WriteContext, utcnow
-from .prompts import AGENT_PROMPT_VERSION
+from ..db import DuckDb, sessions
+from ..db import memories as store
+from ..db.changes import WriteContext, utcnow
+from ..llm.chat import ChatReply, ToolCall
+from ..records import ChatMessage, LLMUsage, RunResponse, ToolCallRecord
+from .prompt import AGENT_PROMPT_VERSION
 from .tools import RunContext
-from .types import ChatMessage, LLMUsage, RunResponse, ToolCallRecord
 
 __all__ = ["RunState", "RunStream", "Sink"]
 

@@ -33,16 +33,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from .db.changes import naive
-from .db.vectors import LoadedRows, check_embedder, load_user_rows
-from .keywords import Keywords, tokenize
-from .retrieval import SearchFilters
-from .types import Memory
+from ..db.changes import naive
+from ..db.vectors import LoadedRows, check_embedder, load_user_rows
+from ..records import Memory
+from .bm25 import BM25Index, tokenize
+from .filters import SearchFilters
 
 if TYPE_CHECKING:
     import duckdb
 
-    from .db import DuckDb
+    from ..db import DuckDb
 
 __all__ = ["SearchFilters", "SearchIndex", "UserIndex", "index_for", "tokenize"]
 
@@ -84,8 +84,8 @@ class UserIndex:
         self.row_of: dict[str, int] = {}
         self._alive: list[bool] = []
         self._stamps: list[float] = []
-        self._text_words = Keywords()
-        self._input_words = Keywords(INPUT_TOKENS)
+        self._text_words = BM25Index()
+        self._input_words = BM25Index(INPUT_TOKENS)
         self._vectors: npt.NDArray[np.float32] = np.zeros((0, 0), dtype=np.float32)
         self._has_vec: list[bool] = []
         self._arrays: tuple[npt.NDArray[Any], ...] | None = None

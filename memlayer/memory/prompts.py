@@ -1,4 +1,4 @@
-"""The prompt texts. Short on purpose: the fixed part of an extraction prompt stays under 1.5k tokens.
+"""The extraction prompt texts. Short on purpose: the fixed part of an extraction prompt stays under 1.5k tokens.
 
 Bump ``PROMPT_VERSION`` whenever a text changes: it is stored with every LLM call, and a changed
 prompt changes request bodies, so recorded cassettes must be re-recorded.
@@ -12,9 +12,7 @@ from datetime import date, datetime, timedelta
 from .dates import shift_month
 
 __all__ = [
-    "AGENT_PROMPT_VERSION",
     "PROMPT_VERSION",
-    "agent_system_prompt",
     "extraction_prompt",
     "render_conversation",
     "render_memories",
@@ -22,7 +20,6 @@ __all__ = [
 ]
 
 PROMPT_VERSION = "extract-v2"
-AGENT_PROMPT_VERSION = "agent-v2"
 
 _SYSTEM = """\
 You keep an assistant's long-term memory about one user. Read the new conversation and reply with \
@@ -107,22 +104,3 @@ def _calendar(day: date) -> str:
 def render_task(task: str, memories: str) -> str:
     """A direct instruction about the user's memories, from the developer or an agent."""
     return f"{memories}\nInstruction to carry out on the stored memories:\n{task}\nReply:"
-
-
-def agent_system_prompt(
-    instructions: Sequence[str], memories: Sequence[tuple[str, list[str]]], *, agentic: bool
-) -> str:
-    """An agent's system prompt: its instructions, then what it remembers about this user, marked."""
-    parts = list(instructions) or ["You are a helpful assistant."]
-    if memories:
-        lines = "\n".join(f"- {text}" + (f" [{', '.join(topics)}]" if topics else "") for text, topics in memories)
-        parts.append(
-            "What you remember about this user from earlier conversations (use it when it helps; "
-            f"do not recite it):\n<user_memories>\n{lines}\n</user_memories>"
-        )
-    if agentic:
-        parts.append(
-            "When the user shares a lasting fact about themselves, or asks you to forget one, call "
-            "update_user_memory with a short instruction, then answer."
-        )
-    return "\n\n".join(parts)

@@ -32,10 +32,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from .db import DuckDb
-from .errors import ConfigError, MemlayerError, ModelError
+from ..db import DuckDb
+from ..errors import ConfigError, MemlayerError, ModelError
+from ..records import Message
 from .manager import MemoryManager
-from .types import Message
 
 __all__ = [
     "SCENARIOS",
@@ -50,7 +50,7 @@ __all__ = [
     "summarise",
 ]
 
-SCENARIOS = Path(__file__).resolve().parent / "data" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parent.parent / "data" / "scenarios"
 Split = Literal["tune", "heldout"]
 USER = "eval-user"
 

@@ -1,33 +1,51 @@
 """One chat step of an agent through LiteLLM: streamed or not, with tools called natively or as JSON.
 
-A step is a generator: it yields the answer's text as it arrives (when streaming), then one
-`ChatReply`. Tools are called natively where the provider supports it. Local servers such as
-llama.cpp ignore ``tools``, so ``tool_mode="json"`` asks instead for one JSON object holding the tool
-calls and the answer, constrained by a JSON schema that such servers enforce with a grammar. Its
-answer still streams: the content string is decoded as it arrives.
+A step is a flow (`memlayer.flow`): it yields the answer's text as it arrives (when streaming) and
+returns one `ChatReply`; the agent drives it in a thread or in an event loop. Tools are called
+natively where the provider supports it. Local servers such as llama.cpp ignore ``tools``, so
+``tool_mode="json"`` asks instead for one JSON object holding the tool calls and the answer,
+constrained by a JSON schema that such servers enforce with a grammar. Its answer still streams:
+the content string is decoded as it arrives.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import re
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import Any, Literal, Protocol, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic_core import from_json
 
-from .models import LLMCallError, ModelSpec, UsageMeter, call_failure, import_litellm, usage_of
-from .types import LLMUsage
+from .. import flow
+from ..records import LLMUsage
+from .litellm import import_litellm
+from .spec import ModelSpec
+from .usage import LLMCallError, UsageMeter, call_failure, usage_of
 
-if TYPE_CHECKING:
-    from .tools import Tool
-
-__all__ = ["ChatReply", "ToolCall", "ToolMode", "astep", "default_tool_mode", "step", "tool_result_messages"]
+__all__ = ["ChatReply", "ToolCall", "ToolMode", "ToolSpec", "default_tool_mode", "step", "tool_result_messages"]
 
 ToolMode = Literal["native", "json"]
+
+
+class ToolSpec(Hashable, Protocol):
+    """What a step needs to offer a tool to the model (`memlayer.agent.tools.Tool` is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def args_model(self) -> type[BaseModel]: ...
+
+    def schema(self) -> dict[str, Any]: ...
+
+
 # JSON mode bounds the answer so a small model cannot run on to the context limit.
 _JSON_ANSWER_CHARS = 1500
 _JSON_MAX_CALLS = 4
@@ -54,17 +72,17 @@ def default_tool_mode(spec: ModelSpec) -> ToolMode:
 
 
 def step(
-    spec: ModelSpec, messages: list[dict[str, Any]], tools: Sequence[Tool], *, mode: ToolMode, stream: bool
-) -> Iterator[str | ChatReply]:
-    """One model call: yields text deltas (when ``stream`` and the text is the answer), then the reply."""
+    spec: ModelSpec, messages: list[dict[str, Any]], tools: Sequence[ToolSpec], *, mode: ToolMode, stream: bool
+) -> flow.Flow[ChatReply]:
+    """One model call: yields text deltas (when ``stream`` and the text is the answer), returns the reply."""
     litellm = import_litellm()
     meter, started = UsageMeter(), time.perf_counter()
     kwargs = _request(spec, messages, tools, mode, stream)
     try:
-        response = litellm.completion(**kwargs)
+        response = yield flow.Call(litellm.completion, litellm.acompletion, **kwargs)
         if stream:
             chunks, answer = [], _AnswerText(json_reply=mode == "json" and bool(tools))
-            for chunk in response:
+            while (chunk := (yield flow.Next(response))) is not flow.END:
                 chunks.append(chunk)
                 if text := answer.feed(_delta(chunk)):
                     yield text
@@ -72,29 +90,7 @@ def step(
     except Exception as exc:
         raise call_failure(spec, "chat", meter, time.perf_counter() - started, exc) from exc
     meter.record(response, time.perf_counter() - started, litellm)
-    yield _reply(spec, response, tools, mode, meter, time.perf_counter() - started)
-
-
-async def astep(
-    spec: ModelSpec, messages: list[dict[str, Any]], tools: Sequence[Tool], *, mode: ToolMode, stream: bool
-) -> AsyncIterator[str | ChatReply]:
-    """The async twin of `step`, over ``litellm.acompletion``."""
-    litellm = import_litellm()
-    meter, started = UsageMeter(), time.perf_counter()
-    kwargs = _request(spec, messages, tools, mode, stream)
-    try:
-        response = await litellm.acompletion(**kwargs)
-        if stream:
-            chunks, answer = [], _AnswerText(json_reply=mode == "json" and bool(tools))
-            async for chunk in response:
-                chunks.append(chunk)
-                if text := answer.feed(_delta(chunk)):
-                    yield text
-            response = litellm.stream_chunk_builder(chunks, messages=kwargs["messages"])
-    except Exception as exc:
-        raise call_failure(spec, "chat", meter, time.perf_counter() - started, exc) from exc
-    meter.record(response, time.perf_counter() - started, litellm)
-    yield _reply(spec, response, tools, mode, meter, time.perf_counter() - started)
+    return _reply(spec, response, tools, mode, meter, time.perf_counter() - started)
 
 
 def tool_result_messages(mode: ToolMode, calls: Sequence[ToolCall], results: Sequence[str]) -> list[dict[str, Any]]:
@@ -109,7 +105,7 @@ def tool_result_messages(mode: ToolMode, calls: Sequence[ToolCall], results: Seq
 
 
 def _request(
-    spec: ModelSpec, messages: list[dict[str, Any]], tools: Sequence[Tool], mode: ToolMode, stream: bool
+    spec: ModelSpec, messages: list[dict[str, Any]], tools: Sequence[ToolSpec], mode: ToolMode, stream: bool
 ) -> dict[str, Any]:
     # A copy: the agent appends to its list after the call, and the call must keep what was sent.
     kwargs: dict[str, Any] = {**spec.extra, "model": spec.litellm_model, "messages": list(messages)}
@@ -132,17 +128,14 @@ class _AnswerText:
     """The answer's text from a stream of deltas, as it arrives.
 
     A plain reply is its own text. A JSON-mode reply is ``{"tool_calls": [], "content": "..."}`` (the
-    schema fixes that order): its answer is the content string, decoded as it streams, and only when
-    the list of calls is empty. A reply that calls tools streams nothing.
+    schema fixes that order, so the calls are complete once ``content`` starts): its answer is the
+    content string, parsed as it streams by pydantic-core's partial JSON mode, and only when the list of
+    calls is empty. A reply that calls tools streams nothing.
     """
-
-    _ANSWER = re.compile(r'\s*\{\s*"tool_calls"\s*:\s*\[\s*\]\s*,\s*"content"\s*:\s*"')
-    _CALLS = re.compile(r'\s*\{\s*"tool_calls"\s*:\s*\[\s*[^\]\s]')
 
     def __init__(self, *, json_reply: bool) -> None:
         self.json_reply = json_reply
         self.raw = ""
-        self.start: int | None = None
         self.sent = 0
 
     def feed(self, delta: str | None) -> str:
@@ -151,33 +144,16 @@ class _AnswerText:
         if not self.json_reply:
             return delta
         self.raw += delta
-        if self.start is None:
-            found = self._ANSWER.match(self.raw)
-            if found is None:
-                return ""
-            self.start = found.end()
-        text = _decode_partial(self.raw[self.start :])
-        new, self.sent = text[self.sent :], len(text)
+        try:
+            # "trailing-strings" keeps a string cut off mid-way (and drops a half-written escape).
+            partial = from_json(self.raw, allow_partial="trailing-strings")
+        except ValueError:
+            return ""  # not the JSON the schema asks for; the whole reply is checked when it ends
+        if not isinstance(partial, dict) or partial.get("tool_calls") != [] or "content" not in partial:
+            return ""
+        text = str(partial["content"])
+        new, self.sent = text[self.sent :], max(self.sent, len(text))
         return new
-
-
-def _decode_partial(body: str) -> str:
-    """The decoded part of a JSON string body that may be cut anywhere, even inside an escape."""
-    out, i = [], 0
-    while i < len(body):
-        char = body[i]
-        if char == '"':
-            break  # the string ended
-        if char != "\\":
-            out.append(char)
-            i += 1
-            continue
-        size = 6 if body[i + 1 : i + 2] == "u" else 2
-        if i + size > len(body):
-            break  # an escape not complete yet
-        out.append(json.loads(f'"{body[i : i + size]}"'))
-        i += size
-    return "".join(out)
 
 
 def _delta(chunk: Any) -> str | None:
@@ -188,7 +164,7 @@ def _delta(chunk: Any) -> str | None:
 
 
 def _reply(
-    spec: ModelSpec, response: Any, tools: Sequence[Tool], mode: ToolMode, meter: UsageMeter, seconds: float
+    spec: ModelSpec, response: Any, tools: Sequence[ToolSpec], mode: ToolMode, meter: UsageMeter, seconds: float
 ) -> ChatReply:
     usage = usage_of(spec, "chat", meter, seconds)
     message = response.choices[0].message
@@ -204,7 +180,9 @@ def _reply(
     return ChatReply(content, calls, usage, wire)
 
 
-def _json_reply(spec: ModelSpec, content: str, tools: Sequence[Tool], usage: LLMUsage, *, cut_off: bool) -> ChatReply:
+def _json_reply(
+    spec: ModelSpec, content: str, tools: Sequence[ToolSpec], usage: LLMUsage, *, cut_off: bool
+) -> ChatReply:
     try:
         parsed = _step_model(tuple(tools)).model_validate_json(content)
     except ValidationError as exc:
@@ -224,7 +202,7 @@ def _json_reply(spec: ModelSpec, content: str, tools: Sequence[Tool], usage: LLM
     return ChatReply(answer, calls, usage, {"role": "assistant", "content": content})
 
 
-def _with_tool_guide(messages: list[dict[str, Any]], tools: Sequence[Tool]) -> list[dict[str, Any]]:
+def _with_tool_guide(messages: list[dict[str, Any]], tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
     # The server turns the step schema into a grammar the model never reads, so the guide names each
     # tool's arguments and shows one call: without it qwen1.5b never called a tool.
     guide = "\n".join(f"- {t.name}({', '.join(t.args_model.model_fields)}): {t.description}" for t in tools)
@@ -242,7 +220,7 @@ def _with_tool_guide(messages: list[dict[str, Any]], tools: Sequence[Tool]) -> l
 
 
 @functools.lru_cache(maxsize=64)
-def _step_model(tools: tuple[Tool, ...]) -> type[BaseModel]:
+def _step_model(tools: tuple[ToolSpec, ...]) -> type[BaseModel]:
     """The JSON-mode reply: a list of calls (a union discriminated by tool name), then the answer."""
     calls = [
         create_model(

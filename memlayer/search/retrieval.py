@@ -14,21 +14,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .db import memories as store
-from .db import vectors as vector_store
-from .db.changes import ChangeSet, WriteContext, utcnow
-from .embed import Embedder, EmbedderOption, LiteLLMEmbedder, resolve_embedder
-from .errors import ConfigError, MemlayerError, ModelError
-from .types import LLMUsage, Memory
+from ..db import memories as memory_sql
+from ..db import vectors as vector_sql
+from ..db.changes import ChangeSet, WriteContext, utcnow
+from ..errors import ConfigError, MemlayerError, ModelError
+from ..records import LLMUsage, Memory
+from .embedders import Embedder, EmbedderOption, LiteLLMEmbedder, resolve_embedder
+from .filters import SearchFilters
+from .index import index_for, indexes_of, load_as_of
 
 if TYPE_CHECKING:
     import duckdb
     import numpy as np
     import numpy.typing as npt
 
-    from .db import DuckDb
+    from ..db import DuckDb
 
-__all__ = ["NO_VECTORS", "Embedded", "Retrieval", "SearchFilters"]
+__all__ = ["NO_VECTORS", "Embedded", "Retrieval"]
 
 _log = logging.getLogger("memlayer")
 
@@ -44,16 +46,6 @@ class Embedded:
 
 
 NO_VECTORS = Embedded({}, [])
-
-
-@dataclass(frozen=True)
-class SearchFilters:
-    """Which of the user's memories may be returned: by agent, any of ``topics``, and change time."""
-
-    agent_id: str | None = None
-    topics: tuple[str, ...] = ()
-    since: datetime | None = None
-    until: datetime | None = None
 
 
 class Retrieval:
@@ -110,9 +102,9 @@ class Retrieval:
                 import numpy as np
 
                 keys = list(keyed)
-                vector_store.write_vectors(conn, changes.ctx.user_id, self.model, keys, np.stack(list(keyed.values())))
+                vector_sql.write_vectors(conn, changes.ctx.user_id, self.model, keys, np.stack(list(keyed.values())))
             for usage in embedded.usage:
-                store.insert_llm_call(conn, usage, changes.ctx, prompt_version=None)
+                memory_sql.insert_llm_call(conn, usage, changes.ctx, prompt_version=None)
             # Still under the lock: the transaction has committed when the inner block exits, so
             # the index update happens before any other thread can search or write.
         self._committed(changes, keyed)
@@ -129,16 +121,12 @@ class Retrieval:
         return keyed
 
     def _committed(self, changes: ChangeSet, keyed: dict[tuple[str, int], Any]) -> None:
-        from .search import indexes_of
-
         touched, current = changes.touched_ids(), changes.current_versions()
         for index in indexes_of(self.db):
             index.apply(changes.ctx.user_id, touched, current, keyed if index.model == self.model else {})
 
     def forget(self, user_id: str | None = None) -> None:
         """Drop loaded indexes (one user's, or all) after a write that bypassed `transaction`."""
-        from .search import indexes_of
-
         for index in indexes_of(self.db):
             index.forget(user_id)
 
@@ -149,11 +137,11 @@ class Retrieval:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size!r}")
         with self.db.transaction() as conn:
-            vector_store.drop_other_embedders(conn, self.model)
+            vector_sql.drop_other_embedders(conn, self.model)
         done = 0
         while True:
             with self.db.reading() as conn:
-                todo = vector_store.missing_vectors(conn, self.model, batch_size)
+                todo = vector_sql.missing_vectors(conn, self.model, batch_size)
             if not todo:
                 break
             matrix = self.embedder.embed_documents([text for *_, text in todo])
@@ -161,7 +149,7 @@ class Retrieval:
                 for user in sorted({row[2] for row in todo}):
                     picked = [i for i, row in enumerate(todo) if row[2] == user]
                     keys = [(todo[i][0], todo[i][1]) for i in picked]
-                    vector_store.write_vectors(conn, user, self.model, keys, matrix[picked])
+                    vector_sql.write_vectors(conn, user, self.model, keys, matrix[picked])
             done += len(todo)
         self.forget()
         return done
@@ -180,7 +168,7 @@ class Retrieval:
         vector, usage = self._embed_documents_query(query)
         if usage is not None and user_id is not None:
             with self.db.transaction() as conn:
-                store.insert_llm_call(conn, usage, WriteContext(user_id, "search", utcnow()), prompt_version=None)
+                memory_sql.insert_llm_call(conn, usage, WriteContext(user_id, "search", utcnow()), prompt_version=None)
         result: npt.NDArray[np.float32] = vector
         return result
 
@@ -209,8 +197,6 @@ class Retrieval:
         as_of: datetime | None = None,
     ) -> list[Memory]:
         """Call inside ``db.reading()``. The user's best ``limit`` memories for ``query``."""
-        from .search import index_for, load_as_of
-
         index = (
             load_as_of(conn, user_id, self.model, as_of)
             if as_of is not None

@@ -7,36 +7,32 @@ transaction together with the usage row. A failure at any step writes no memory 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, overload
 
-from . import checks
-from .db import DuckDb
-from .db import memories as store
-from .db.changes import ChangeSet, WriteContext, stored_keys, utcnow
-from .embed import Embedder, EmbedderOption
-from .errors import ConfigError, MemlayerError
-from .extract import ExtractionPlan, add_texts, apply_operations, changed_texts, plan_extraction, source_text
-from .models import LLMCallError, Mode, ModelSpec, TypedReply, acomplete_typed, complete_typed, parse_model
+from .. import checks, flow
+from ..db import DuckDb
+from ..db import memories as memory_sql
+from ..db.changes import ChangeSet, WriteContext, stored_keys, utcnow
+from ..errors import ConfigError, MemlayerError
+from ..llm.spec import Mode, ModelSpec, parse_model
+from ..llm.typed import TypedReply, typed_call
+from ..llm.usage import LLMCallError
+from ..records import ExtractionResult, Memory, MemoryEvent, Message
+from ..search.embedders import Embedder, EmbedderOption
+from ..search.filters import SearchFilters
+from ..search.retrieval import NO_VECTORS, Retrieval
+from .extraction import ExtractionPlan, add_texts, apply_operations, changed_texts, plan_extraction, source_text
 from .prompts import PROMPT_VERSION
-from .retrieval import NO_VECTORS as _NO_VECTORS
-from .retrieval import Retrieval, SearchFilters
-from .types import ExtractionResult, Memory, MemoryEvent, Message
 
-__all__ = ["MemoryManager", "require_user"]
+__all__ = ["MemoryManager"]
 
 _log = logging.getLogger("memlayer")
 
 MessagesInput = str | Message | dict[str, Any] | Sequence[str | Message | dict[str, Any]]
-
-
-def require_user(user_id: object) -> str:
-    """The user_id, checked (`memlayer.checks.user`); shared with the agent and the tools."""
-    return checks.user(user_id)
 
 
 class MemoryManager:
@@ -125,12 +121,7 @@ class MemoryManager:
 
         ``create_user_memories(messages, user_id)`` or ``create_user_memories(message="...", user_id=...)``.
         """
-        user, msgs, who = self._check_messages(messages, message, user_id, agent_id, session_id)
-        if not msgs:
-            return ExtractionResult()
-        plan = self._plan(user, messages=msgs)
-        reply = self._call(plan, user, *who, "extraction")
-        return self._apply(plan, reply, user, *who, "extraction")
+        return flow.run(self._extraction(messages, message, user_id, agent_id, session_id))
 
     @overload
     async def acreate_user_memories(
@@ -151,54 +142,73 @@ class MemoryManager:
         agent_id: str | None = None,
         session_id: str | None = None,
     ) -> ExtractionResult:
-        user, msgs, who = self._check_messages(messages, message, user_id, agent_id, session_id)
-        if not msgs:
-            return ExtractionResult()
-        plan = await asyncio.to_thread(self._plan, user, messages=msgs)
-        reply = await self._acall(plan, user, *who, "extraction")
-        return await asyncio.to_thread(self._apply, plan, reply, user, *who, "extraction")
+        return await flow.arun(self._extraction(messages, message, user_id, agent_id, session_id))
 
     def update_memory_task(
         self, task: str, user_id: str, *, agent_id: str | None = None, session_id: str | None = None
     ) -> ExtractionResult:
         """Carry out an instruction such as "forget where I live" with the same one-call path."""
-        user, task, who = require_user(user_id), self._check_task(task), _who(agent_id, session_id)
-        plan = self._plan(user, task=task)
-        reply = self._call(plan, user, *who, "task")
-        return self._apply(plan, reply, user, *who, "task")
+        return flow.run(self._task(task, user_id, agent_id, session_id))
 
     async def aupdate_memory_task(
         self, task: str, user_id: str, *, agent_id: str | None = None, session_id: str | None = None
     ) -> ExtractionResult:
-        user, task, who = require_user(user_id), self._check_task(task), _who(agent_id, session_id)
-        plan = await asyncio.to_thread(self._plan, user, task=task)
-        reply = await self._acall(plan, user, *who, "task")
-        return await asyncio.to_thread(self._apply, plan, reply, user, *who, "task")
+        return await flow.arun(self._task(task, user_id, agent_id, session_id))
+
+    def _extraction(
+        self, messages: object, message: object, user_id: object, agent_id: object, session_id: object
+    ) -> flow.Flow[ExtractionResult]:
+        user, msgs, who = self._check_messages(messages, message, user_id, agent_id, session_id)
+        if not msgs:
+            return ExtractionResult()
+        plan = yield flow.Blocking(self._plan, user, messages=msgs)
+        return (yield from self._call_and_apply(plan, user, who, "extraction"))
+
+    def _task(self, task: object, user_id: object, agent_id: object, session_id: object) -> flow.Flow[ExtractionResult]:
+        user, text, who = checks.user(user_id), checks.text("task", task), _who(agent_id, session_id)
+        plan = yield flow.Blocking(self._plan, user, task=text)
+        return (yield from self._call_and_apply(plan, user, who, "task"))
+
+    def _call_and_apply(
+        self, plan: ExtractionPlan, user: str, who: tuple[str | None, str | None], purpose: str
+    ) -> flow.Flow[ExtractionResult]:
+        """The one LLM call (no lock held), then every operation in one transaction (in a thread)."""
+        try:
+            reply = yield from typed_call(
+                self._require_model(),
+                plan.messages,
+                plan.response_model,
+                purpose=purpose,
+                retries=self.max_retries,
+                provider_retries=self.provider_retries,
+            )
+        except LLMCallError as exc:
+            yield flow.Blocking(self._log_failed_call, exc, user, *who)
+            raise
+        result: ExtractionResult = yield flow.Blocking(self._apply, plan, reply, user, *who, purpose)
+        return result
 
     def _check_messages(
         self, messages: object, message: object, user_id: object, agent_id: object, session_id: object
     ) -> tuple[str, list[Message], tuple[str | None, str | None]]:
         # Everything that can be checked is checked here, before the model is called.
-        user, who = require_user(user_id), _who(agent_id, session_id)
+        user, who = checks.user(user_id), _who(agent_id, session_id)
         if messages is None and message is None:
             raise ConfigError("give messages=[...] or message='...' to extract memories from")
         if messages is None and not isinstance(message, str):
             raise ConfigError(f"message must be a string, got {message!r}")
-        msgs = Message.coerce(messages if messages is not None else message)  # type: ignore[arg-type]
+        msgs = checks.messages(messages if messages is not None else message)
         if msgs and self.model is None:
-            self._spec()
+            self._require_model()
         return user, [m for m in msgs if m.content.strip()], who
 
-    def _check_task(self, task: object) -> str:
-        return checks.text("task", task)
-
-    def _spec(self) -> ModelSpec:
+    def _require_model(self) -> ModelSpec:
         if self.model is None:
             raise ConfigError("this MemoryManager has no model; pass model='provider:model' to extract memories")
         return self.model
 
     def _plan(self, user: str, *, messages: list[Message] | None = None, task: str | None = None) -> ExtractionPlan:
-        self._spec()
+        self._require_model()
         # Candidates by the same hybrid search as search_user_memories; the query is embedded only
         # by a local embedder, so an extraction makes at most one (batched) remote embedding call.
         vector = self._retrieval.query_vector(source_text(messages=messages, task=task), remote=False)
@@ -211,40 +221,12 @@ class MemoryManager:
                 rank=lambda text, limit: self._retrieval.search(conn, user, text, limit, query_vector=vector),
             )
 
-    def _call_args(self, plan: ExtractionPlan, purpose: str) -> dict[str, Any]:
-        return {
-            "spec": self._spec(),
-            "messages": plan.messages,
-            "response_model": plan.response_model,
-            "purpose": purpose,
-            "retries": self.max_retries,
-            "provider_retries": self.provider_retries,
-        }
-
-    def _call(
-        self, plan: ExtractionPlan, user: str, agent: str | None, session: str | None, purpose: str
-    ) -> TypedReply:
-        try:
-            return complete_typed(**self._call_args(plan, purpose))
-        except LLMCallError as exc:
-            self._log_failed_call(exc, user, agent, session)
-            raise
-
-    async def _acall(
-        self, plan: ExtractionPlan, user: str, agent: str | None, session: str | None, purpose: str
-    ) -> TypedReply:
-        try:
-            return await acomplete_typed(**self._call_args(plan, purpose))
-        except LLMCallError as exc:
-            await asyncio.to_thread(self._log_failed_call, exc, user, agent, session)
-            raise
-
     def _log_failed_call(self, exc: LLMCallError, user: str, agent: str | None, session: str | None) -> None:
         # The usage row is the only write for a failed call: it cost tokens, and changed nothing.
         ctx = WriteContext(user, exc.usage.purpose, utcnow(), agent, session, model=exc.model)
         try:
             with self.db.transaction() as conn:
-                store.insert_llm_call(conn, exc.usage, ctx, prompt_version=PROMPT_VERSION, error=str(exc))
+                memory_sql.insert_llm_call(conn, exc.usage, ctx, prompt_version=PROMPT_VERSION, error=str(exc))
         except MemlayerError as log_error:
             # The caller needs the original failure, not a second one from logging it (a locked file).
             _log.warning("could not record the failed LLM call %s: %s", exc.usage.call_id, log_error)
@@ -271,7 +253,7 @@ class MemoryManager:
                     changes, plan, operations, stored_keys(conn, user, add_texts(plan, operations))
                 )
                 changes.write(conn)
-                store.insert_llm_call(conn, reply.usage, ctx, prompt_version=PROMPT_VERSION)
+                memory_sql.insert_llm_call(conn, reply.usage, ctx, prompt_version=PROMPT_VERSION)
         except MemlayerError as exc:
             failed = LLMCallError(str(exc), model=reply.usage.model, usage=reply.usage, last_reply=None)
             self._log_failed_call(failed, user, agent, session)
@@ -291,7 +273,7 @@ class MemoryManager:
         input: str | None = None,
     ) -> Memory:
         """Store a memory as given, with no LLM call. ``input``: the text it came from (searched too)."""
-        user, text, names = require_user(user_id), _text(memory), checks.topics(topics)
+        user, text, names = checks.user(user_id), _memory_text(memory), checks.topics(topics)
         agent, session = _who(agent_id, session_id)
         ctx = WriteContext(user, "api", utcnow(), agent, session, input=_input(input))
         changes = ChangeSet(ctx)
@@ -305,33 +287,33 @@ class MemoryManager:
         self, memory_id: str, memory: str, user_id: str, *, topics: Sequence[str] | None = None
     ) -> Memory:
         """Replace a memory's text (a new version; the old one stays in its history)."""
-        user, text, key = require_user(user_id), _text(memory), _memory_id(memory_id)
+        user, text, key = checks.user(user_id), _memory_text(memory), _memory_id(memory_id)
         names = None if topics is None else checks.topics(topics)
         ctx = WriteContext(user, "api", utcnow())
         changes = ChangeSet(ctx)
         vectors = self._retrieval.embed([text])
         with self._retrieval.transaction(changes, vectors) as conn:
-            old = _owned(conn, user, key)
+            old = _current_memory(conn, user, key)
             new = changes.update(old, text, names if names is not None else old.topics)
             changes.write(conn)
         return new
 
     def delete_user_memory(self, memory_id: str, user_id: str) -> None:
         """Forget a memory now; its versions and events stay until `erase_user`."""
-        user, key = require_user(user_id), _memory_id(memory_id)
+        user, key = checks.user(user_id), _memory_id(memory_id)
         ctx = WriteContext(user, "api", utcnow())
         changes = ChangeSet(ctx)
-        with self._retrieval.transaction(changes, _NO_VECTORS) as conn:
-            changes.delete(_owned(conn, user, key))
+        with self._retrieval.transaction(changes, NO_VECTORS) as conn:
+            changes.delete(_current_memory(conn, user, key))
             changes.write(conn)
 
     def clear_user_memories(self, user_id: str) -> int:
         """Forget every current memory of one user (history kept). Returns how many."""
-        user = require_user(user_id)
+        user = checks.user(user_id)
         ctx = WriteContext(user, "api", utcnow())
         changes = ChangeSet(ctx)
-        with self._retrieval.transaction(changes, _NO_VECTORS) as conn:
-            current = store.list_memories(conn, user)
+        with self._retrieval.transaction(changes, NO_VECTORS) as conn:
+            current = memory_sql.list_memories(conn, user)
             for memory in current:
                 changes.delete(memory, "cleared")
             changes.write(conn)
@@ -343,10 +325,10 @@ class MemoryManager:
         The file is then rewritten (`DuckDb.rewrite`), so no byte of the user's data stays in it or its
         WAL: this costs a copy of the whole database file, in time and free disk space.
         """
-        user = require_user(user_id)
+        user = checks.user(user_id)
         with self.db.reading():  # the loaded index is dropped before any other thread can search
             with self.db.transaction() as conn:
-                counts = store.erase_user(conn, user)
+                counts = memory_sql.erase_user(conn, user)
             self._retrieval.forget(user)
             if any(counts.values()):
                 self.db.rewrite()
@@ -374,18 +356,18 @@ class MemoryManager:
 
         ``as_of``: a datetime (naive means UTC), a date (its midnight, UTC) or an ISO 8601 string.
         """
-        user, names, agent = require_user(user_id), checks.topics(topics), checks.optional_text("agent_id", agent_id)
+        user, names, agent = checks.user(user_id), checks.topics(topics), checks.optional_text("agent_id", agent_id)
         count, moment = checks.limit(limit), checks.timestamp("as_of", as_of)
         with self.db.reading() as conn:
-            return store.list_memories(conn, user, topics=names or None, agent_id=agent, limit=count, as_of=moment)
+            return memory_sql.list_memories(conn, user, topics=names or None, agent_id=agent, limit=count, as_of=moment)
 
     def get_user_memory(
         self, memory_id: str, user_id: str, *, as_of: datetime | str | date | None = None
     ) -> Memory | None:
         """One memory of this user, or None when it does not exist, is deleted, or is someone else's."""
-        user, key, moment = require_user(user_id), _memory_id(memory_id), checks.timestamp("as_of", as_of)
+        user, key, moment = checks.user(user_id), _memory_id(memory_id), checks.timestamp("as_of", as_of)
         with self.db.reading() as conn:
-            return store.find_memory(conn, user, key, as_of=moment)
+            return memory_sql.find_memory(conn, user, key, as_of=moment)
 
     def search_user_memories(
         self,
@@ -405,7 +387,7 @@ class MemoryManager:
         Filters: ``agent_id``, any of ``topics``, last changed in ``[since, until)``, and ``as_of``
         to search the memories as they were then (times as in `get_user_memories`).
         """
-        user = require_user(user_id)
+        user = checks.user(user_id)
         if not isinstance(query, str):
             raise ConfigError(f"query must be a string, got {query!r}")
         checks.utf8("query", query)
@@ -423,95 +405,35 @@ class MemoryManager:
 
     def get_memory_history(self, memory_id: str, user_id: str) -> list[MemoryEvent]:
         """Every add, update and delete of one memory, oldest first, with the reason and model."""
-        user, key = require_user(user_id), _memory_id(memory_id)
+        user, key = checks.user(user_id), _memory_id(memory_id)
         with self.db.reading() as conn:
-            return store.list_events(conn, user, key)
+            return memory_sql.list_events(conn, user, key)
 
     def get_user_events(self, user_id: str) -> list[MemoryEvent]:
         """Every change to any of the user's memories, oldest first."""
-        user = require_user(user_id)
+        user = checks.user(user_id)
         with self.db.reading() as conn:
-            return store.list_events(conn, user)
+            return memory_sql.list_events(conn, user)
 
-    # -- async twins of the direct edits and reads (tests/test_async_parity.py keeps them alike) ----
+    # -- async twins: the same signatures, run in a worker thread (tests/test_async_parity.py) ------
 
-    async def aadd_user_memory(
-        self,
-        memory: str,
-        user_id: str,
-        *,
-        topics: Sequence[str] | None = None,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        input: str | None = None,
-    ) -> Memory:
-        return await asyncio.to_thread(
-            self.add_user_memory, memory, user_id, topics=topics, agent_id=agent_id, session_id=session_id, input=input
-        )
-
-    async def areplace_user_memory(
-        self, memory_id: str, memory: str, user_id: str, *, topics: Sequence[str] | None = None
-    ) -> Memory:
-        return await asyncio.to_thread(self.replace_user_memory, memory_id, memory, user_id, topics=topics)
-
-    async def adelete_user_memory(self, memory_id: str, user_id: str) -> None:
-        await asyncio.to_thread(self.delete_user_memory, memory_id, user_id)
-
-    async def aclear_user_memories(self, user_id: str) -> int:
-        return await asyncio.to_thread(self.clear_user_memories, user_id)
-
-    async def aerase_user(self, user_id: str) -> dict[str, int]:
-        return await asyncio.to_thread(self.erase_user, user_id)
-
-    async def aget_user_memories(
-        self,
-        user_id: str,
-        *,
-        topics: Sequence[str] | None = None,
-        agent_id: str | None = None,
-        limit: int | None = None,
-        as_of: datetime | str | date | None = None,
-    ) -> list[Memory]:
-        return await asyncio.to_thread(
-            self.get_user_memories, user_id, topics=topics, agent_id=agent_id, limit=limit, as_of=as_of
-        )
-
-    async def aget_user_memory(
-        self, memory_id: str, user_id: str, *, as_of: datetime | str | date | None = None
-    ) -> Memory | None:
-        return await asyncio.to_thread(self.get_user_memory, memory_id, user_id, as_of=as_of)
-
-    async def asearch_user_memories(
-        self,
-        query: str,
-        user_id: str,
-        *,
-        limit: int = 10,
-        agent_id: str | None = None,
-        topics: Sequence[str] | None = None,
-        since: datetime | str | date | None = None,
-        until: datetime | str | date | None = None,
-        as_of: datetime | str | date | None = None,
-    ) -> list[Memory]:
-        return await asyncio.to_thread(
-            self.search_user_memories, query, user_id,
-            limit=limit, agent_id=agent_id, topics=topics, since=since, until=until, as_of=as_of,
-        )  # fmt: skip
-
-    async def areembed_memories(self, *, batch_size: int = 256) -> int:
-        return await asyncio.to_thread(self.reembed_memories, batch_size=batch_size)
-
-    async def aget_memory_history(self, memory_id: str, user_id: str) -> list[MemoryEvent]:
-        return await asyncio.to_thread(self.get_memory_history, memory_id, user_id)
-
-    async def aget_user_events(self, user_id: str) -> list[MemoryEvent]:
-        return await asyncio.to_thread(self.get_user_events, user_id)
+    aadd_user_memory = flow.threaded(add_user_memory)
+    areplace_user_memory = flow.threaded(replace_user_memory)
+    adelete_user_memory = flow.threaded(delete_user_memory)
+    aclear_user_memories = flow.threaded(clear_user_memories)
+    aerase_user = flow.threaded(erase_user)
+    areembed_memories = flow.threaded(reembed_memories)
+    aget_user_memories = flow.threaded(get_user_memories)
+    aget_user_memory = flow.threaded(get_user_memory)
+    asearch_user_memories = flow.threaded(search_user_memories)
+    aget_memory_history = flow.threaded(get_memory_history)
+    aget_user_events = flow.threaded(get_user_events)
 
     def __repr__(self) -> str:
         return f"MemoryManager(model={str(self.model) if self.model else None!r}, db={self.db!r})"
 
 
-def _text(memory: object) -> str:
+def _memory_text(memory: object) -> str:
     return checks.text("memory", memory).strip()
 
 
@@ -540,8 +462,8 @@ def _instructions(value: object) -> list[str]:
     return [checks.utf8("additional_instructions", item) for item in items if item.strip()]
 
 
-def _owned(conn: Any, user: str, memory_id: str) -> Memory:
-    memory = store.find_memory(conn, user, memory_id)
+def _current_memory(conn: Any, user: str, memory_id: str) -> Memory:
+    memory = memory_sql.find_memory(conn, user, memory_id)
     if memory is None:
         # Same words whether the id is unknown or another user's: an error must not confirm it exists.
         raise ConfigError(f"user {user!r} has no current memory {memory_id!r}")

@@ -1,0 +1,157 @@
+"""The ``memlayer`` command line app, its shared options and its table printing.
+
+Every command takes ``--db`` (or ``MEMLAYER_DB``) and ``--model`` (or ``MEMLAYER_MODEL``). A
+`MemlayerError` becomes one line on stderr and exit status 1, in one place (`_Group.invoke`);
+usage mistakes exit with 2. ``import memlayer`` never imports this module.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
+
+from .. import checks
+from ..db import DuckDb
+from ..errors import ConfigError, MemlayerError
+from ..memory.manager import MemoryManager
+from ..records import Memory, MemoryEvent, Message
+
+__all__ = ["ApiBaseOpt", "DbOpt", "ModelOpt", "UserOpt", "app", "err", "out"]
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _Group(TyperGroup):
+    def invoke(self, ctx: Any) -> Any:  # a click Context (typer vendors click since 0.2x)
+        try:
+            return super().invoke(ctx)
+        except MemlayerError as exc:
+            # One line: the message carries the what and the what-to-do; no traceback.
+            err.print(f"[red]error:[/red] {escape(' '.join(str(exc).split()))}", markup=True)
+            raise typer.Exit(code=1) from None
+        except OSError as exc:  # a file the command was pointed at: unreadable, unwritable, a directory
+            err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True)
+            raise typer.Exit(code=1) from None
+        except KeyboardInterrupt:
+            raise typer.Abort() from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="memlayer",
+    help="Long-term memory for AI agents: extract, inspect, query, export. Docs: the README.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+DbOpt = Annotated[
+    str | None, typer.Option("--db", envvar="MEMLAYER_DB", help="DuckDB file [env MEMLAYER_DB]", show_default=False)
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", envvar="MEMLAYER_MODEL", help="LiteLLM model, e.g. openai:gpt-4o [env MEMLAYER_MODEL]"),
+]
+ApiBaseOpt = Annotated[
+    str | None, typer.Option("--api-base", envvar="MEMLAYER_API_BASE", help="model server URL [env MEMLAYER_API_BASE]")
+]
+UserOpt = Annotated[str, typer.Option("--user", "-u", help="the user_id (required: there is no default user)")]
+
+
+def db_path(db: str | None) -> str:
+    if not db:
+        raise ConfigError("no database: give --db PATH or set MEMLAYER_DB")
+    return db
+
+
+@contextmanager
+def open_manager(db: str | None, model: str | None, api_base: str | None = None) -> Iterator[MemoryManager]:
+    """A manager on the file (created and migrated if new); a bad model string fails here.
+
+    A file this command created is removed again when the command fails: a failure leaves nothing behind.
+    """
+    path = db_path(db)
+    created = path != ":memory:" and not Path(path).exists()
+    try:
+        with DuckDb(path) as store:
+            yield MemoryManager(model, store, api_base=api_base)
+    except BaseException:
+        if created:
+            for leftover in (Path(path), Path(f"{path}.wal")):
+                leftover.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def existing_manager(db: str | None, model: str | None) -> Iterator[MemoryManager]:
+    path = db_path(db)
+    if not Path(path).exists():
+        raise ConfigError(f"no database at {path!r}")
+    with open_manager(path, model) as manager:
+        yield manager
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    # Text, not markup: a memory that reads "[bold]" is shown as written.
+    table = Table(title=Text(title) if title else None, title_justify="left", header_style="bold")
+    for column in columns:
+        table.add_column(Text(str(column)), overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(cell(v)) for v in row))
+    return table
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def memories_table(title: str, memories: Sequence[Memory]) -> Table:
+    rows = [(m.memory_id, m.memory, m.topics, m.version, m.updated_at) for m in memories]
+    return table(title, ["memory_id", "memory", "topics", "v", "updated (UTC)"], rows)
+
+
+def events_table(title: str, events: Sequence[MemoryEvent]) -> Table:
+    rows = [(e.created_at, e.operation, e.memory_id[:8], e.old_memory, e.new_memory, e.reason) for e in events]
+    return table(title, ["time (UTC)", "op", "memory", "old", "new", "reason"], rows)
+
+
+def read_messages(source: str) -> list[Message]:
+    """Messages from a file or stdin: a JSON list, JSON lines of {role, content}, or plain text."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {source!r}: {exc.strerror}") from exc
+    if not text.strip():
+        raise ConfigError(f"{'stdin' if source == '-' else source!r} holds no messages")
+    stripped = text.strip()
+    try:
+        try:
+            parsed = json.loads(stripped)
+        except ValueError:
+            if not stripped.startswith("{"):
+                return checks.messages(stripped)  # plain text: one user message
+            parsed = [json.loads(line) for line in stripped.splitlines() if line.strip()]  # JSON lines
+        return checks.messages(parsed if isinstance(parsed, (list, dict)) else stripped)
+    except ValueError as exc:
+        raise ConfigError(f"{source!r} holds no valid messages: {str(exc).splitlines()[0]}") from exc

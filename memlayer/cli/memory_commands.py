@@ -1,0 +1,136 @@
+"""``memlayer add | extract | search | list | history | forget``: a user's memories from the shell."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from ..errors import ConfigError
+from .app import (
+    ApiBaseOpt,
+    DbOpt,
+    ModelOpt,
+    UserOpt,
+    app,
+    err,
+    events_table,
+    existing_manager,
+    memories_table,
+    open_manager,
+    out,
+    read_messages,
+    table,
+)
+
+
+@app.command()
+def add(
+    text: Annotated[str, typer.Argument(help="the memory, as it should be stored")],
+    user: UserOpt,
+    topic: Annotated[list[str] | None, typer.Option("--topic", "-t", help="a topic (repeatable)")] = None,
+    agent: Annotated[str | None, typer.Option(help="agent_id")] = None,
+    db: DbOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """Store a memory as given (no LLM call)."""
+    with open_manager(db, model) as manager:
+        memory = manager.add_user_memory(text, user_id=user, topics=topic or [], agent_id=agent)
+    out.print(f"added {memory.memory_id}: {memory.memory}")
+
+
+@app.command()
+def extract(
+    source: Annotated[str, typer.Argument(help="file of messages (JSON list, JSON lines or text), or - for stdin")],
+    user: UserOpt,
+    agent: Annotated[str | None, typer.Option(help="agent_id")] = None,
+    session: Annotated[str | None, typer.Option(help="session_id")] = None,
+    db: DbOpt = None,
+    model: ModelOpt = None,
+    api_base: ApiBaseOpt = None,
+) -> None:
+    """Extract memories from messages with one LLM call, and apply them."""
+    if not model:
+        raise ConfigError("extract needs a model: give --model provider:model or set MEMLAYER_MODEL")
+    messages = read_messages(source)
+    with open_manager(db, model, api_base) as manager, err.status(f"asking {model}..."):
+        result = manager.create_user_memories(messages, user_id=user, agent_id=agent, session_id=session)
+    rows = [(c.operation, c.memory_id, c.old_memory, c.memory, c.reason) for c in result.changes]
+    out.print(table("changes", ["op", "memory_id", "old", "new", "reason"], rows))
+    for skipped in result.skipped:
+        out.print(f"skipped: {skipped}")
+    if result.usage:
+        u = result.usage
+        out.print(f"{u.attempts} call(s), {u.input_tokens} + {u.output_tokens} tokens, {u.latency_ms:.0f} ms")
+
+
+@app.command()
+def search(
+    text: Annotated[str, typer.Argument(help="what to look for")],
+    user: UserOpt,
+    limit: Annotated[int, typer.Option(min=1)] = 10,
+    db: DbOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """The user's current memories that best match a query."""
+    with existing_manager(db, model) as manager:
+        out.print(memories_table(f"{user}: {text!r}", manager.search_user_memories(text, user_id=user, limit=limit)))
+
+
+@app.command(name="list")
+def list_(
+    user: UserOpt,
+    topic: Annotated[list[str] | None, typer.Option("--topic", "-t", help="only these topics")] = None,
+    as_of: Annotated[datetime | None, typer.Option(help="as they were then (UTC)")] = None,
+    db: DbOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """The user's memories now (or at --as-of), newest first."""
+    with existing_manager(db, model) as manager:
+        memories = manager.get_user_memories(user_id=user, topics=topic, as_of=as_of)
+    out.print(memories_table(f"{user}: {len(memories)} memories", memories))
+
+
+@app.command()
+def history(
+    user: UserOpt,
+    memory_id: Annotated[str | None, typer.Argument(help="one memory; all of the user's when omitted")] = None,
+    db: DbOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """Every add, update and delete (of one memory, or of all the user's), oldest first."""
+    with existing_manager(db, model) as manager:
+        if memory_id:
+            events = manager.get_memory_history(memory_id, user_id=user)
+            if not events:
+                raise ConfigError(f"user {user!r} has no memory {memory_id!r}")
+        else:
+            events = manager.get_user_events(user_id=user)
+    out.print(events_table(f"{user}: {len(events)} events", events))
+
+
+@app.command()
+def forget(
+    user: UserOpt,
+    memory_id: Annotated[str | None, typer.Argument(help="forget one memory (history kept)")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+    db: DbOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """Erase everything held about a user (every version, event, LLM call, session), or forget one memory."""
+    what = f"memory {memory_id} of {user!r}" if memory_id else f"EVERYTHING held about {user!r} (it cannot be undone)"
+    with existing_manager(db, model) as manager:
+        if not yes:
+            if not sys.stdin.isatty():
+                raise ConfigError(f"forget asks before deleting {what}; pass --yes when not at a terminal")
+            typer.confirm(f"Delete {what}?", abort=True)
+        if memory_id:
+            manager.delete_user_memory(memory_id, user_id=user)
+            out.print(f"forgot {memory_id} (its history stays until the user is erased)")
+            return
+        counts = manager.erase_user(user_id=user)
+    if not any(counts.values()):
+        raise ConfigError(f"nothing is held about user {user!r}")
+    out.print("erased " + ", ".join(f"{n} {table}" for table, n in counts.items()))
