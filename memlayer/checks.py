@@ -15,7 +15,22 @@ from pydantic import ValidationError
 from .errors import ConfigError
 from .records import Message
 
-__all__ = ["count", "limit", "messages", "optional_text", "text", "timestamp", "topics", "user", "utf8"]
+__all__ = [
+    "count",
+    "instructions",
+    "limit",
+    "memory_id",
+    "memory_text",
+    "messages",
+    "optional_text",
+    "source_input",
+    "text",
+    "timestamp",
+    "topics",
+    "user",
+    "utf8",
+    "who",
+]
 
 # DuckDB's LIMIT is a BIGINT; anything past it is an internal error, not a "no limit".
 MAX_LIMIT = 2**62
@@ -116,3 +131,35 @@ def _message(item: object) -> Message:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"message {item!r} is not valid ({problems})") from None
     raise ConfigError(f"each message must be a string, a dict with role and content, or a Message, got {item!r}")
+
+
+def memory_text(value: object) -> str:
+    return text("memory", value).strip()
+
+
+def memory_id(value: object) -> str:
+    return text("memory_id", value)
+
+
+def source_input(value: object) -> str | None:
+    """The text a memory came from (``input=``), if given."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"input must be a string, got {value!r}")
+    return utf8("input", value)
+
+
+def who(agent_id: object, session_id: object) -> tuple[str | None, str | None]:
+    """The optional agent and session a change is stamped with."""
+    return optional_text("agent_id", agent_id), optional_text("session_id", session_id)
+
+
+def instructions(value: object) -> list[str]:
+    """``additional_instructions``: a string or a list of them; blank ones are dropped."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, Sequence) or not all(isinstance(item, str) for item in items):
+        raise ConfigError(f"additional_instructions must be a string or a list of strings, got {value!r}")
+    return [utf8("additional_instructions", item) for item in items if item.strip()]

@@ -170,8 +170,8 @@ class Agent:
         try:
             for round_no in range(self.max_tool_rounds + 1):
                 tools = self._tools_for(round_no)
-                reply = yield from chat.step(self.model, run.wire, tools, mode=self.tool_mode, stream=stream)
-                if not run.take_reply(reply):
+                reply = yield from chat.step(self.model, run.prompt_messages, tools, mode=self.tool_mode, stream=stream)
+                if not run.add_reply(reply):
                     break
                 results = []
                 for call in reply.tool_calls:
@@ -181,7 +181,7 @@ class Agent:
         except MemlayerError as exc:
             yield flow.Blocking(self._store_failed, run, exc)
             raise
-        yield flow.Blocking(run.store, self.db)
+        yield flow.Blocking(run.save, self.db)
         yield (yield flow.Blocking(self._finish, run))
 
     # -- the steps of a run -----------------------------------------------------------------------
@@ -209,11 +209,11 @@ class Agent:
         with self.db.transaction() as conn:  # claimed before the model is called: see claim_session
             if not sessions.claim_session(conn, session, user, self.agent_id, now):
                 raise _foreign_session(session)
-        wire: list[dict[str, Any]] = [{"role": "system", "content": system}]
-        wire.extend({"role": m.role, "content": m.content} for m in history)
-        wire.append({"role": "user", "content": message})
+        prompt: list[dict[str, Any]] = [{"role": "system", "content": system}]
+        prompt.extend({"role": m.role, "content": m.content} for m in history)
+        prompt.append({"role": "user", "content": message})
         user_message = ChatMessage(role="user", content=message, created_at=now)
-        return RunState(ctx, str(self.model), wire, [user_message], [m.memory_id for m in memories], now)
+        return RunState(ctx, str(self.model), prompt, [user_message], [m.memory_id for m in memories], now)
 
     def _memories_for(self, message: str, user: str) -> list[Memory]:
         if not (self.add_memories_to_context and self.memory_manager and self.num_memories_in_context):
@@ -236,7 +236,7 @@ class Agent:
         return _UnknownTool(call.name, [t.name for t in self.tools])
 
     def _add_results(self, run: RunState, calls: list[chat.ToolCall], results: list[str]) -> None:
-        run.wire.extend(chat.tool_result_messages(self.tool_mode, calls, results))
+        run.prompt_messages.extend(chat.tool_result_messages(self.tool_mode, calls, results))
         if len(run.calls) >= self.max_tool_rounds:
             run.stopped_early = True
 
@@ -246,7 +246,7 @@ class Agent:
             run.calls.append(exc.usage)
             run.failed_call = exc.usage.call_id
         try:
-            run.store(self.db, error=str(exc) or type(exc).__name__)
+            run.save(self.db, error=str(exc) or type(exc).__name__)
         except MemlayerError as store_error:
             _log.warning("could not record the failed run %s: %s", run.ctx.run_id, store_error)
 
@@ -254,7 +254,9 @@ class Agent:
         ctx = run.ctx
         memory_error = "; ".join(ctx.memory_errors) or None
         if self.update_memory_on_run and self.memory_manager is not None:
-            messages = [Message(role=m.role, content=m.content or "", created_at=m.created_at) for m in run.said()]
+            messages = [
+                Message(role=m.role, content=m.content or "", created_at=m.created_at) for m in run.conversation()
+            ]
             try:
                 result = self.memory_manager.create_user_memories(
                     messages, ctx.user_id, agent_id=ctx.agent_id, session_id=ctx.session_id

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from ..db import DuckDb, sessions
-from ..db import memories as store
+from ..db import memories as memory_sql
 from ..db.changes import WriteContext, utcnow
 from ..llm.chat import ChatReply, ToolCall
 from ..records import ChatMessage, LLMUsage, RunResponse, ToolCallRecord
@@ -24,11 +24,11 @@ __all__ = ["RunState", "RunStream", "Sink"]
 
 @dataclass
 class RunState:
-    """One run in progress: what the model is sent (``wire``), what will be stored, and what it cost."""
+    """One run in progress: what the model is sent (``prompt_messages``), what will be stored, and what it cost."""
 
     ctx: RunContext
     model: str
-    wire: list[dict[str, Any]]
+    prompt_messages: list[dict[str, Any]]
     stored: list[ChatMessage]
     memories: list[str]
     started: datetime
@@ -38,10 +38,10 @@ class RunState:
     stopped_early: bool = False
     failed_call: str | None = None
 
-    def take_reply(self, reply: ChatReply) -> bool:
+    def add_reply(self, reply: ChatReply) -> bool:
         """Record a reply; True when it asks for tools and the loop goes on."""
         self.calls.append(reply.usage)
-        self.wire.append(reply.message)
+        self.prompt_messages.append(reply.message)
         now = utcnow()
         if not reply.tool_calls:
             self.content = reply.content
@@ -60,11 +60,11 @@ class RunState:
         )
         return text
 
-    def said(self) -> list[ChatMessage]:
+    def conversation(self) -> list[ChatMessage]:
         """What the user and the assistant said, without the tool rounds: the input of extraction."""
         return [m for m in self.stored if m.role in ("user", "assistant") and m.content and not m.tool_calls]
 
-    def store(self, db: DuckDb, error: str | None = None) -> None:
+    def save(self, db: DuckDb, error: str | None = None) -> None:
         """The session, the run, its messages and its chat calls, in one transaction."""
         ctx = self.ctx
         record = sessions.RunRecord(
@@ -76,7 +76,7 @@ class RunState:
             sessions.write_run(conn, record, self.stored)
             for usage in self.calls:
                 failed = error if usage.call_id == self.failed_call else None
-                store.insert_llm_call(conn, usage, write, prompt_version=AGENT_PROMPT_VERSION, error=failed)
+                memory_sql.insert_llm_call(conn, usage, write, prompt_version=AGENT_PROMPT_VERSION, error=failed)
 
     def response(self, memory_error: str | None) -> RunResponse:
         ctx = self.ctx

@@ -43,7 +43,7 @@ class ExtractionPlan:
     response_model: type[BaseModel]
     aliases: dict[str, Memory]
     input: str
-    said: str  # what the user (or the task) said: an add must be grounded in it
+    user_text: str  # what the user (or the task) said: an add must be grounded in it
     today: date | None = None  # the day of the last dated message: relative dates count from it
 
 
@@ -74,7 +74,7 @@ def plan_extraction(
         response_model=build_response_model(tuple(aliases)),
         aliases=aliases,
         input=source[:MAX_INPUT_CHARS],
-        said=(task or "") if messages is None else "\n".join(m.content for m in messages if m.role == "user"),
+        user_text=(task or "") if messages is None else "\n".join(m.content for m in messages if m.role == "user"),
         today=next((m.created_at.date() for m in reversed(messages or []) if m.created_at), None),
     )
 
@@ -113,7 +113,7 @@ def apply_operations(changes: ChangeSet, plan: ExtractionPlan, operations: list[
     """
     current: dict[str, Memory | None] = dict(plan.aliases)
     seen = set(stored)
-    said = content_words(plan.said)
+    said = content_words(plan.user_text)
     skipped: list[str] = []
     for op in operations:
         if isinstance(op, AddOp):

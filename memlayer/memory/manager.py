@@ -16,17 +16,17 @@ from typing import Any, overload
 from .. import checks, flow
 from ..db import DuckDb
 from ..db import memories as memory_sql
-from ..db.changes import ChangeSet, WriteContext, stored_keys, utcnow
-from ..errors import ConfigError, MemlayerError
+from ..db.changes import ChangeSet, WriteContext, utcnow
+from ..errors import ConfigError
 from ..llm.spec import Mode, ModelSpec, parse_model
-from ..llm.typed import TypedReply, typed_call
+from ..llm.typed import typed_call
 from ..llm.usage import LLMCallError
 from ..records import ExtractionResult, Memory, MemoryEvent, Message
 from ..search.embedders import Embedder, EmbedderOption
 from ..search.filters import SearchFilters
 from ..search.retrieval import NO_VECTORS, Retrieval
-from .extraction import ExtractionPlan, add_texts, apply_operations, changed_texts, plan_extraction, source_text
-from .prompts import PROMPT_VERSION
+from .extraction import ExtractionPlan
+from .pipeline import commit_reply, log_failed_call, plan
 
 __all__ = ["MemoryManager"]
 
@@ -65,7 +65,7 @@ class MemoryManager:
         # Set once: given here, joined by an Agent (`join_db`), or an in-memory one on first use.
         self._db: DuckDb | None = db
         self._db_lock = threading.Lock()
-        self.additional_instructions = _instructions(additional_instructions)
+        self.additional_instructions = checks.instructions(additional_instructions)
         self.max_retries = checks.count("max_retries", max_retries, minimum=0)
         self.provider_retries = checks.count("provider_retries", provider_retries, minimum=0)
         self.candidate_limit = checks.count("candidate_limit", candidate_limit, minimum=1)
@@ -161,12 +161,12 @@ class MemoryManager:
         user, msgs, who = self._check_messages(messages, message, user_id, agent_id, session_id)
         if not msgs:
             return ExtractionResult()
-        plan = yield flow.Blocking(self._plan, user, messages=msgs)
+        plan = yield flow.Blocking(self._plan, user, messages=msgs, task=None)
         return (yield from self._call_and_apply(plan, user, who, "extraction"))
 
     def _task(self, task: object, user_id: object, agent_id: object, session_id: object) -> flow.Flow[ExtractionResult]:
-        user, text, who = checks.user(user_id), checks.text("task", task), _who(agent_id, session_id)
-        plan = yield flow.Blocking(self._plan, user, task=text)
+        user, text, who = checks.user(user_id), checks.text("task", task), checks.who(agent_id, session_id)
+        plan = yield flow.Blocking(self._plan, user, messages=None, task=text)
         return (yield from self._call_and_apply(plan, user, who, "task"))
 
     def _call_and_apply(
@@ -183,16 +183,18 @@ class MemoryManager:
                 provider_retries=self.provider_retries,
             )
         except LLMCallError as exc:
-            yield flow.Blocking(self._log_failed_call, exc, user, *who)
+            yield flow.Blocking(log_failed_call, self.db, exc, user, *who)
             raise
-        result: ExtractionResult = yield flow.Blocking(self._apply, plan, reply, user, *who, purpose)
+        result: ExtractionResult = yield flow.Blocking(
+            commit_reply, self.db, self._retrieval, plan, reply, user, *who, purpose
+        )
         return result
 
     def _check_messages(
         self, messages: object, message: object, user_id: object, agent_id: object, session_id: object
     ) -> tuple[str, list[Message], tuple[str | None, str | None]]:
         # Everything that can be checked is checked here, before the model is called.
-        user, who = checks.user(user_id), _who(agent_id, session_id)
+        user, who = checks.user(user_id), checks.who(agent_id, session_id)
         if messages is None and message is None:
             raise ConfigError("give messages=[...] or message='...' to extract memories from")
         if messages is None and not isinstance(message, str):
@@ -202,63 +204,14 @@ class MemoryManager:
             self._require_model()
         return user, [m for m in msgs if m.content.strip()], who
 
+    def _plan(self, user: str, *, messages: list[Message] | None, task: str | None) -> ExtractionPlan:
+        self._require_model()
+        return plan(self.db, self._retrieval, user, messages, task, self.additional_instructions, self.candidate_limit)
+
     def _require_model(self) -> ModelSpec:
         if self.model is None:
             raise ConfigError("this MemoryManager has no model; pass model='provider:model' to extract memories")
         return self.model
-
-    def _plan(self, user: str, *, messages: list[Message] | None = None, task: str | None = None) -> ExtractionPlan:
-        self._require_model()
-        # Candidates by the same hybrid search as search_user_memories; the query is embedded only
-        # by a local embedder, so an extraction makes at most one (batched) remote embedding call.
-        vector = self._retrieval.query_vector(source_text(messages=messages, task=task), remote=False)
-        with self.db.reading() as conn:
-            return plan_extraction(
-                messages=messages,
-                task=task,
-                additional_instructions=self.additional_instructions,
-                candidate_limit=self.candidate_limit,
-                rank=lambda text, limit: self._retrieval.search(conn, user, text, limit, query_vector=vector),
-            )
-
-    def _log_failed_call(self, exc: LLMCallError, user: str, agent: str | None, session: str | None) -> None:
-        # The usage row is the only write for a failed call: it cost tokens, and changed nothing.
-        ctx = WriteContext(user, exc.usage.purpose, utcnow(), agent, session, model=exc.model)
-        try:
-            with self.db.transaction() as conn:
-                memory_sql.insert_llm_call(conn, exc.usage, ctx, prompt_version=PROMPT_VERSION, error=str(exc))
-        except MemlayerError as log_error:
-            # The caller needs the original failure, not a second one from logging it (a locked file).
-            _log.warning("could not record the failed LLM call %s: %s", exc.usage.call_id, log_error)
-
-    def _apply(
-        self, plan: ExtractionPlan, reply: TypedReply, user: str, agent: str | None, session: str | None, source: str
-    ) -> ExtractionResult:
-        ctx = WriteContext(
-            user_id=user,
-            source=source,
-            now=utcnow(),
-            agent_id=agent,
-            session_id=session,
-            call_id=reply.usage.call_id,
-            model=reply.usage.model,
-            input=plan.input,
-        )
-        operations = list(getattr(reply.value, "operations", []))
-        changes = ChangeSet(ctx)
-        try:
-            vectors = self._retrieval.embed(changed_texts(plan, operations))  # one batched call, outside the lock
-            with self._retrieval.transaction(changes, vectors) as conn:
-                skipped = apply_operations(
-                    changes, plan, operations, stored_keys(conn, user, add_texts(plan, operations))
-                )
-                changes.write(conn)
-                memory_sql.insert_llm_call(conn, reply.usage, ctx, prompt_version=PROMPT_VERSION)
-        except MemlayerError as exc:
-            failed = LLMCallError(str(exc), model=reply.usage.model, usage=reply.usage, last_reply=None)
-            self._log_failed_call(failed, user, agent, session)
-            raise
-        return ExtractionResult(changes=changes.changes, skipped=skipped, usage=reply.usage)
 
     # -- direct edits -----------------------------------------------------------------------------
 
@@ -273,9 +226,9 @@ class MemoryManager:
         input: str | None = None,
     ) -> Memory:
         """Store a memory as given, with no LLM call. ``input``: the text it came from (searched too)."""
-        user, text, names = checks.user(user_id), _memory_text(memory), checks.topics(topics)
-        agent, session = _who(agent_id, session_id)
-        ctx = WriteContext(user, "api", utcnow(), agent, session, input=_input(input))
+        user, text, names = checks.user(user_id), checks.memory_text(memory), checks.topics(topics)
+        agent, session = checks.who(agent_id, session_id)
+        ctx = WriteContext(user, "api", utcnow(), agent, session, input=checks.source_input(input))
         changes = ChangeSet(ctx)
         new = changes.add(text, names)
         vectors = self._retrieval.embed([text])
@@ -287,7 +240,7 @@ class MemoryManager:
         self, memory_id: str, memory: str, user_id: str, *, topics: Sequence[str] | None = None
     ) -> Memory:
         """Replace a memory's text (a new version; the old one stays in its history)."""
-        user, text, key = checks.user(user_id), _memory_text(memory), _memory_id(memory_id)
+        user, text, key = checks.user(user_id), checks.memory_text(memory), checks.memory_id(memory_id)
         names = None if topics is None else checks.topics(topics)
         ctx = WriteContext(user, "api", utcnow())
         changes = ChangeSet(ctx)
@@ -300,7 +253,7 @@ class MemoryManager:
 
     def delete_user_memory(self, memory_id: str, user_id: str) -> None:
         """Forget a memory now; its versions and events stay until `erase_user`."""
-        user, key = checks.user(user_id), _memory_id(memory_id)
+        user, key = checks.user(user_id), checks.memory_id(memory_id)
         ctx = WriteContext(user, "api", utcnow())
         changes = ChangeSet(ctx)
         with self._retrieval.transaction(changes, NO_VECTORS) as conn:
@@ -365,7 +318,7 @@ class MemoryManager:
         self, memory_id: str, user_id: str, *, as_of: datetime | str | date | None = None
     ) -> Memory | None:
         """One memory of this user, or None when it does not exist, is deleted, or is someone else's."""
-        user, key, moment = checks.user(user_id), _memory_id(memory_id), checks.timestamp("as_of", as_of)
+        user, key, moment = checks.user(user_id), checks.memory_id(memory_id), checks.timestamp("as_of", as_of)
         with self.db.reading() as conn:
             return memory_sql.find_memory(conn, user, key, as_of=moment)
 
@@ -405,7 +358,7 @@ class MemoryManager:
 
     def get_memory_history(self, memory_id: str, user_id: str) -> list[MemoryEvent]:
         """Every add, update and delete of one memory, oldest first, with the reason and model."""
-        user, key = checks.user(user_id), _memory_id(memory_id)
+        user, key = checks.user(user_id), checks.memory_id(memory_id)
         with self.db.reading() as conn:
             return memory_sql.list_events(conn, user, key)
 
@@ -431,35 +384,6 @@ class MemoryManager:
 
     def __repr__(self) -> str:
         return f"MemoryManager(model={str(self.model) if self.model else None!r}, db={self.db!r})"
-
-
-def _memory_text(memory: object) -> str:
-    return checks.text("memory", memory).strip()
-
-
-def _memory_id(memory_id: object) -> str:
-    return checks.text("memory_id", memory_id)
-
-
-def _input(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ConfigError(f"input must be a string, got {value!r}")
-    return checks.utf8("input", value)
-
-
-def _who(agent_id: object, session_id: object) -> tuple[str | None, str | None]:
-    return checks.optional_text("agent_id", agent_id), checks.optional_text("session_id", session_id)
-
-
-def _instructions(value: object) -> list[str]:
-    if value is None:
-        return []
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, Sequence) or not all(isinstance(item, str) for item in items):
-        raise ConfigError(f"additional_instructions must be a string or a list of strings, got {value!r}")
-    return [checks.utf8("additional_instructions", item) for item in items if item.strip()]
 
 
 def _current_memory(conn: Any, user: str, memory_id: str) -> Memory:

@@ -234,7 +234,7 @@ class UserIndex:
                 # Pseudo-relevance feedback: the rarest words of the best first-pass matches join the query.
                 first = fused.copy()
                 for scores, (_, weight) in zip(keyword_scores, fields, strict=True):
-                    first += weight * _by_best(scores)
+                    first += weight * _relative_to_best(scores)
                 extra = self._feedback_terms(first, mask, set(terms))
                 if extra:
                     keyword_scores = [
@@ -242,7 +242,7 @@ class UserIndex:
                         for scores, (words, _) in zip(keyword_scores, fields, strict=True)
                     ]
             for scores, (_, weight) in zip(keyword_scores, fields, strict=True):
-                fused += weight * _by_best(scores)
+                fused += weight * _relative_to_best(scores)
         if use_recency:
             rows = np.flatnonzero(mask)
             fused[rows] += RECENCY_WEIGHT * _min_max(stamps[rows])
@@ -297,7 +297,7 @@ class UserIndex:
         )
 
 
-def _by_best(scores: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+def _relative_to_best(scores: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     """``scores`` divided by the best of them (all 0 when none is positive), so a non-match stays 0."""
     best = float(scores.max()) if scores.size else 0.0
     return scores.astype(np.float64) / best if best > 0 else np.zeros(scores.shape, dtype=np.float64)

@@ -1,0 +1,95 @@
+"""An extraction's steps around its one LLM call, each run under the store's lock.
+
+`plan`: the candidate memories, read by the same hybrid search as ``search_user_memories``.
+`commit_reply`: the reply's operations in one transaction with their vectors and the usage row.
+`log_failed_call`: for a call that failed, the usage row alone (it cost tokens, and changed nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..db import DuckDb
+from ..db import memories as memory_sql
+from ..db.changes import ChangeSet, WriteContext, stored_keys, utcnow
+from ..errors import MemlayerError
+from ..llm.typed import TypedReply
+from ..llm.usage import LLMCallError
+from ..records import ExtractionResult, Message
+from ..search.retrieval import Retrieval
+from .extraction import ExtractionPlan, add_texts, apply_operations, changed_texts, plan_extraction, source_text
+from .prompts import PROMPT_VERSION
+
+__all__ = ["commit_reply", "log_failed_call", "plan"]
+
+_log = logging.getLogger("memlayer")
+
+
+def plan(
+    db: DuckDb,
+    retrieval: Retrieval,
+    user: str,
+    messages: list[Message] | None,
+    task: str | None,
+    instructions: list[str],
+    candidate_limit: int,
+) -> ExtractionPlan:
+    """The prompt and response model of one extraction, with the user's most relevant memories as candidates."""
+    # The query is embedded only by a local embedder, so an extraction makes at most one (batched)
+    # remote embedding call: the one for the texts it writes.
+    vector = retrieval.query_vector(source_text(messages=messages, task=task), remote=False)
+    with db.reading() as conn:
+        return plan_extraction(
+            messages=messages,
+            task=task,
+            additional_instructions=instructions,
+            candidate_limit=candidate_limit,
+            rank=lambda text, limit: retrieval.search(conn, user, text, limit, query_vector=vector),
+        )
+
+
+def commit_reply(
+    db: DuckDb,
+    retrieval: Retrieval,
+    plan: ExtractionPlan,
+    reply: TypedReply,
+    user: str,
+    agent: str | None,
+    session: str | None,
+    source: str,
+) -> ExtractionResult:
+    """Apply a validated reply: every operation, its vectors and the usage row commit together or not at all."""
+    ctx = WriteContext(
+        user_id=user,
+        source=source,
+        now=utcnow(),
+        agent_id=agent,
+        session_id=session,
+        call_id=reply.usage.call_id,
+        model=reply.usage.model,
+        input=plan.input,
+    )
+    operations = list(getattr(reply.value, "operations", []))
+    changes = ChangeSet(ctx)
+    try:
+        vectors = retrieval.embed(changed_texts(plan, operations))  # one batched call, outside the lock
+        with retrieval.transaction(changes, vectors) as conn:
+            skipped = apply_operations(changes, plan, operations, stored_keys(conn, user, add_texts(plan, operations)))
+            changes.write(conn)
+            memory_sql.insert_llm_call(conn, reply.usage, ctx, prompt_version=PROMPT_VERSION)
+    except MemlayerError as exc:
+        failed = LLMCallError(str(exc), model=reply.usage.model, usage=reply.usage, last_reply=None)
+        log_failed_call(db, failed, user, agent, session)
+        raise
+    return ExtractionResult(changes=changes.changes, skipped=skipped, usage=reply.usage)
+
+
+def log_failed_call(db: DuckDb, exc: LLMCallError, user: str, agent: str | None, session: str | None) -> None:
+    """The usage row of a failed call; a failure to write it is logged, never raised over the original."""
+    ctx = WriteContext(user, exc.usage.purpose, utcnow(), agent, session, model=exc.model)
+    try:
+        with db.transaction() as conn:
+            memory_sql.insert_llm_call(conn, exc.usage, ctx, prompt_version=PROMPT_VERSION, error=str(exc))
+    except MemlayerError as log_error:
+        # The caller needs the original failure, not a second one from logging it (a locked file).
+        _log.warning("could not record the failed LLM call %s: %s", exc.usage.call_id, log_error)
