@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 __all__ = ["END", "Blocking", "Call", "Flow", "Next", "Sleep", "aiterate", "arun", "iterate", "run", "threaded"]
 
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
 Flow = Generator[Any, Any, R]
 
@@ -45,42 +48,24 @@ class Step:
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
-class Blocking(Step):
-    fn: Callable[..., Any]
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def __init__(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
-        object.__setattr__(self, "fn", fn)
-        object.__setattr__(self, "args", args)
-        object.__setattr__(self, "kwargs", kwargs)
-
-    def do(self) -> Any:
-        return self.fn(*self.args, **self.kwargs)
-
-    async def ado(self) -> Any:
-        return await asyncio.to_thread(self.fn, *self.args, **self.kwargs)
-
-
-@dataclass(frozen=True)
 class Call(Step):
-    sync: Callable[..., Any]
-    async_: Callable[..., Awaitable[Any]]
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    """I/O with a blocking and an awaitable form (a model call): `run` calls one, `arun` awaits the other."""
 
     def __init__(self, sync: Callable[..., Any], async_: Callable[..., Awaitable[Any]], /, *args: Any, **kwargs: Any):
-        object.__setattr__(self, "sync", sync)
-        object.__setattr__(self, "async_", async_)
-        object.__setattr__(self, "args", args)
-        object.__setattr__(self, "kwargs", kwargs)
+        self.sync, self.async_, self.args, self.kwargs = sync, async_, args, kwargs
 
     def do(self) -> Any:
         return self.sync(*self.args, **self.kwargs)
 
     async def ado(self) -> Any:
         return await self.async_(*self.args, **self.kwargs)
+
+
+class Blocking(Call):
+    """Blocking work (the database, CPU): done in place by `run`, in a worker thread by `arun`."""
+
+    def __init__(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        super().__init__(fn, functools.partial(asyncio.to_thread, fn), *args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -124,24 +109,16 @@ def iterate(flow: Flow[R]) -> Generator[Any, None, R]:
             error = exc
 
 
-def run(flow: Flow[R]) -> R:
-    """Drive ``flow`` in this thread and return its result (any output is dropped)."""
-    driver = iterate(flow)
-    while True:
-        try:
-            next(driver)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-
-
-async def aiterate(flow: Flow[Any]) -> AsyncIterator[Any]:
-    """Drive ``flow`` in the event loop and yield its output; its return value is dropped."""
+async def aiterate(flow: Flow[Any], returned: list[Any] | None = None) -> AsyncIterator[Any]:
+    """Drive ``flow`` in the event loop and yield its output; its result is appended to ``returned``."""
     result: Any = None
     error: BaseException | None = None
     while True:
         try:
             item = flow.throw(error) if error is not None else flow.send(result)
-        except StopIteration:
+        except StopIteration as stop:
+            if returned is not None:
+                returned.append(stop.value)
             return
         result, error = None, None
         if not isinstance(item, Step):
@@ -153,21 +130,44 @@ async def aiterate(flow: Flow[Any]) -> AsyncIterator[Any]:
             error = exc
 
 
-async def arun(flow: Flow[R]) -> R:
-    """Drive ``flow`` in the event loop and return its result (any output is dropped)."""
-    result: Any = None
-    error: BaseException | None = None
+def run(flow: Flow[R]) -> R:
+    """Drive ``flow`` in this thread and return its result (any output is dropped)."""
+    driver = iterate(flow)
     while True:
         try:
-            item = flow.throw(error) if error is not None else flow.send(result)
+            next(driver)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
-        result, error = None, None
-        if isinstance(item, Step):
-            try:
-                result = await item.ado()
-            except BaseException as exc:
-                error = exc
+
+
+async def arun(flow: Flow[R]) -> R:
+    """Drive ``flow`` in the event loop and return its result (any output is dropped)."""
+    returned: list[R] = []
+    async for _ in aiterate(flow, returned):
+        pass
+    return returned[0]
+
+
+def sync_driver(make: Callable[P, Flow[R]], name: str | None = None) -> Callable[P, R]:
+    """A blocking function with ``make``'s signature and docstring: builds its flow and runs it in this
+    thread. Named after ``make`` without its leading underscore (``_search`` drives ``search``)."""
+
+    @functools.wraps(make)
+    def driven(*args: P.args, **kwargs: P.kwargs) -> R:
+        return run(make(*args, **kwargs))
+
+    return _named(driven, name or make.__name__.lstrip("_"))
+
+
+def async_driver(make: Callable[P, Flow[R]], name: str | None = None) -> Callable[P, Coroutine[Any, Any, R]]:
+    """A coroutine function with ``make``'s signature: builds its flow and runs it in the event loop.
+    Named ``a`` + ``make``'s name without its leading underscore (``_search`` drives ``asearch``)."""
+
+    @functools.wraps(make)
+    async def driven(*args: P.args, **kwargs: P.kwargs) -> R:
+        return await arun(make(*args, **kwargs))
+
+    return _named(driven, name or "a" + make.__name__.lstrip("_"))
 
 
 def threaded(method: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
@@ -180,3 +180,16 @@ def threaded(method: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
 
     twin.__doc__ = f"Async twin of `{method.__name__}`, run in a worker thread."
     return twin
+
+
+def _named(function: F, name: str) -> F:
+    """``function`` under its public name, with the signature of the flow it drives but the flow's
+    result as its return annotation (what `inspect.signature`, ``help()`` and IDEs show)."""
+    owner = function.__qualname__.rpartition(".")[0]
+    function.__name__, function.__qualname__ = name, f"{owner}.{name}" if owner else name
+    signature = inspect.signature(function)
+    returned = signature.return_annotation
+    if isinstance(returned, str) and (inner := re.fullmatch(r"(?:flow\.)?Flow\[(.*)\]", returned)):
+        returned = inner.group(1)
+    function.__signature__ = signature.replace(return_annotation=returned)  # type: ignore[attr-defined]
+    return function

@@ -92,11 +92,8 @@ class Tool:
             return _failed(exc), True
         return _text(result), False
 
-    def call(self, arguments: str | dict[str, Any], ctx: RunContext) -> tuple[str, bool]:
-        return flow.run(self.run(arguments, ctx))
-
-    async def acall(self, arguments: str | dict[str, Any], ctx: RunContext) -> tuple[str, bool]:
-        return await flow.arun(self.run(arguments, ctx))
+    call = flow.sync_driver(run, "call")
+    acall = flow.async_driver(run, "acall")
 
     def _needs_async(self, **_: Any) -> Any:
         raise ConfigError(f"tool {self.name} is async; use agent.arun()")

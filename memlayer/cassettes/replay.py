@@ -2,13 +2,6 @@
 
 How a cassette is written (scrubbed, readable, matched on the parsed body) is `memlayer.cassettes.format`.
 
-- Secrets never reach a cassette: auth headers, keys in query strings and key-like JSON fields are
-  replaced before anything is written.
-- JSON bodies are stored as JSON (readable, reviewable diffs), and requests match on method, path and
-  the *parsed* body, so a changed prompt finds no recording and fails loudly instead of replaying
-  a stale answer.
-- Each cassette says what produced it: the model, server and fingerprint seen in its responses.
-
 Record with ``pytest --memlayer-record=once`` (or ``MEMLAYER_RECORD=once``) for new cassettes, or
 ``rewrite`` to re-record; the default, ``none``, never touches the network.
 """

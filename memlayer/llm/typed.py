@@ -89,34 +89,9 @@ def typed_call(
     return TypedReply(value=value, usage=usage, model_seconds=meter.model_seconds)
 
 
-def complete_typed(
-    spec: ModelSpec,
-    messages: list[dict[str, str]],
-    response_model: type[ResponseT],
-    *,
-    purpose: str,
-    retries: int,
-    provider_retries: int = 2,
-) -> TypedReply:
-    """`typed_call`, in this thread."""
-    return flow.run(
-        typed_call(spec, messages, response_model, purpose=purpose, retries=retries, provider_retries=provider_retries)
-    )
-
-
-async def acomplete_typed(
-    spec: ModelSpec,
-    messages: list[dict[str, str]],
-    response_model: type[ResponseT],
-    *,
-    purpose: str,
-    retries: int,
-    provider_retries: int = 2,
-) -> TypedReply:
-    """`typed_call`, in the event loop."""
-    return await flow.arun(
-        typed_call(spec, messages, response_model, purpose=purpose, retries=retries, provider_retries=provider_retries)
-    )
+# The two drivers of `typed_call`, with its signature: in this thread, and in the event loop.
+complete_typed = flow.sync_driver(typed_call, "complete_typed")
+acomplete_typed = flow.async_driver(typed_call, "acomplete_typed")
 
 
 def _create(client: Any) -> Callable[..., Any]:

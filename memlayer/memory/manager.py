@@ -98,6 +98,7 @@ class MemoryManager:
 
     # -- extraction -------------------------------------------------------------------------------
 
+    # Two overloads each, so a type checker requires user_id and one of messages or message=.
     @overload
     def create_user_memories(
         self, messages: MessagesInput, user_id: str, *, agent_id: str | None = None, session_id: str | None = None
@@ -144,17 +145,6 @@ class MemoryManager:
     ) -> ExtractionResult:
         return await flow.arun(self._extraction(messages, message, user_id, agent_id, session_id))
 
-    def update_memory_task(
-        self, task: str, user_id: str, *, agent_id: str | None = None, session_id: str | None = None
-    ) -> ExtractionResult:
-        """Carry out an instruction such as "forget where I live" with the same one-call path."""
-        return flow.run(self._task(task, user_id, agent_id, session_id))
-
-    async def aupdate_memory_task(
-        self, task: str, user_id: str, *, agent_id: str | None = None, session_id: str | None = None
-    ) -> ExtractionResult:
-        return await flow.arun(self._task(task, user_id, agent_id, session_id))
-
     def _extraction(
         self, messages: object, message: object, user_id: object, agent_id: object, session_id: object
     ) -> flow.Flow[ExtractionResult]:
@@ -164,10 +154,17 @@ class MemoryManager:
         plan = yield flow.Blocking(self._plan, user, messages=msgs, task=None)
         return (yield from self._call_and_apply(plan, user, who, "extraction"))
 
-    def _task(self, task: object, user_id: object, agent_id: object, session_id: object) -> flow.Flow[ExtractionResult]:
+    def _update_memory_task(
+        self, task: str, user_id: str, *, agent_id: str | None = None, session_id: str | None = None
+    ) -> flow.Flow[ExtractionResult]:
+        """Carry out an instruction such as "forget where I live" with the same one-call path."""
         user, text, who = checks.user(user_id), checks.text("task", task), checks.who(agent_id, session_id)
         plan = yield flow.Blocking(self._plan, user, messages=None, task=text)
         return (yield from self._call_and_apply(plan, user, who, "task"))
+
+    # Written once as a flow, with two drivers (memlayer.flow): in this thread, in the event loop.
+    update_memory_task = flow.sync_driver(_update_memory_task)
+    aupdate_memory_task = flow.async_driver(_update_memory_task)
 
     def _call_and_apply(
         self, plan: ExtractionPlan, user: str, who: tuple[str | None, str | None], purpose: str
