@@ -148,6 +148,25 @@ async def arun(flow: Flow[R]) -> R:
     return returned[0]
 
 
+def consume(sub: Flow[R], take: Callable[[Any], None]) -> Flow[R]:
+    """Run ``sub`` inside another flow: its steps pass up to the driver, its output goes to ``take``."""
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            item = sub.throw(error) if error is not None else sub.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        result, error = None, None
+        if not isinstance(item, Step):
+            take(item)
+            continue
+        try:
+            result = yield item
+        except BaseException as exc:
+            error = exc
+
+
 def sync_driver(make: Callable[P, Flow[R]], name: str | None = None) -> Callable[P, R]:
     """A blocking function with ``make``'s signature and docstring: builds its flow and runs it in this
     thread. Named after ``make`` without its leading underscore (``_search`` drives ``search``)."""

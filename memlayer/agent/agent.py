@@ -103,16 +103,33 @@ class Agent:
 
     # -- runs -------------------------------------------------------------------------------------
 
-    def run(
+    def _run_once(
         self, message: str, *, user_id: str | None = None, session_id: str | None = None, stream: bool = False
-    ) -> RunResponse:
+    ) -> flow.Flow[RunResponse]:
         """Answer one message. With ``stream=True`` the text is produced by streaming (see `run_stream`)."""
-        return self._respond(message, user_id, session_id, stream, None)
+        sink = Sink(None, stream)
+        yield from flow.consume(self._run(message, user_id, session_id, stream), sink.take)
+        return sink.finish()
 
-    async def arun(
-        self, message: str, *, user_id: str | None = None, session_id: str | None = None, stream: bool = False
-    ) -> RunResponse:
-        return await self._arespond(message, user_id, session_id, stream, None)
+    def _print_response(
+        self,
+        message: str,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        stream: bool = True,
+        file: TextIO | None = None,
+    ) -> flow.Flow[RunResponse]:
+        """Print the answer (token by token when streaming), then any memory changes."""
+        sink = Sink(file or sys.stdout, stream)
+        yield from flow.consume(self._run(message, user_id, session_id, stream), sink.take)
+        return sink.finish()
+
+    # Each written once as a flow, with two drivers (memlayer.flow): in this thread, in the event loop.
+    run = flow.sync_driver(_run_once, "run")
+    arun = flow.async_driver(_run_once, "arun")
+    print_response = flow.sync_driver(_print_response)
+    aprint_response = flow.async_driver(_print_response)
 
     def run_stream(self, message: str, *, user_id: str | None = None, session_id: str | None = None) -> RunStream:
         """Iterate over the answer's text as the model writes it; then read ``.response``."""
@@ -124,45 +141,6 @@ class Agent:
         """Async: the answer's text as it arrives, then the `RunResponse` as the last item."""
         async for chunk in flow.aiterate(self._run(message, user_id, session_id, True)):
             yield chunk
-
-    def print_response(
-        self,
-        message: str,
-        *,
-        user_id: str | None = None,
-        session_id: str | None = None,
-        stream: bool = True,
-        file: TextIO | None = None,
-    ) -> RunResponse:
-        """Print the answer (token by token when streaming), then any memory changes."""
-        return self._respond(message, user_id, session_id, stream, file or sys.stdout)
-
-    async def aprint_response(
-        self,
-        message: str,
-        *,
-        user_id: str | None = None,
-        session_id: str | None = None,
-        stream: bool = True,
-        file: TextIO | None = None,
-    ) -> RunResponse:
-        return await self._arespond(message, user_id, session_id, stream, file or sys.stdout)
-
-    def _respond(
-        self, message: str, user_id: str | None, session_id: str | None, stream: bool, out: TextIO | None
-    ) -> RunResponse:
-        sink = Sink(out, stream)
-        for chunk in flow.iterate(self._run(message, user_id, session_id, stream)):
-            sink.take(chunk)
-        return sink.finish()
-
-    async def _arespond(
-        self, message: str, user_id: str | None, session_id: str | None, stream: bool, out: TextIO | None
-    ) -> RunResponse:
-        sink = Sink(out, stream)
-        async for chunk in flow.aiterate(self._run(message, user_id, session_id, stream)):
-            sink.take(chunk)
-        return sink.finish()
 
     def _run(self, message: str, user_id: str | None, session_id: str | None, stream: bool) -> flow.Flow[None]:
         """One run, as a flow (`memlayer.flow`): yields the answer's text, then the `RunResponse`."""
