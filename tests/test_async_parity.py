@@ -18,7 +18,7 @@ import memlayer
 from memlayer import Agent, DuckDb, MemoryManager, MemoryTools
 from memlayer.testing import scripted_model, tool_calls
 
-SYNC_ONLY = {"join_db"}  # wiring, not I/O a caller waits on
+SYNC_ONLY = {"join"}  # wiring, not I/O a caller waits on
 MODEL = "openai:gpt-4o-mini"  # never dialled: the scripted model answers
 
 

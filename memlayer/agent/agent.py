@@ -340,12 +340,10 @@ def _wire_storage(
     if manager is None:
         store_db = db if db is not None else DuckDb()
         return store_db, MemoryManager(model=_for_extraction(model), db=store_db) if uses_memory else None
-    if db is None:
-        return manager.db, manager
-    manager.join_db(db)  # the manager's own method: refuses a manager already on another db
-    if manager.model is None:
-        manager.model = _for_extraction(model)  # extraction then uses the agent's model
-    return db, manager
+    store_db = db if db is not None else manager.db
+    # The manager's own set-once binding: it refuses another db, and keeps a model it was given.
+    manager.join(store_db, _for_extraction(model))
+    return store_db, manager
 
 
 def _for_extraction(model: ModelSpec) -> ModelSpec:

@@ -62,7 +62,7 @@ class MemoryManager:
         )
         if db is not None and not isinstance(db, DuckDb):
             raise ConfigError(f"db must be a DuckDb, e.g. DuckDb('agents.duckdb'), got {db!r}")
-        # Set once: given here, joined by an Agent (`join_db`), or an in-memory one on first use.
+        # Set once: given here, joined by an Agent (`join`), or an in-memory one on first use.
         self._db: DuckDb | None = db
         self._db_lock = threading.Lock()
         self.additional_instructions = checks.instructions(additional_instructions)
@@ -80,8 +80,12 @@ class MemoryManager:
                 self._db = DuckDb()
             return self._db
 
-    def join_db(self, db: DuckDb) -> None:
-        """Use ``db`` when this manager was made without one and has not been used yet (an `Agent`'s)."""
+    def join(self, db: DuckDb, model: ModelSpec) -> None:
+        """Fill in what this manager was made without, from the `Agent` it is given to.
+
+        The db is set once: a manager with none (and not yet used) joins ``db``; one with another db is
+        refused. ``model`` is used only when the manager has none. Nothing the caller set is replaced.
+        """
         with self._db_lock:
             if self._db is None:
                 self._db = db
@@ -90,6 +94,8 @@ class MemoryManager:
                     "the agent's db and its memory_manager's db are different DuckDb objects; pass the same one "
                     "to both so sessions and memories live in one file"
                 )
+            if self.model is None:
+                self.model = model
 
     @property
     def embedder(self) -> Embedder | None:
