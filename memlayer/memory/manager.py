@@ -70,7 +70,7 @@ class MemoryManager:
         self.provider_retries = checks.count("provider_retries", provider_retries, minimum=0)
         self.candidate_limit = checks.count("candidate_limit", candidate_limit, minimum=1)
         # "auto": the offline embedder when memlayer[local] is installed, else keyword search only.
-        self._retrieval = Retrieval(lambda: self.db, embedder)
+        self._retrieval = Retrieval(embedder)
 
     @property
     def db(self) -> DuckDb:
@@ -235,7 +235,7 @@ class MemoryManager:
         changes = ChangeSet(ctx)
         new = changes.add(text, names)
         vectors = self._retrieval.embed([text])
-        with self._retrieval.transaction(changes, vectors) as conn:
+        with self._retrieval.transaction(self.db, changes, vectors) as conn:
             changes.write(conn)
         return new
 
@@ -248,7 +248,7 @@ class MemoryManager:
         ctx = WriteContext(user, "api", utcnow())
         changes = ChangeSet(ctx)
         vectors = self._retrieval.embed([text])
-        with self._retrieval.transaction(changes, vectors) as conn:
+        with self._retrieval.transaction(self.db, changes, vectors) as conn:
             old = _current_memory(conn, user, key)
             new = changes.update(old, text, names if names is not None else old.topics)
             changes.write(conn)
@@ -259,7 +259,7 @@ class MemoryManager:
         user, key = checks.user(user_id), checks.memory_id(memory_id)
         ctx = WriteContext(user, "api", utcnow())
         changes = ChangeSet(ctx)
-        with self._retrieval.transaction(changes, NO_VECTORS) as conn:
+        with self._retrieval.transaction(self.db, changes, NO_VECTORS) as conn:
             changes.delete(_current_memory(conn, user, key))
             changes.write(conn)
 
@@ -268,7 +268,7 @@ class MemoryManager:
         user = checks.user(user_id)
         ctx = WriteContext(user, "api", utcnow())
         changes = ChangeSet(ctx)
-        with self._retrieval.transaction(changes, NO_VECTORS) as conn:
+        with self._retrieval.transaction(self.db, changes, NO_VECTORS) as conn:
             current = memory_sql.list_memories(conn, user)
             for memory in current:
                 changes.delete(memory, "cleared")
@@ -285,7 +285,7 @@ class MemoryManager:
         with self.db.reading():  # the loaded index is dropped before any other thread can search
             with self.db.transaction() as conn:
                 counts = memory_sql.erase_user(conn, user)
-            self._retrieval.forget(user)
+            self._retrieval.forget(self.db, user)
             if any(counts.values()):
                 self.db.rewrite()
         return counts
@@ -295,7 +295,7 @@ class MemoryManager:
 
         Vectors of any other embedder are deleted first. Returns how many memories were embedded.
         """
-        return self._retrieval.reembed(checks.count("batch_size", batch_size, minimum=1))
+        return self._retrieval.reembed(self.db, checks.count("batch_size", batch_size, minimum=1))
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -355,9 +355,11 @@ class MemoryManager:
             until=checks.timestamp("until", until),
         )
         moment = checks.timestamp("as_of", as_of)
-        vector = self._retrieval.query_vector(query, user_id=user)  # outside the lock: it may be remote
+        vector = self._retrieval.query_vector(self.db, query, user_id=user)  # outside the lock: it may be remote
         with self.db.reading() as conn:
-            return self._retrieval.search(conn, user, query, count, query_vector=vector, filters=filters, as_of=moment)
+            return self._retrieval.search(
+                self.db, conn, user, query, count, query_vector=vector, filters=filters, as_of=moment
+            )
 
     def get_memory_history(self, memory_id: str, user_id: str) -> list[MemoryEvent]:
         """Every add, update and delete of one memory, oldest first, with the reason and model."""

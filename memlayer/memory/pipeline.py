@@ -37,14 +37,14 @@ def plan(
     """The prompt and response model of one extraction, with the user's most relevant memories as candidates."""
     # The query is embedded only by a local embedder, so an extraction makes at most one (batched)
     # remote embedding call: the one for the texts it writes.
-    vector = retrieval.query_vector(source_text(messages=messages, task=task), remote=False)
+    vector = retrieval.query_vector(db, source_text(messages=messages, task=task), remote=False)
     with db.reading() as conn:
         return plan_extraction(
             messages=messages,
             task=task,
             additional_instructions=instructions,
             candidate_limit=candidate_limit,
-            rank=lambda text, limit: retrieval.search(conn, user, text, limit, query_vector=vector),
+            rank=lambda text, limit: retrieval.search(db, conn, user, text, limit, query_vector=vector),
         )
 
 
@@ -73,7 +73,7 @@ def commit_reply(
     changes = ChangeSet(ctx)
     try:
         vectors = retrieval.embed(changed_texts(plan, operations))  # one batched call, outside the lock
-        with retrieval.transaction(changes, vectors) as conn:
+        with retrieval.transaction(db, changes, vectors) as conn:
             skipped = apply_operations(changes, plan, operations, stored_keys(conn, user, add_texts(plan, operations)))
             changes.write(conn)
             memory_sql.insert_llm_call(conn, reply.usage, ctx, prompt_version=PROMPT_VERSION)

@@ -8,7 +8,7 @@ under the same lock, after the commit: a search never sees a state the database 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,16 +51,12 @@ NO_VECTORS = Embedded({}, [])
 class Retrieval:
     """Embedding and search for one manager; numpy and the index load on first use, not on import."""
 
-    def __init__(self, db: Callable[[], DuckDb], embedder: EmbedderOption = "auto") -> None:
-        self._db = db  # the manager's: read on every use, never copied, so there is one owner
+    def __init__(self, embedder: EmbedderOption = "auto") -> None:
+        # No db here: each call is given its manager's, so the manager stays the one owner of it.
         self.embedder: Embedder | None = resolve_embedder(embedder)
         # Not checked against the database here: a manager with a new embedder must be able to
         # call reembed(); its searches and writes refuse to mix vector spaces until then.
         self.model = self.embedder.name if self.embedder is not None else None
-
-    @property
-    def db(self) -> DuckDb:
-        return self._db()
 
     # -- writes ------------------------------------------------------------------------------------
 
@@ -92,10 +88,10 @@ class Retrieval:
             raise ModelError(f"the embedder {embedder.name!r} failed: {exc!r}", model=str(embedder.name)) from exc
 
     @contextmanager
-    def transaction(self, changes: ChangeSet, embedded: Embedded) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self, db: DuckDb, changes: ChangeSet, embedded: Embedded) -> Iterator[duckdb.DuckDBPyConnection]:
         """``db.transaction()`` that also writes the vectors of ``changes``, their embedding usage, and updates
         the indexes."""
-        with self.db.reading(), self.db.transaction() as conn:
+        with db.reading(), db.transaction() as conn:
             yield conn
             keyed = self._keyed(changes, embedded.vectors)
             if keyed and self.model is not None:
@@ -107,7 +103,7 @@ class Retrieval:
                 memory_sql.insert_llm_call(conn, usage, changes.ctx, prompt_version=None)
             # Still under the lock: the transaction has committed when the inner block exits, so
             # the index update happens before any other thread can search or write.
-        self._committed(changes, keyed)
+        self._committed(db, changes, keyed)
 
     def _keyed(self, changes: ChangeSet, vectors: Vectors) -> dict[tuple[str, int], Any]:
         keyed: dict[tuple[str, int], Any] = {}
@@ -120,44 +116,44 @@ class Retrieval:
             keyed[(memory.memory_id, memory.version)] = vector
         return keyed
 
-    def _committed(self, changes: ChangeSet, keyed: dict[tuple[str, int], Any]) -> None:
+    def _committed(self, db: DuckDb, changes: ChangeSet, keyed: dict[tuple[str, int], Any]) -> None:
         touched, current = changes.touched_ids(), changes.current_versions()
-        for index in indexes_of(self.db):
+        for index in indexes_of(db):
             index.apply(changes.ctx.user_id, touched, current, keyed if index.model == self.model else {})
 
-    def forget(self, user_id: str | None = None) -> None:
+    def forget(self, db: DuckDb, user_id: str | None = None) -> None:
         """Drop loaded indexes (one user's, or all) after a write that bypassed `transaction`."""
-        for index in indexes_of(self.db):
+        for index in indexes_of(db):
             index.forget(user_id)
 
-    def reembed(self, batch_size: int = 256) -> int:
+    def reembed(self, db: DuckDb, batch_size: int = 256) -> int:
         """Give every current memory a vector from this embedder and drop other embedders' vectors."""
         if self.embedder is None or self.model is None:
             raise ConfigError("this MemoryManager has no embedder (embedder='lexical'); nothing to re-embed")
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size!r}")
-        with self.db.transaction() as conn:
+        with db.transaction() as conn:
             vector_sql.drop_other_embedders(conn, self.model)
         done = 0
         while True:
-            with self.db.reading() as conn:
+            with db.reading() as conn:
                 todo = vector_sql.missing_vectors(conn, self.model, batch_size)
             if not todo:
                 break
             matrix = self.embedder.embed_documents([text for *_, text in todo])
-            with self.db.transaction() as conn:
+            with db.transaction() as conn:
                 for user in sorted({row[2] for row in todo}):
                     picked = [i for i, row in enumerate(todo) if row[2] == user]
                     keys = [(todo[i][0], todo[i][1]) for i in picked]
                     vector_sql.write_vectors(conn, user, self.model, keys, matrix[picked])
             done += len(todo)
-        self.forget()
+        self.forget(db)
         return done
 
     # -- reads ------------------------------------------------------------------------------------
 
     def query_vector(
-        self, query: str, *, remote: bool = True, user_id: str | None = None
+        self, db: DuckDb, query: str, *, remote: bool = True, user_id: str | None = None
     ) -> npt.NDArray[np.float32] | None:
         """The query's vector; None without an embedder, or when ``remote`` is False and it is not local.
 
@@ -167,7 +163,7 @@ class Retrieval:
             return None
         vector, usage = self._embed_documents_query(query)
         if usage is not None and user_id is not None:
-            with self.db.transaction() as conn:
+            with db.transaction() as conn:
                 memory_sql.insert_llm_call(conn, usage, WriteContext(user_id, "search", utcnow()), prompt_version=None)
         result: npt.NDArray[np.float32] = vector
         return result
@@ -187,6 +183,7 @@ class Retrieval:
 
     def search(
         self,
+        db: DuckDb,
         conn: duckdb.DuckDBPyConnection,
         user_id: str,
         query: str,
@@ -200,7 +197,7 @@ class Retrieval:
         index = (
             load_as_of(conn, user_id, self.model, as_of)
             if as_of is not None
-            else index_for(self.db, self.model).user(conn, user_id)
+            else index_for(db, self.model).user(conn, user_id)
         )
         rows = index.rank(query, query_vector, filters or SearchFilters(), limit)
         return [index.memory(row) for row in rows]
