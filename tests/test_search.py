@@ -17,8 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-import memlayer.memory.manager
-from memlayer import ConfigError, DuckDb, MemoryManager
+from memlayer import ConfigError, DuckDb, Memory, MemoryManager, clock
 from memlayer.search.bm25 import tokenize
 from memlayer.search.embedders import LocalEmbedder, local_available, resolve_embedder
 from memlayer.search.index import index_for
@@ -59,7 +58,7 @@ def manager(db: DuckDb, words: WordEmbedder) -> MemoryManager:
     return MemoryManager(db=db, embedder=words)
 
 
-def _texts(memories: Sequence[memlayer.Memory]) -> list[str]:
+def _texts(memories: Sequence[Memory]) -> list[str]:
     return [m.memory for m in memories]
 
 
@@ -76,11 +75,10 @@ def test_keywords_vectors_and_recency_are_fused(manager: MemoryManager, words: W
     assert manager.db.sql("SELECT model, dim FROM embedders") == [("test:words", 64)]
 
 
-def test_filters_agent_topics_and_time(manager: MemoryManager, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_filters_agent_topics_and_time(manager: MemoryManager) -> None:
     month_ago = datetime.now(timezone.utc) - timedelta(days=30)
-    monkeypatch.setattr(memlayer.memory.manager, "utcnow", lambda: month_ago)
-    manager.add_user_memory("Drinks green tea", user_id=ALICE, topics=["food"], agent_id="chef")
-    monkeypatch.undo()
+    with clock.pinned(month_ago, seed="a month ago"):
+        manager.add_user_memory("Drinks green tea", user_id=ALICE, topics=["food"], agent_id="chef")
     manager.add_user_memory("Drinks black tea at work", user_id=ALICE, topics=["work"], agent_id="coach")
     search = manager.search_user_memories
     assert _texts(search("tea", ALICE, agent_id="chef")) == ["Drinks green tea"]
@@ -143,13 +141,10 @@ def test_no_stale_index(tmp_path: Path, words: WordEmbedder) -> None:
     db.close()
 
 
-def test_equal_text_a_month_apart_differs_only_by_recency(
-    manager: MemoryManager, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_equal_text_a_month_apart_differs_only_by_recency(manager: MemoryManager) -> None:
     month_ago = datetime.now(timezone.utc) - timedelta(days=30)
-    monkeypatch.setattr(memlayer.memory.manager, "utcnow", lambda: month_ago)
-    old = manager.add_user_memory("Loves sushi", user_id=ALICE)
-    monkeypatch.undo()
+    with clock.pinned(month_ago, seed="a month ago"):
+        old = manager.add_user_memory("Loves sushi", user_id=ALICE)
     new = manager.add_user_memory("Loves sushi", user_id=BOB)
     manager.add_user_memory("Owns a bicycle", user_id=ALICE)
     manager.add_user_memory("Owns a bicycle", user_id=BOB)

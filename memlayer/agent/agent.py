@@ -18,7 +18,6 @@ from typing import Any, TextIO
 
 from .. import checks, clock, flow
 from ..db import DuckDb, sessions
-from ..db.changes import utcnow
 from ..errors import ConfigError, MemlayerError
 from ..llm import chat
 from ..llm.spec import Mode, ModelSpec, parse_model
@@ -183,7 +182,7 @@ class Agent:
         system = agent_system_prompt(
             self.instructions, [(m.memory, m.topics) for m in memories], agentic=self.enable_agentic_memory
         )
-        now = utcnow()
+        now = clock.now()
         with self.db.transaction() as conn:  # claimed before the model is called: see claim_session
             if not sessions.claim_session(conn, session, user, self.agent_id, now):
                 raise _foreign_session(session)

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
+from .. import clock
 from ..db import DuckDb, sessions
 from ..db import memories as memory_sql
-from ..db.changes import WriteContext, utcnow
+from ..db.changes import WriteContext
 from ..llm.chat import ChatReply, ToolCall
 from ..records import ChatMessage, LLMUsage, RunResponse, ToolCallRecord
 from .prompt import AGENT_PROMPT_VERSION
@@ -42,7 +43,7 @@ class RunState:
         """Record a reply; True when it asks for tools and the loop goes on."""
         self.calls.append(reply.usage)
         self.prompt_messages.append(reply.message)
-        now = utcnow()
+        now = clock.now()
         if not reply.tool_calls:
             self.content = reply.content
             self.stored.append(ChatMessage(role="assistant", content=reply.content, created_at=now))
@@ -56,7 +57,7 @@ class RunState:
     def record_tool(self, call: ToolCall, text: str, failed: bool) -> str:
         self.tool_records.append(ToolCallRecord(name=call.name, arguments=call.arguments, result=text, failed=failed))
         self.stored.append(
-            ChatMessage(role="tool", content=text, tool_call_id=call.id, tool_name=call.name, created_at=utcnow())
+            ChatMessage(role="tool", content=text, tool_call_id=call.id, tool_name=call.name, created_at=clock.now())
         )
         return text
 

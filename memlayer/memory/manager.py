@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, overload
 
-from .. import checks, flow
+from .. import checks, clock, flow
 from ..db import DuckDb
 from ..db import memories as memory_sql
-from ..db.changes import ChangeSet, WriteContext, utcnow
+from ..db.changes import ChangeSet, WriteContext
 from ..errors import ConfigError
 from ..llm.spec import Mode, ModelSpec, parse_model
 from ..llm.typed import typed_call
@@ -231,7 +231,7 @@ class MemoryManager:
         """Store a memory as given, with no LLM call. ``input``: the text it came from (searched too)."""
         user, text, names = checks.user(user_id), checks.memory_text(memory), checks.topics(topics)
         agent, session = checks.who(agent_id, session_id)
-        ctx = WriteContext(user, "api", utcnow(), agent, session, input=checks.source_input(input))
+        ctx = WriteContext(user, "api", clock.now(), agent, session, input=checks.source_input(input))
         changes = ChangeSet(ctx)
         new = changes.add(text, names)
         vectors = self._retrieval.embed([text])
@@ -245,7 +245,7 @@ class MemoryManager:
         """Replace a memory's text (a new version; the old one stays in its history)."""
         user, text, key = checks.user(user_id), checks.memory_text(memory), checks.memory_id(memory_id)
         names = None if topics is None else checks.topics(topics)
-        ctx = WriteContext(user, "api", utcnow())
+        ctx = WriteContext(user, "api", clock.now())
         changes = ChangeSet(ctx)
         vectors = self._retrieval.embed([text])
         with self._retrieval.transaction(self.db, changes, vectors) as conn:
@@ -257,7 +257,7 @@ class MemoryManager:
     def delete_user_memory(self, memory_id: str, user_id: str) -> None:
         """Forget a memory now; its versions and events stay until `erase_user`."""
         user, key = checks.user(user_id), checks.memory_id(memory_id)
-        ctx = WriteContext(user, "api", utcnow())
+        ctx = WriteContext(user, "api", clock.now())
         changes = ChangeSet(ctx)
         with self._retrieval.transaction(self.db, changes, NO_VECTORS) as conn:
             changes.delete(_current_memory(conn, user, key))
@@ -266,7 +266,7 @@ class MemoryManager:
     def clear_user_memories(self, user_id: str) -> int:
         """Forget every current memory of one user (history kept). Returns how many."""
         user = checks.user(user_id)
-        ctx = WriteContext(user, "api", utcnow())
+        ctx = WriteContext(user, "api", clock.now())
         changes = ChangeSet(ctx)
         with self._retrieval.transaction(self.db, changes, NO_VECTORS) as conn:
             current = memory_sql.list_memories(conn, user)

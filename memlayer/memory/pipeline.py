@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 
+from .. import clock
 from ..db import DuckDb
 from ..db import memories as memory_sql
-from ..db.changes import ChangeSet, WriteContext, stored_keys, utcnow
+from ..db.changes import ChangeSet, WriteContext, stored_keys
 from ..errors import MemlayerError
 from ..llm.typed import TypedReply
 from ..llm.usage import LLMCallError
@@ -62,7 +63,7 @@ def commit_reply(
     ctx = WriteContext(
         user_id=user,
         source=source,
-        now=utcnow(),
+        now=clock.now(),
         agent_id=agent,
         session_id=session,
         call_id=reply.usage.call_id,
@@ -86,7 +87,7 @@ def commit_reply(
 
 def log_failed_call(db: DuckDb, exc: LLMCallError, user: str, agent: str | None, session: str | None) -> None:
     """The usage row of a failed call; a failure to write it is logged, never raised over the original."""
-    ctx = WriteContext(user, exc.usage.purpose, utcnow(), agent, session, model=exc.model)
+    ctx = WriteContext(user, exc.usage.purpose, clock.now(), agent, session, model=exc.model)
     try:
         with db.transaction() as conn:
             memory_sql.insert_llm_call(conn, exc.usage, ctx, prompt_version=PROMPT_VERSION, error=str(exc))

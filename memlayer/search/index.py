@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ..db.changes import naive
+from .. import clock
 from ..db.vectors import LoadedRows, check_embedder, load_user_rows
 from ..records import Memory
 from .bm25 import BM25Index, tokenize
@@ -59,11 +59,7 @@ FEEDBACK_MIN_ROWS = 100  # below this, word rarity means little and a few result
 
 
 def _epoch(ts: datetime) -> float:
-    return naive(ts).replace(tzinfo=timezone.utc).timestamp()
-
-
-def _aware(ts: datetime | None) -> datetime | None:
-    return None if ts is None else ts.replace(tzinfo=timezone.utc)
+    return clock.naive(ts).replace(tzinfo=timezone.utc).timestamp()
 
 
 class UserIndex:
@@ -168,8 +164,8 @@ class UserIndex:
                 [m.agent_id for m in current],
                 [m.session_id for m in current],
                 [m.input for m in current],
-                [naive(m.created_at) for m in current],
-                [naive(m.updated_at) for m in current],
+                [clock.naive(m.created_at) for m in current],
+                [clock.naive(m.updated_at) for m in current],
                 [None for _ in current],
                 [None for _ in current],
             )
@@ -280,7 +276,7 @@ class UserIndex:
         return np.array([self.texts[r] for r in rows]), -stamps[rows]
 
     def memory(self, row: int) -> Memory:
-        created, updated = _aware(self.created[row]), _aware(self.updated[row])
+        created, updated = clock.aware(self.created[row]), clock.aware(self.updated[row])
         assert created is not None and updated is not None
         return Memory(
             memory_id=self.ids[row],
@@ -293,7 +289,7 @@ class UserIndex:
             version=self.versions[row],
             created_at=created,
             updated_at=updated,
-            valid_to=_aware(self.valid_to[row]),
+            valid_to=clock.aware(self.valid_to[row]),
         )
 
 

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .. import clock
 from ..db import memories as memory_sql
 from ..db import vectors as vector_sql
-from ..db.changes import ChangeSet, WriteContext, utcnow
+from ..db.changes import ChangeSet, WriteContext
 from ..errors import ConfigError, MemlayerError, ModelError
 from ..records import LLMUsage, Memory
 from .embedders import Embedder, EmbedderOption, LiteLLMEmbedder, resolve_embedder
@@ -164,7 +165,9 @@ class Retrieval:
         vector, usage = self._embed_documents_query(query)
         if usage is not None and user_id is not None:
             with db.transaction() as conn:
-                memory_sql.insert_llm_call(conn, usage, WriteContext(user_id, "search", utcnow()), prompt_version=None)
+                memory_sql.insert_llm_call(
+                    conn, usage, WriteContext(user_id, "search", clock.now()), prompt_version=None
+                )
         result: npt.NDArray[np.float32] = vector
         return result
 
