@@ -310,7 +310,12 @@ if len(PG_MIGRATIONS) != len(MIGRATIONS):
 
 def applied_pg_migrations(conn: PgConnection) -> list[str]:
     """The migrations recorded in this database (none for a new one); reads only."""
-    row = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+    # A scan of the catalog, not to_regclass(): that answers from this backend's cache, which can still
+    # say "no such table" just after another process created it and released the lock.
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema()"
+        " AND tablename = 'schema_migrations')"
+    ).fetchone()
     if row is None or not row[0]:
         return []
     return [str(r[0]) for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
