@@ -18,11 +18,12 @@ import pytest
 
 from memlayer import ConfigError, StorageError
 from memlayer.db import DuckDb, PostgresDb, Store, sessions, vectors
+from memlayer.db import changes as changes_module
 from memlayer.db import memories as mem
 from memlayer.db.changes import ChangeSet, WriteContext, utcnow
 from memlayer.db.migrations import MIGRATIONS
 from memlayer.db.pg_migrations import PG_MIGRATIONS, apply_pg_migrations
-from memlayer.db.postgres import PgConnection, to_pyformat
+from memlayer.db.postgres import PgConnection, to_numbered
 from memlayer.db.revisions import user_revision
 from memlayer.db.store import Connection, dialect
 from memlayer.types import ChatMessage, LLMUsage, Memory
@@ -151,6 +152,23 @@ def test_a_failed_transaction_writes_nothing(store: Store) -> None:
     assert store.sql("SELECT count(*) FROM memory_events") == [(0,)]
 
 
+def test_a_set_larger_than_one_statement_takes_is_written_whole(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Postgres takes 65,535 parameters a statement (a set of 4,400 adds has more); a limit of 200 makes
+    # this set of 60 take several statements of each kind, without the seconds 6,000 rows would cost.
+    monkeypatch.setattr(changes_module, "_MAX_PARAMS", 200)
+    made = edit(store, ALICE, lambda c, _: [c.add(f"fact {i}", []) for i in range(60)])
+    keys = [(m.memory_id, m.version) for m in made.current_versions()]
+    with store.transaction() as conn:
+        vectors.write_vectors(conn, ALICE, "toy", keys, np.ones((len(keys), 2), dtype=np.float32))
+    with store.reading() as conn:
+        rows = vectors.load_user_rows(conn, ALICE, "toy")
+        alices = mem.list_memories(conn, ALICE)
+    assert len(rows.texts) == 60 and all(v is not None for v in rows.vectors)
+    edit(store, ALICE, lambda c, _: [c.delete(m) for m in alices])
+    assert current(store, ALICE) == []
+    assert store.sql("SELECT count(*), min(seq) + 119 = max(seq) FROM memory_events") == [(120, True)]
+
+
 def test_user_revision_changes_with_every_write_only(store: Store) -> None:
     with store.reading() as conn:
         assert user_revision(conn, ALICE) == 0
@@ -277,7 +295,9 @@ def test_analytics_views_agree_across_backends(tmp_path: Path, pg: PostgresDb) -
 
 def test_placeholders_translate_outside_quotes_only() -> None:
     query = "SELECT '?', \"a?b\", ? -- why?\n, 10 % 3 WHERE x LIKE '%?'"
-    assert to_pyformat(query) == "SELECT '?', \"a?b\", %s -- why?\n, 10 %% 3 WHERE x LIKE '%%?'"
+    assert to_numbered(query + " AND y = ?") == (
+        "SELECT '?', \"a?b\", $1 -- why?\n, 10 % 3 WHERE x LIKE '%?' AND y = $2"
+    )
 
 
 def test_bad_dsns_are_config_errors_without_the_password() -> None:

@@ -16,9 +16,10 @@ or vector written for it. An update whose new text is already another current me
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import clock
 from ..errors import StorageError
@@ -26,7 +27,7 @@ from ..types import Memory, MemoryChange, Operation
 from .revisions import lock_user, touch_user
 from .store import Connection, changed_rows, dialect
 
-__all__ = ["ChangeSet", "WriteContext", "memory_key", "utcnow"]
+__all__ = ["ChangeSet", "WriteContext", "chunks", "memory_key", "utcnow"]
 
 _SPACES = re.compile(r"\s+")
 
@@ -167,23 +168,33 @@ class ChangeSet:
 
     def _write_closes(self, conn: Connection) -> None:
         ctx = self.ctx
-        match = " OR ".join(["(memory_id = ? AND version = ?)"] * len(self._closes))
-        params: list[Any] = [naive(ctx.now), ctx.user_id]
-        for old in self._closes:
-            params += [old.memory_id, old.version]
-        # No RETURNING: it costs more than the update itself (1.5 ms); the row count is enough.
-        count = changed_rows(
-            conn, f"UPDATE memories SET valid_to = ? WHERE user_id = ? AND valid_to IS NULL AND ({match})", params
-        )
+        count = 0
+        for chunk in chunks(self._closes, 2):
+            match = " OR ".join(["(memory_id = ? AND version = ?)"] * len(chunk))
+            params: list[Any] = [naive(ctx.now), ctx.user_id]
+            for old in chunk:
+                params += [old.memory_id, old.version]
+            # No RETURNING: it costs more than the update itself (1.5 ms); the row count is enough.
+            count += changed_rows(
+                conn, f"UPDATE memories SET valid_to = ? WHERE user_id = ? AND valid_to IS NULL AND ({match})", params
+            )
         if count != len(self._closes):
             # Another writer changed one since it was read: applying on top would lose their change.
             ids = sorted({m.memory_id for m in self._closes})
             raise StorageError(f"memories {ids} changed while this change was prepared; retry")
 
     def _write_versions(self, conn: Connection) -> None:
+        stored: set[tuple[str, int]] = set()
+        for chunk in chunks(list(self._versions.values()), 12):
+            stored |= self._insert_versions(conn, chunk)
+        if dialect(conn) == "postgres" and len(stored) != len(self._versions):
+            self._skip_duplicates(stored)
+
+    def _insert_versions(self, conn: Connection, versions: list[Memory]) -> set[tuple[str, int]]:
+        """Insert ``versions``; on Postgres return the keys of those stored (the unique index may refuse some)."""
         ctx = self.ctx
         rows: list[Any] = []
-        for m in self._versions.values():
+        for m in versions:
             rows += [
                 m.memory_id,
                 m.version,
@@ -198,21 +209,20 @@ class ChangeSet:
                 naive(m.updated_at),
                 naive(m.valid_to) if m.valid_to else None,
             ]
-        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(self._versions))
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(versions))
         insert = (
             "INSERT INTO memories (memory_id, version, user_id, agent_id, session_id, memory, memory_key, topics,"
             f" input, created_at, valid_from, valid_to) VALUES {values}"
         )
         if dialect(conn) == "duckdb":
             conn.execute(insert, rows)  # one writing process: the extraction's own dedupe is enough
-            return
+            return set()
         stored = conn.execute(
             insert
             + " ON CONFLICT (user_id, memory_key) WHERE valid_to IS NULL DO NOTHING RETURNING memory_id, version",
             rows,
         ).fetchall()
-        if len(stored) != len(self._versions):
-            self._skip_duplicates({(str(r[0]), int(r[1])) for r in stored})
+        return {(str(r[0]), int(r[1])) for r in stored}
 
     def _skip_duplicates(self, stored: set[tuple[str, int]]) -> None:
         """Leave out the adds the unique index refused; refuse the whole set if an update was among them."""
@@ -230,9 +240,13 @@ class ChangeSet:
         self.changes = [c for c in self.changes if c.memory_id not in ids]
 
     def _write_events(self, conn: Connection) -> None:
+        for chunk in chunks(self._events, 15):
+            self._insert_events(conn, chunk)
+
+    def _insert_events(self, conn: Connection, events: list[_Event]) -> None:
         ctx = self.ctx
         rows: list[Any] = []
-        for e in self._events:
+        for e in events:
             rows += [
                 clock.new_id(),
                 e.memory_id,
@@ -250,13 +264,25 @@ class ChangeSet:
                 ctx.model,
                 naive(ctx.now),
             ]
-        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(self._events))
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(events))
         # One multi-row INSERT assigns the sequence in row order, so events keep their order.
         conn.execute(
             "INSERT INTO memory_events (event_id, memory_id, user_id, operation, old_memory, new_memory, old_topics,"
             f" new_topics, reason, source, agent_id, session_id, call_id, model, created_at) VALUES {values}",
             rows,
         )
+
+
+_T = TypeVar("_T")
+# Postgres's wire protocol takes at most 65,535 parameters in one statement.
+_MAX_PARAMS = 65_535
+
+
+def chunks(items: list[_T], params_per_item: int) -> Iterator[list[_T]]:
+    """``items`` in runs small enough for one statement: usually one run, so usually one statement."""
+    size = (_MAX_PARAMS - 2) // params_per_item
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def stored_keys(conn: Connection, user_id: str, texts: list[str]) -> set[str]:

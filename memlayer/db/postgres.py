@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
 
-__all__ = ["PgConnection", "PostgresDb", "to_pyformat"]
+__all__ = ["PgConnection", "PostgresDb", "to_numbered"]
 
 # Every table that holds a user's rows: what `rewrite` vacuums after an erasure.
 _TABLES = "memories, memory_events, llm_calls, messages, runs, sessions, memory_embeddings, embedders, user_revisions"
@@ -42,12 +42,22 @@ _QUOTED = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*)""")
 
 
 @functools.lru_cache(maxsize=1024)
-def to_pyformat(query: str) -> str:
-    """memlayer's ``?`` placeholders as psycopg's ``%s``; a literal ``%`` doubled, as psycopg wants."""
+def to_numbered(query: str) -> str:
+    """memlayer's ``?`` placeholders as Postgres's own ``$1, $2, ...``.
+
+    Sent through psycopg's `RawCursor`, which passes the text on as it is: psycopg's ``%s`` parsing
+    runs in Python and cost a second for the 90k parameters of a 6,000-change set.
+    """
     parts = _QUOTED.split(query)
-    for i, part in enumerate(parts):
-        part = part.replace("%", "%%")
-        parts[i] = part if i % 2 else part.replace("?", "%s")
+    count = 0
+
+    def number(_: re.Match[str]) -> str:
+        nonlocal count
+        count += 1
+        return f"${count}"
+
+    for i in range(0, len(parts), 2):
+        parts[i] = re.sub(r"\?", number, parts[i])
     return "".join(parts)
 
 
@@ -57,14 +67,18 @@ class PgConnection:
     dialect = "postgres"
 
     def __init__(self, raw: psycopg.Connection[tuple[Any, ...]]) -> None:
-        self.raw = raw
+        from psycopg import RawCursor
 
-    def execute(self, query: str, parameters: Any = None, /) -> psycopg.Cursor[tuple[Any, ...]]:
-        return self.raw.execute(to_pyformat(query), parameters or [], binary=True)
+        self.raw = raw
+        self._cursor = RawCursor
+
+    def execute(self, query: str, parameters: Any = None, /) -> psycopg.RawCursor[tuple[Any, ...]]:
+        cursor = self._cursor(self.raw)
+        return cursor.execute(to_numbered(query), parameters or None, binary=True)
 
     def executemany(self, query: str, parameters: Any, /) -> None:
-        with self.raw.cursor() as cursor:
-            cursor.executemany(to_pyformat(query), parameters)
+        with self._cursor(self.raw) as cursor:
+            cursor.executemany(to_numbered(query), parameters)
 
     def transaction(self, *, force_rollback: bool = False) -> AbstractContextManager[Any]:
         """A transaction (a savepoint when one is open already), committed when the block exits cleanly."""

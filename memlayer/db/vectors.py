@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from .changes import naive, utcnow
+from .changes import chunks, naive, utcnow
 from .store import Connection, dialect
 
 if TYPE_CHECKING:
@@ -68,11 +68,13 @@ def write_vectors(
     if not keys:
         return
     check_embedder(conn, model, int(vectors.shape[1]))
-    rows: list[Any] = []
-    for (memory_id, version), vector in zip(keys, vectors, strict=True):
-        rows += [memory_id, version, user_id, model, vector.astype("<f4").tobytes()]
-    values = ", ".join(["(?, ?, ?, ?, ?)"] * len(keys))
-    conn.execute(f"INSERT INTO memory_embeddings VALUES {values}", rows)
+    keyed = list(zip(keys, vectors, strict=True))
+    for chunk in chunks(keyed, 5):
+        rows: list[Any] = []
+        for (memory_id, version), vector in chunk:
+            rows += [memory_id, version, user_id, model, vector.astype("<f4").tobytes()]
+        values = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+        conn.execute(f"INSERT INTO memory_embeddings VALUES {values}", rows)
 
 
 def drop_other_embedders(conn: Connection, keep: str) -> int:
