@@ -169,7 +169,17 @@ def test_a_set_larger_than_one_statement_takes_is_written_whole(store: Store, mo
     assert store.sql("SELECT count(*), min(seq) + 119 = max(seq) FROM memory_events") == [(120, True)]
 
 
-def test_user_revision_changes_with_every_write_only(store: Store) -> None:
+def test_duckdb_keeps_no_revision(tmp_path: Path) -> None:
+    # One writing process updates its own index; the upsert would cost a fifth of each commit.
+    with DuckDb(tmp_path / "m.duckdb") as duck:
+        add(duck, ALICE, "Likes tea")
+        with duck.reading() as conn:
+            assert user_revision(conn, ALICE) == 0
+        assert duck.sql("SELECT count(*) FROM user_revisions") == [(0,)]
+
+
+def test_user_revision_changes_with_every_write_only(pg: PostgresDb) -> None:
+    store = pg
     with store.reading() as conn:
         assert user_revision(conn, ALICE) == 0
     tea = add(store, ALICE, "Likes tea")
@@ -320,8 +330,8 @@ def test_a_closed_store_says_so(pg: PostgresDb) -> None:
         current(pg, ALICE)
 
 
-def test_migrations_run_once_and_refuse_newer_and_foreign(fresh_postgres_dsn: str) -> None:
-    with PostgresDb(fresh_postgres_dsn) as db:
+def test_migrations_run_once_and_refuse_newer_and_foreign(empty_postgres_dsn: str) -> None:
+    with PostgresDb(empty_postgres_dsn) as db:
         with db.reading() as conn:
             assert isinstance(conn, PgConnection)
             assert apply_pg_migrations(conn) == []  # current: nothing runs twice
@@ -335,12 +345,12 @@ def test_migrations_run_once_and_refuse_newer_and_foreign(fresh_postgres_dsn: st
             assert db.sql("SELECT to_regclass('half_done') IS NULL") == [(True,)]
             apply_pg_migrations(conn, [*PG_MIGRATIONS, ("m999_future", lambda c: None)])
     with pytest.raises(StorageError, match="newer memlayer"):
-        PostgresDb(fresh_postgres_dsn)
-    with psycopg.connect(fresh_postgres_dsn, autocommit=True) as raw:
+        PostgresDb(empty_postgres_dsn)
+    with psycopg.connect(empty_postgres_dsn, autocommit=True) as raw:
         raw.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public; CREATE TABLE invoices (id INT)")
     with pytest.raises(StorageError, match="not memlayer's"):
-        PostgresDb(fresh_postgres_dsn)
-    with PostgresDb(fresh_postgres_dsn, allow_foreign=True) as beside:
+        PostgresDb(empty_postgres_dsn)
+    with PostgresDb(empty_postgres_dsn, allow_foreign=True) as beside:
         assert beside.sql("SELECT count(*) FROM invoices") == [(0,)]
 
 

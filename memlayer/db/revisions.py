@@ -9,8 +9,12 @@ token some index already holds.
 
 On Postgres, `lock_user` takes a transaction-scoped advisory lock on the user, so two processes
 writing one user's memories commit one after the other: each sees the other's committed rows, and
-the events' ``seq`` follows commit order per user. DuckDB has one writing process and serialises its
-transactions itself, so there the lock is not needed.
+the events' ``seq`` follows commit order per user.
+
+DuckDB has one writing process, which serialises its transactions and updates its own search index
+as each commits, so there is no other process to notice anything: neither the lock nor the revision is
+written there, and `user_revision` stays 0. The upsert cost DuckDB 1.05 ms of a 5.7 ms commit
+(benchmarks/store.py), against 0.05 ms on Postgres. The table exists in both, from one migration.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ def lock_user(conn: Connection, user_id: str) -> None:
 
 
 def touch_user(conn: Connection, user_id: str) -> None:
-    """Give the user a new revision, inside the caller's write transaction."""
+    """Give the user a new revision, inside the caller's write transaction (Postgres only)."""
+    if dialect(conn) == "duckdb":
+        return
     conn.execute(
         "INSERT INTO user_revisions (user_id, revision) VALUES (?, nextval('user_revisions_seq'))"
         " ON CONFLICT (user_id) DO UPDATE SET revision = excluded.revision",
@@ -42,7 +48,8 @@ def drop_revision(conn: Connection, user_id: str) -> None:
 
 
 def user_revision(conn: Connection, user_id: str) -> int:
-    """The user's current revision: 0 for a user with no write since the store began (or erased).
+    """The user's current revision: 0 for a user with no write since the store began (or erased),
+    and always 0 on DuckDB, whose one writing process needs none.
 
     Compare it for equality only: it changes on every write of the user's memories, and grows.
     """
