@@ -54,7 +54,10 @@ def check_embedder(conn: Connection, name: str, dim: int | None = None) -> None:
             "call manager.reembed_memories() after changing its dimensions"
         )
     if name not in stored:
-        conn.execute("INSERT INTO embedders VALUES (?, ?, ?)", [name, dim, naive(utcnow())])
+        # ON CONFLICT: two processes may register the same embedder at once (Postgres); one row stays.
+        conn.execute(
+            "INSERT INTO embedders VALUES (?, ?, ?) ON CONFLICT (model) DO NOTHING", [name, dim, naive(utcnow())]
+        )
 
 
 def write_vectors(
