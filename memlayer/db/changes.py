@@ -5,22 +5,29 @@ written as twelve single-row statements: the set closes every superseded version
 inserts every new version with one INSERT and every event with another, inside the caller's
 transaction. A version that is both created and superseded in the same set (an update, then a
 delete, of one memory) is inserted already closed.
+
+On Postgres, where many processes write, a unique index holds one current version per user and
+`memory_key`: an add whose text the user already has as a current memory (added by another process a
+moment ago, or twice in one set) is skipped and listed in `ChangeSet.skipped`, with no version, event
+or vector written for it. An update whose new text is already another current memory is refused with
+`StorageError` instead: skipping it would delete the memory it replaces.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
-
-import duckdb
+from typing import Any, TypeVar
 
 from .. import clock
 from ..errors import StorageError
 from ..records import Memory, MemoryChange, Operation
+from .revisions import lock_user, touch_user
+from .store import Connection, changed_rows, dialect
 
-__all__ = ["ChangeSet", "WriteContext", "memory_key", "utcnow"]
+__all__ = ["ChangeSet", "WriteContext", "chunks", "memory_key", "utcnow"]
 
 _SPACES = re.compile(r"\s+")
 
@@ -71,6 +78,8 @@ class ChangeSet:
     _closes: list[Memory] = field(default_factory=list)
     _versions: dict[tuple[str, int], Memory] = field(default_factory=dict)
     _events: list[_Event] = field(default_factory=list)
+    skipped: list[Memory] = field(default_factory=list)
+    """Adds `write` left out because the user already had the text as a current memory (Postgres)."""
 
     def add(self, text: str, topics: list[str], reason: str | None = None) -> Memory:
         ctx = self.ctx
@@ -144,34 +153,48 @@ class ChangeSet:
         """The versions this set writes that are current once it commits."""
         return [m for m in self._versions.values() if m.valid_to is None]
 
-    def write(self, conn: duckdb.DuckDBPyConnection) -> None:
+    def write(self, conn: Connection) -> None:
         """Write everything inside the caller's transaction; refuse if a target changed meanwhile."""
+        if not self._events:
+            return
+        lock_user(conn, self.ctx.user_id)
         if self._closes:
             self._write_closes(conn)
         if self._versions:
             self._write_versions(conn)
         if self._events:
             self._write_events(conn)
+            touch_user(conn, self.ctx.user_id)
 
-    def _write_closes(self, conn: duckdb.DuckDBPyConnection) -> None:
+    def _write_closes(self, conn: Connection) -> None:
         ctx = self.ctx
-        match = " OR ".join(["(memory_id = ? AND version = ?)"] * len(self._closes))
-        params: list[Any] = [naive(ctx.now), ctx.user_id]
-        for old in self._closes:
-            params += [old.memory_id, old.version]
-        # No RETURNING: it costs more than the update itself (1.5 ms); the row count is enough.
-        row = conn.execute(
-            f"UPDATE memories SET valid_to = ? WHERE user_id = ? AND valid_to IS NULL AND ({match})", params
-        ).fetchone()
-        if row is None or row[0] != len(self._closes):
+        count = 0
+        for chunk in chunks(self._closes, 2):
+            match = " OR ".join(["(memory_id = ? AND version = ?)"] * len(chunk))
+            params: list[Any] = [naive(ctx.now), ctx.user_id]
+            for old in chunk:
+                params += [old.memory_id, old.version]
+            # No RETURNING: it costs more than the update itself (1.5 ms); the row count is enough.
+            count += changed_rows(
+                conn, f"UPDATE memories SET valid_to = ? WHERE user_id = ? AND valid_to IS NULL AND ({match})", params
+            )
+        if count != len(self._closes):
             # Another writer changed one since it was read: applying on top would lose their change.
             ids = sorted({m.memory_id for m in self._closes})
             raise StorageError(f"memories {ids} changed while this change was prepared; retry")
 
-    def _write_versions(self, conn: duckdb.DuckDBPyConnection) -> None:
+    def _write_versions(self, conn: Connection) -> None:
+        stored: set[tuple[str, int]] = set()
+        for chunk in chunks(list(self._versions.values()), 12):
+            stored |= self._insert_versions(conn, chunk)
+        if dialect(conn) == "postgres" and len(stored) != len(self._versions):
+            self._skip_duplicates(stored)
+
+    def _insert_versions(self, conn: Connection, versions: list[Memory]) -> set[tuple[str, int]]:
+        """Insert ``versions``; on Postgres return the keys of those stored (the unique index may refuse some)."""
         ctx = self.ctx
         rows: list[Any] = []
-        for m in self._versions.values():
+        for m in versions:
             rows += [
                 m.memory_id,
                 m.version,
@@ -186,17 +209,44 @@ class ChangeSet:
                 naive(m.updated_at),
                 naive(m.valid_to) if m.valid_to else None,
             ]
-        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(self._versions))
-        conn.execute(
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(versions))
+        insert = (
             "INSERT INTO memories (memory_id, version, user_id, agent_id, session_id, memory, memory_key, topics,"
-            f" input, created_at, valid_from, valid_to) VALUES {values}",
-            rows,
+            f" input, created_at, valid_from, valid_to) VALUES {values}"
         )
+        if dialect(conn) == "duckdb":
+            conn.execute(insert, rows)  # one writing process: the extraction's own dedupe is enough
+            return set()
+        stored = conn.execute(
+            insert
+            + " ON CONFLICT (user_id, memory_key) WHERE valid_to IS NULL DO NOTHING RETURNING memory_id, version",
+            rows,
+        ).fetchall()
+        return {(str(r[0]), int(r[1])) for r in stored}
 
-    def _write_events(self, conn: duckdb.DuckDBPyConnection) -> None:
+    def _skip_duplicates(self, stored: set[tuple[str, int]]) -> None:
+        """Leave out the adds the unique index refused; refuse the whole set if an update was among them."""
+        refused = [m for key, m in self._versions.items() if key not in stored]
+        updates = sorted(m.memory_id for m in refused if m.version > 1)
+        if updates:
+            raise StorageError(
+                f"the new text of memories {updates} is already another current memory of this user "
+                "(stored by another writer meanwhile?); nothing was written"
+            )
+        ids = {m.memory_id for m in refused}
+        self.skipped += refused
+        self._versions = {key: m for key, m in self._versions.items() if m.memory_id not in ids}
+        self._events = [e for e in self._events if e.memory_id not in ids]
+        self.changes = [c for c in self.changes if c.memory_id not in ids]
+
+    def _write_events(self, conn: Connection) -> None:
+        for chunk in chunks(self._events, 15):
+            self._insert_events(conn, chunk)
+
+    def _insert_events(self, conn: Connection, events: list[_Event]) -> None:
         ctx = self.ctx
         rows: list[Any] = []
-        for e in self._events:
+        for e in events:
             rows += [
                 clock.new_id(),
                 e.memory_id,
@@ -214,7 +264,7 @@ class ChangeSet:
                 ctx.model,
                 naive(ctx.now),
             ]
-        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(self._events))
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(events))
         # One multi-row INSERT assigns the sequence in row order, so events keep their order.
         conn.execute(
             "INSERT INTO memory_events (event_id, memory_id, user_id, operation, old_memory, new_memory, old_topics,"
@@ -223,7 +273,19 @@ class ChangeSet:
         )
 
 
-def stored_keys(conn: duckdb.DuckDBPyConnection, user_id: str, texts: list[str]) -> set[str]:
+_T = TypeVar("_T")
+# Postgres's wire protocol takes at most 65,535 parameters in one statement.
+_MAX_PARAMS = 65_535
+
+
+def chunks(items: list[_T], params_per_item: int) -> Iterator[list[_T]]:
+    """``items`` in runs small enough for one statement: usually one run, so usually one statement."""
+    size = (_MAX_PARAMS - 2) // params_per_item
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def stored_keys(conn: Connection, user_id: str, texts: list[str]) -> set[str]:
     """Which of ``texts`` the user already has as a current memory (compared by `memory_key`)."""
     keys = sorted({memory_key(t) for t in texts})
     if not keys:

@@ -1,4 +1,4 @@
-"""`DuckDb`: one DuckDB file (or ``:memory:``) holding memories, their history and LLM usage.
+"""`DuckDb`: the `Store` on one DuckDB file (or ``:memory:``) holding memories, their history and LLM usage.
 
 DuckDB lets one process write a file at a time. Within a process every memlayer object that shares a
 `DuckDb` shares its one connection, and a lock serialises its use, so threads never interleave two
@@ -21,14 +21,17 @@ import duckdb
 from ..errors import ConfigError, DatabaseLockedError, StorageError
 from .migrations import apply_migrations
 from .readonly import NO_EXTENSIONS, read_only_transaction
+from .store import Store
 
 __all__ = ["DuckDb"]
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
 
 
-class DuckDb:
+class DuckDb(Store):
     """The store. ``DuckDb(db_file="tmp/agents.duckdb")``, or ``DuckDb()`` for an in-memory one."""
+
+    dialect = "duckdb"
 
     def __init__(
         self, db_file: str | Path = ":memory:", *, read_only: bool = False, allow_foreign: bool = False
@@ -153,12 +156,6 @@ class DuckDb:
         if self._conn is None:
             raise StorageError(f"DuckDb({self.db_file!r}) is closed")
         return self._conn
-
-    def __enter__(self) -> DuckDb:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"DuckDb(db_file={self.db_file!r})"

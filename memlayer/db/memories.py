@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-import duckdb
-
 from ..records import LLMUsage, Memory, MemoryEvent
 from .changes import WriteContext, naive
+from .revisions import drop_revision, lock_user
+from .store import Connection
 
 __all__ = [
     "erase_user",
@@ -58,7 +58,7 @@ def _validity(as_of: datetime | None) -> tuple[str, list[Any]]:
 
 
 def list_memories(
-    conn: duckdb.DuckDBPyConnection,
+    conn: Connection,
     user_id: str,
     *,
     topics: list[str] | None = None,
@@ -71,7 +71,7 @@ def list_memories(
     sql = f"SELECT {_COLUMNS} FROM memories WHERE user_id = ? AND {where}"
     params = [user_id, *params]
     if topics:
-        sql += " AND list_has_any(topics, ?::VARCHAR[])"
+        sql += " AND topics && ?::VARCHAR[]"  # list overlap in DuckDB, array overlap in Postgres
         params.append(list(topics))
     if agent_id is not None:
         sql += " AND agent_id = ?"
@@ -83,9 +83,7 @@ def list_memories(
     return [_memory(row) for row in conn.execute(sql, params).fetchall()]
 
 
-def find_memory(
-    conn: duckdb.DuckDBPyConnection, user_id: str, memory_id: str, *, as_of: datetime | None = None
-) -> Memory | None:
+def find_memory(conn: Connection, user_id: str, memory_id: str, *, as_of: datetime | None = None) -> Memory | None:
     """One memory of this user as it is now (or was at ``as_of``); None if it is not theirs or gone."""
     where, params = _validity(as_of)
     row = conn.execute(
@@ -96,7 +94,7 @@ def find_memory(
 
 
 def insert_llm_call(
-    conn: duckdb.DuckDBPyConnection,
+    conn: Connection,
     usage: LLMUsage,
     ctx: WriteContext,
     *,
@@ -129,7 +127,7 @@ def insert_llm_call(
     )
 
 
-def list_events(conn: duckdb.DuckDBPyConnection, user_id: str, memory_id: str | None = None) -> list[MemoryEvent]:
+def list_events(conn: Connection, user_id: str, memory_id: str | None = None) -> list[MemoryEvent]:
     """The user's events, oldest first; only one memory's when ``memory_id`` is given."""
     sql = f"SELECT {_EVENT_COLUMNS} FROM memory_events WHERE user_id = ?"
     params: list[Any] = [user_id]
@@ -146,8 +144,14 @@ def list_events(conn: duckdb.DuckDBPyConnection, user_id: str, memory_id: str | 
     return events
 
 
-def erase_user(conn: duckdb.DuckDBPyConnection, user_id: str) -> dict[str, int]:
-    """Delete every row held about the user, history and usage included. Returns rows per table."""
+def erase_user(conn: Connection, user_id: str) -> dict[str, int]:
+    """Delete every row held about the user, history and usage included. Returns rows per table.
+
+    The user's revision row goes too (`user_revision` then returns 0, which no write issues), so a
+    process holding their search index notices; it is bookkeeping, not data, and is not counted.
+    """
+    lock_user(conn, user_id)
+    drop_revision(conn, user_id)
     counts = {}
     for table in ("memories", "memory_events", "llm_calls", "messages", "runs", "sessions", "memory_embeddings"):
         deleted = conn.execute(f"DELETE FROM {table} WHERE user_id = ? RETURNING 1", [user_id]).fetchall()

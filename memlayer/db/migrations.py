@@ -1,7 +1,10 @@
 """The schema, built by an append-only list of named migrations.
 
 Each migration runs once, in its own transaction, and is recorded in ``schema_migrations``. A
-shipped migration is never edited: a schema change is a new entry at the end of ``MIGRATIONS``.
+shipped migration is never edited: a schema change is a new function at the end of this module,
+registered by `migration` under its own name (the name is written once, as the function's). The
+Postgres body of each one lives under the same name in `memlayer.db.pg_migrations`, which checks
+at import that both lists name the same migrations in the same order.
 Timestamps are UTC, stored as ``TIMESTAMP`` (DuckDB's Python client needs pytz for ``TIMESTAMPTZ``).
 """
 
@@ -14,11 +17,23 @@ import duckdb
 
 from ..errors import StorageError
 
-__all__ = ["MIGRATIONS", "applied_migrations", "apply_migrations"]
+__all__ = ["MIGRATIONS", "applied_migrations", "apply_migrations", "migration"]
 
-Migration = tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]
+Body = Callable[[duckdb.DuckDBPyConnection], None]
+Migration = tuple[str, Body]
+
+# The DuckDB migrations in order, filled once by the `migration` decorators below as this module is
+# imported, and never changed afterwards.
+MIGRATIONS: list[Migration] = []
 
 
+def migration(body: Body) -> Body:
+    """Register ``body`` as the next migration, named after the function."""
+    MIGRATIONS.append((body.__name__, body))
+    return body
+
+
+@migration
 def m001_memory_core(conn: duckdb.DuckDBPyConnection) -> None:
     # memories: one row per version; the current version has valid_to IS NULL.
     conn.execute(
@@ -98,6 +113,7 @@ def m001_memory_core(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration
 def m002_sessions(conn: duckdb.DuckDBPyConnection) -> None:
     # Storage, not memory: the chat history of each session, one row per run and per message.
     # A session belongs to one user; memlayer refuses to append another user's run to it.
@@ -159,6 +175,7 @@ def m002_sessions(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute("CREATE INDEX messages_user_idx ON messages (user_id)")
 
 
+@migration
 def m003_analytics_views(conn: duckdb.DuckDBPyConnection) -> None:
     # Documented analytics views (README: "Analytics and the command line"). Each names its columns
     # (no SELECT *), so a later column added to a table does not change what a view returns.
@@ -255,6 +272,7 @@ def m003_analytics_views(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration
 def m004_retrieval(conn: duckdb.DuckDBPyConnection) -> None:
     # The vectors of memory versions, one row per version and embedder: a change of embedder adds
     # rows under its own name instead of mixing two vector spaces in one column. The dimension
@@ -286,12 +304,20 @@ def m004_retrieval(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute("CREATE INDEX memory_embeddings_user_idx ON memory_embeddings (user_id)")
 
 
-MIGRATIONS: list[Migration] = [
-    ("m001_memory_core", m001_memory_core),
-    ("m002_sessions", m002_sessions),
-    ("m003_analytics_views", m003_analytics_views),
-    ("m004_retrieval", m004_retrieval),
-]
+@migration
+def m005_user_revisions(conn: duckdb.DuckDBPyConnection) -> None:
+    # The per-user revision (memlayer.db.revisions): a process holding a user's search index compares
+    # it to notice writes made elsewhere. Postgres also gets a unique index on the current version of
+    # a fact here; DuckDB has no partial index, and its one writing process dedupes before it adds.
+    conn.execute("CREATE SEQUENCE user_revisions_seq")
+    conn.execute(
+        """
+        CREATE TABLE user_revisions (
+            user_id  VARCHAR PRIMARY KEY,
+            revision BIGINT  NOT NULL
+        )
+        """
+    )
 
 
 def applied_migrations(conn: duckdb.DuckDBPyConnection) -> list[str]:

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import duckdb
-
 from .. import clock
 from ..errors import ConfigError
 from ..records import ChatMessage, LLMUsage
 from .changes import naive
+from .store import Connection
 
 __all__ = [
     "RunRecord",
@@ -42,14 +41,12 @@ class RunRecord:
     created_at: datetime
 
 
-def session_owner(conn: duckdb.DuckDBPyConnection, session_id: str) -> str | None:
+def session_owner(conn: Connection, session_id: str) -> str | None:
     row = conn.execute("SELECT user_id FROM sessions WHERE session_id = ?", [session_id]).fetchone()
     return None if row is None else str(row[0])
 
 
-def claim_session(
-    conn: duckdb.DuckDBPyConnection, session_id: str, user_id: str, agent_id: str | None, now: datetime
-) -> bool:
+def claim_session(conn: Connection, session_id: str, user_id: str, agent_id: str | None, now: datetime) -> bool:
     """Create the session for ``user_id`` unless it exists; True when it is (now) theirs.
 
     A run claims its session when it starts, not when it ends: a second run with the same id for
@@ -63,7 +60,7 @@ def claim_session(
     return session_owner(conn, session_id) == user_id
 
 
-def write_run(conn: duckdb.DuckDBPyConnection, run: RunRecord, messages: list[ChatMessage]) -> None:
+def write_run(conn: Connection, run: RunRecord, messages: list[ChatMessage]) -> None:
     """The session (created or touched), the run's row and its messages; inside the caller's transaction."""
     now = naive(run.created_at)
     if not claim_session(conn, run.session_id, run.user_id, run.agent_id, run.created_at):
@@ -115,7 +112,7 @@ def write_run(conn: duckdb.DuckDBPyConnection, run: RunRecord, messages: list[Ch
         )
 
 
-def recent_history(conn: duckdb.DuckDBPyConnection, user_id: str, session_id: str, num_runs: int) -> list[ChatMessage]:
+def recent_history(conn: Connection, user_id: str, session_id: str, num_runs: int) -> list[ChatMessage]:
     """The user and assistant messages of the session's last ``num_runs`` successful runs, oldest first.
 
     Tool calls and results stay out: they belong to the run that made them, and a provider rejects a
@@ -139,7 +136,7 @@ def recent_history(conn: duckdb.DuckDBPyConnection, user_id: str, session_id: st
     return [ChatMessage(role=r[0], content=r[1], run_id=r[2], session_id=r[3], created_at=r[4]) for r in rows]
 
 
-def list_messages(conn: duckdb.DuckDBPyConnection, user_id: str, session_id: str | None = None) -> list[ChatMessage]:
+def list_messages(conn: Connection, user_id: str, session_id: str | None = None) -> list[ChatMessage]:
     sql = (
         "SELECT role, content, tool_calls, tool_call_id, tool_name, run_id, session_id, created_at"
         " FROM messages WHERE user_id = ?"
@@ -164,13 +161,13 @@ def list_messages(conn: duckdb.DuckDBPyConnection, user_id: str, session_id: str
     ]
 
 
-def list_sessions(conn: duckdb.DuckDBPyConnection, user_id: str) -> list[dict[str, Any]]:
+def list_sessions(conn: Connection, user_id: str) -> list[dict[str, Any]]:
     rows = conn.execute(
         """
         SELECT s.session_id, s.agent_id, s.created_at, s.updated_at, count(r.run_id) AS runs
         FROM sessions s LEFT JOIN runs r ON r.session_id = s.session_id AND r.user_id = s.user_id
         WHERE s.user_id = ?
-        GROUP BY ALL ORDER BY s.updated_at DESC
+        GROUP BY s.session_id, s.agent_id, s.created_at, s.updated_at ORDER BY s.updated_at DESC
         """,
         [user_id],
     ).fetchall()

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
 from ..errors import ConfigError
-from .changes import naive, utcnow
+from .changes import chunks, naive, utcnow
+from .store import Connection, dialect
 
 if TYPE_CHECKING:
     import numpy as np
@@ -32,11 +31,11 @@ __all__ = [
 ]
 
 
-def stored_embedders(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def stored_embedders(conn: Connection) -> dict[str, int]:
     return {name: dim for name, dim in conn.execute("SELECT model, dim FROM embedders ORDER BY model").fetchall()}
 
 
-def check_embedder(conn: duckdb.DuckDBPyConnection, name: str, dim: int | None = None) -> None:
+def check_embedder(conn: Connection, name: str, dim: int | None = None) -> None:
     """Refuse vectors of ``name`` where another embedder's are stored; register it when ``dim`` is given."""
     stored = stored_embedders(conn)
     others = {n: d for n, d in stored.items() if n != name}
@@ -55,11 +54,14 @@ def check_embedder(conn: duckdb.DuckDBPyConnection, name: str, dim: int | None =
             "call manager.reembed_memories() after changing its dimensions"
         )
     if name not in stored:
-        conn.execute("INSERT INTO embedders VALUES (?, ?, ?)", [name, dim, naive(utcnow())])
+        # ON CONFLICT: two processes may register the same embedder at once (Postgres); one row stays.
+        conn.execute(
+            "INSERT INTO embedders VALUES (?, ?, ?) ON CONFLICT (model) DO NOTHING", [name, dim, naive(utcnow())]
+        )
 
 
 def write_vectors(
-    conn: duckdb.DuckDBPyConnection,
+    conn: Connection,
     user_id: str,
     model: str,
     keys: Sequence[tuple[str, int]],
@@ -69,28 +71,32 @@ def write_vectors(
     if not keys:
         return
     check_embedder(conn, model, int(vectors.shape[1]))
-    rows: list[Any] = []
-    for (memory_id, version), vector in zip(keys, vectors, strict=True):
-        rows += [memory_id, version, user_id, model, vector.astype("<f4").tobytes()]
-    values = ", ".join(["(?, ?, ?, ?, ?)"] * len(keys))
-    conn.execute(f"INSERT INTO memory_embeddings VALUES {values}", rows)
+    keyed = list(zip(keys, vectors, strict=True))
+    for chunk in chunks(keyed, 5):
+        rows: list[Any] = []
+        for (memory_id, version), vector in chunk:
+            rows += [memory_id, version, user_id, model, vector.astype("<f4").tobytes()]
+        values = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+        conn.execute(f"INSERT INTO memory_embeddings VALUES {values}", rows)
 
 
-def drop_other_embedders(conn: duckdb.DuckDBPyConnection, keep: str) -> int:
+def drop_other_embedders(conn: Connection, keep: str) -> int:
     """Delete every vector not made by ``keep``; returns how many."""
     deleted = conn.execute("DELETE FROM memory_embeddings WHERE model <> ? RETURNING 1", [keep]).fetchall()
     conn.execute("DELETE FROM embedders WHERE model <> ?", [keep])
     return len(deleted)
 
 
-def missing_vectors(conn: duckdb.DuckDBPyConnection, model: str, limit: int) -> list[tuple[str, int, str, str]]:
+def missing_vectors(conn: Connection, model: str, limit: int) -> list[tuple[str, int, str, str]]:
     """Current memories with no vector from ``model``: (memory_id, version, user_id, text)."""
     rows = conn.execute(
         """
         SELECT m.memory_id, m.version, m.user_id, m.memory FROM memories m
-        ANTI JOIN (SELECT memory_id, version FROM memory_embeddings WHERE model = ?) e
-            ON e.memory_id = m.memory_id AND e.version = m.version
-        WHERE m.valid_to IS NULL ORDER BY m.user_id, m.memory_id LIMIT ?
+        WHERE m.valid_to IS NULL AND NOT EXISTS (
+            SELECT 1 FROM memory_embeddings e
+            WHERE e.model = ? AND e.memory_id = m.memory_id AND e.version = m.version
+        )
+        ORDER BY m.user_id, m.memory_id LIMIT ?
         """,
         [model, limit],
     ).fetchall()
@@ -114,33 +120,40 @@ class LoadedRows:
     vectors: list[bytes | None]
 
 
-def load_user_rows(
-    conn: duckdb.DuckDBPyConnection, user_id: str, model: str | None, *, as_of: datetime | None = None
-) -> LoadedRows:
+def load_user_rows(conn: Connection, user_id: str, model: str | None, *, as_of: datetime | None = None) -> LoadedRows:
     """The user's current memories (or those valid at ``as_of``) with ``model``'s vectors, in one query."""
     if as_of is None:
         validity, params = "m.valid_to IS NULL", []
     else:
         ts = naive(as_of)
         validity, params = "m.valid_from <= ? AND (m.valid_to IS NULL OR m.valid_to > ?)", [ts, ts]
-    # DuckDB picks the user_id index for up to 2,048 matches and fetches them row by row: measured
-    # 60 ms for one user's 1k rows of 1.1M, against 19 ms for a scan that skips the row groups whose
-    # zone maps exclude the user (rows stored by user), and 300-800 ms on a busy 100k-row file.
-    conn.execute("SET index_scan_max_count = 0")
-    conn.execute("SET index_scan_percentage = 0")
-    try:
+    if dialect(conn) == "postgres":
         rows = _select_user_rows(conn, user_id, model, validity, params)
-    finally:
-        conn.execute("RESET index_scan_max_count")
-        conn.execute("RESET index_scan_percentage")
+    else:
+        rows = _select_duckdb_user_rows(conn, user_id, model, validity, params)
     columns: list[list[Any]] = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(11)]
     ids, versions, texts, topics, agents, sessions, inputs, created, updated, valid_to, vectors = columns
     return LoadedRows(ids, versions, texts, [list(t) for t in topics], agents, sessions, inputs, created, updated,
                       valid_to, vectors)  # fmt: skip
 
 
+def _select_duckdb_user_rows(
+    conn: Connection, user_id: str, model: str | None, validity: str, params: list[Any]
+) -> list[tuple[Any, ...]]:
+    # DuckDB picks the user_id index for up to 2,048 matches and fetches them row by row: measured
+    # 60 ms for one user's 1k rows of 1.1M, against 19 ms for a scan that skips the row groups whose
+    # zone maps exclude the user (rows stored by user), and 300-800 ms on a busy 100k-row file.
+    conn.execute("SET index_scan_max_count = 0")
+    conn.execute("SET index_scan_percentage = 0")
+    try:
+        return _select_user_rows(conn, user_id, model, validity, params)
+    finally:
+        conn.execute("RESET index_scan_max_count")
+        conn.execute("RESET index_scan_percentage")
+
+
 def _select_user_rows(
-    conn: duckdb.DuckDBPyConnection, user_id: str, model: str | None, validity: str, params: list[Any]
+    conn: Connection, user_id: str, model: str | None, validity: str, params: list[Any]
 ) -> list[tuple[Any, ...]]:
     return conn.execute(
         f"""

@@ -1,0 +1,373 @@
+"""The Postgres bodies of the named migrations, and how N processes apply them exactly once.
+
+Each function here has the name of a migration in `memlayer.db.migrations` and builds the same
+tables, columns and views in Postgres's dialect: ``DOUBLE PRECISION`` for ``DOUBLE``, ``BYTEA`` for
+``BLOB`` (the same float32 bytes), explicit ``GROUP BY`` lists, arrays for DuckDB's lists. Importing
+this module checks that the two lists name the same migrations in the same order, so a migration
+added for DuckDB alone fails every Postgres test at once.
+
+Each migration runs in its own transaction holding ``pg_advisory_xact_lock``, and re-reads
+``schema_migrations`` under the lock: processes that open a fresh database at once wait for each
+other, and each migration runs exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from ..errors import StorageError
+from .migrations import MIGRATIONS
+
+if TYPE_CHECKING:
+    from .postgres import PgConnection
+
+__all__ = ["PG_MIGRATIONS", "apply_pg_migrations", "pg_migration"]
+
+PgBody = Callable[["PgConnection"], None]
+# In order, filled by the decorators below as this module is imported, and never changed afterwards.
+PG_MIGRATIONS: list[tuple[str, PgBody]] = []
+# pg_advisory_xact_lock(int, int): a key space apart from the one-bigint one the user locks use.
+_LOCK_KEYS = [0x6D656D6C, 1]  # "meml", migrations
+
+
+def pg_migration(body: PgBody) -> PgBody:
+    """Register ``body`` as the Postgres side of the next DuckDB migration, which must have its name."""
+    position = len(PG_MIGRATIONS)
+    expected = MIGRATIONS[position][0] if position < len(MIGRATIONS) else None
+    if body.__name__ != expected:
+        raise RuntimeError(f"Postgres migration {body.__name__} is out of step: migration {position + 1} is {expected}")
+    PG_MIGRATIONS.append((body.__name__, body))
+    return body
+
+
+@pg_migration
+def m001_memory_core(conn: PgConnection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE memories (
+            memory_id  VARCHAR   NOT NULL,
+            version    INTEGER   NOT NULL,
+            user_id    VARCHAR   NOT NULL,
+            agent_id   VARCHAR,
+            session_id VARCHAR,
+            memory     VARCHAR   NOT NULL,
+            memory_key VARCHAR   NOT NULL,
+            topics     VARCHAR[] NOT NULL,
+            input      VARCHAR,
+            created_at TIMESTAMP NOT NULL,
+            valid_from TIMESTAMP NOT NULL,
+            valid_to   TIMESTAMP,
+            PRIMARY KEY (memory_id, version)
+        )
+        """
+    )
+    conn.execute("CREATE INDEX memories_user_idx ON memories (user_id)")
+    conn.execute("CREATE SEQUENCE memory_events_seq")
+    conn.execute(
+        """
+        CREATE TABLE memory_events (
+            event_id   VARCHAR PRIMARY KEY,
+            seq        BIGINT  NOT NULL DEFAULT nextval('memory_events_seq'),
+            memory_id  VARCHAR NOT NULL,
+            user_id    VARCHAR NOT NULL,
+            operation  VARCHAR NOT NULL CHECK (operation IN ('add', 'update', 'delete')),
+            old_memory VARCHAR,
+            new_memory VARCHAR,
+            old_topics VARCHAR[],
+            new_topics VARCHAR[],
+            reason     VARCHAR,
+            source     VARCHAR NOT NULL,
+            agent_id   VARCHAR,
+            session_id VARCHAR,
+            call_id    VARCHAR,
+            model      VARCHAR,
+            created_at TIMESTAMP NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX memory_events_user_idx ON memory_events (user_id)")
+    conn.execute(
+        """
+        CREATE TABLE llm_calls (
+            call_id        VARCHAR PRIMARY KEY,
+            purpose        VARCHAR NOT NULL,
+            model          VARCHAR NOT NULL,
+            prompt_version VARCHAR,
+            user_id        VARCHAR,
+            agent_id       VARCHAR,
+            session_id     VARCHAR,
+            input_tokens   INTEGER NOT NULL,
+            output_tokens  INTEGER NOT NULL,
+            cost_usd       DOUBLE PRECISION,
+            latency_ms     DOUBLE PRECISION NOT NULL,
+            attempts       INTEGER NOT NULL,
+            status         VARCHAR NOT NULL CHECK (status IN ('ok', 'error')),
+            error          VARCHAR,
+            created_at     TIMESTAMP NOT NULL
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE VIEW current_memories AS
+        SELECT memory_id, user_id, agent_id, session_id, memory, topics, input, version,
+               created_at, valid_from AS updated_at
+        FROM memories WHERE valid_to IS NULL
+        """
+    )
+
+
+@pg_migration
+def m002_sessions(conn: PgConnection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE sessions (
+            session_id VARCHAR   PRIMARY KEY,
+            user_id    VARCHAR   NOT NULL,
+            agent_id   VARCHAR,
+            created_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX sessions_user_idx ON sessions (user_id)")
+    conn.execute("CREATE SEQUENCE runs_seq")
+    conn.execute(
+        """
+        CREATE TABLE runs (
+            run_id        VARCHAR   PRIMARY KEY,
+            seq           BIGINT    NOT NULL DEFAULT nextval('runs_seq'),
+            session_id    VARCHAR   NOT NULL,
+            user_id       VARCHAR   NOT NULL,
+            agent_id      VARCHAR,
+            model         VARCHAR   NOT NULL,
+            status        VARCHAR   NOT NULL CHECK (status IN ('ok', 'error')),
+            error         VARCHAR,
+            input_tokens  INTEGER   NOT NULL,
+            output_tokens INTEGER   NOT NULL,
+            cost_usd      DOUBLE PRECISION,
+            latency_ms    DOUBLE PRECISION NOT NULL,
+            llm_calls     INTEGER   NOT NULL,
+            tool_calls    INTEGER   NOT NULL,
+            created_at    TIMESTAMP NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX runs_session_idx ON runs (session_id)")
+    conn.execute("CREATE SEQUENCE messages_seq")
+    conn.execute(
+        """
+        CREATE TABLE messages (
+            message_id   VARCHAR   PRIMARY KEY,
+            seq          BIGINT    NOT NULL DEFAULT nextval('messages_seq'),
+            run_id       VARCHAR   NOT NULL,
+            session_id   VARCHAR   NOT NULL,
+            user_id      VARCHAR   NOT NULL,
+            agent_id     VARCHAR,
+            role         VARCHAR   NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
+            content      VARCHAR,
+            tool_calls   JSON,
+            tool_call_id VARCHAR,
+            tool_name    VARCHAR,
+            created_at   TIMESTAMP NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX messages_session_idx ON messages (session_id)")
+    conn.execute("CREATE INDEX messages_user_idx ON messages (user_id)")
+
+
+@pg_migration
+def m003_analytics_views(conn: PgConnection) -> None:
+    # The same names and columns as DuckDB's. Postgres divides integers as integers and rounds only
+    # numerics, hence the casts; DuckDB's list functions become array operators and a lateral unnest.
+    for view in _ANALYTICS_VIEWS:
+        conn.execute(view)
+
+
+_ANALYTICS_VIEWS = [
+    """
+    CREATE VIEW memory_history AS
+    SELECT memory_id, version, user_id, agent_id, session_id, memory, topics, input,
+           created_at, valid_from, valid_to, valid_to IS NULL AS is_current,
+           coalesce(valid_to, timezone('UTC', now())) - valid_from AS valid_for
+    FROM memories
+    """,
+    """
+    CREATE VIEW events_by_day AS
+    SELECT created_at::DATE AS day, operation, count(*) AS events,
+           count(DISTINCT user_id) AS users, count(DISTINCT memory_id) AS memories
+    FROM memory_events GROUP BY created_at::DATE, operation
+    """,
+    """
+    CREATE VIEW topic_counts AS
+    SELECT topic, count(*) AS memories, count(DISTINCT user_id) AS users
+    FROM (SELECT unnest(topics) AS topic, user_id FROM memories WHERE valid_to IS NULL) AS current_topics
+    GROUP BY topic
+    """,
+    """
+    CREATE VIEW topic_events AS
+    SELECT e.event_id, e.seq, t.topic, e.operation,
+           e.memory_id, e.user_id, e.agent_id, e.session_id, e.source, e.call_id, e.model, e.created_at
+    FROM memory_events e
+    CROSS JOIN LATERAL (
+        SELECT DISTINCT topic
+        FROM unnest(coalesce(e.old_topics, '{}'::VARCHAR[]) || coalesce(e.new_topics, '{}'::VARCHAR[])) AS topic
+    ) t
+    """,
+    """
+    CREATE VIEW memory_churn AS
+    SELECT user_id,
+           count(*) FILTER (WHERE operation = 'add') AS adds,
+           count(*) FILTER (WHERE operation = 'update') AS updates,
+           count(*) FILTER (WHERE operation = 'delete') AS deletes,
+           count(DISTINCT memory_id) AS memories_ever,
+           (SELECT count(*) FROM memories m WHERE m.user_id = e.user_id AND m.valid_to IS NULL)
+               AS memories_now,
+           round((count(*) FILTER (WHERE operation <> 'add'))::NUMERIC / count(DISTINCT memory_id), 3)::DOUBLE PRECISION
+               AS changes_per_memory,
+           min(created_at) AS first_event, max(created_at) AS last_event
+    FROM memory_events e GROUP BY user_id
+    """,
+    """
+    CREATE VIEW llm_usage AS
+    SELECT created_at::DATE AS day, user_id, agent_id, model, purpose,
+           count(*) AS calls,
+           count(*) FILTER (WHERE status = 'error') AS failed_calls,
+           sum(attempts) AS attempts,
+           sum(input_tokens) AS input_tokens,
+           sum(output_tokens) AS output_tokens,
+           sum(input_tokens + output_tokens) AS total_tokens,
+           sum(cost_usd) AS cost_usd,
+           count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced_calls,
+           round(avg(latency_ms)::NUMERIC, 1)::DOUBLE PRECISION AS avg_latency_ms
+    FROM llm_calls GROUP BY created_at::DATE, user_id, agent_id, model, purpose
+    """,
+    """
+    CREATE VIEW session_summary AS
+    SELECT s.session_id, s.user_id, s.agent_id, s.created_at, s.updated_at,
+           (SELECT count(*) FROM runs r WHERE r.session_id = s.session_id) AS runs,
+           (SELECT count(*) FROM messages m WHERE m.session_id = s.session_id) AS messages,
+           (SELECT count(*) FROM messages m WHERE m.session_id = s.session_id AND m.role = 'user')
+               AS user_messages,
+           (SELECT coalesce(sum(r.input_tokens + r.output_tokens), 0) FROM runs r
+             WHERE r.session_id = s.session_id) AS total_tokens,
+           (SELECT sum(r.cost_usd) FROM runs r WHERE r.session_id = s.session_id) AS cost_usd
+    FROM sessions s
+    """,
+    """
+    CREATE VIEW session_messages AS
+    SELECT m.session_id, m.run_id, m.seq, m.message_id, m.user_id, m.agent_id, m.role, m.content,
+           m.tool_name, m.tool_call_id, m.tool_calls, m.created_at, r.model, r.status AS run_status
+    FROM messages m LEFT JOIN runs r ON r.run_id = m.run_id
+    """,
+]
+
+
+@pg_migration
+def m004_retrieval(conn: PgConnection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE embedders (
+            model      VARCHAR   PRIMARY KEY,
+            dim        INTEGER   NOT NULL CHECK (dim > 0),
+            created_at TIMESTAMP NOT NULL
+        )
+        """
+    )
+    # BYTEA: the float32 bytes DuckDB keeps in a BLOB; needs no pgvector, and loads fast in binary.
+    conn.execute(
+        """
+        CREATE TABLE memory_embeddings (
+            memory_id VARCHAR NOT NULL,
+            version   INTEGER NOT NULL,
+            user_id   VARCHAR NOT NULL,
+            model     VARCHAR NOT NULL,
+            embedding BYTEA   NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX memory_embeddings_user_idx ON memory_embeddings (user_id)")
+
+
+@pg_migration
+def m005_user_revisions(conn: PgConnection) -> None:
+    conn.execute("CREATE SEQUENCE user_revisions_seq")
+    conn.execute("CREATE TABLE user_revisions (user_id VARCHAR PRIMARY KEY, revision BIGINT NOT NULL)")
+    # One current version per user and fact, whatever the number of writing processes: the second of
+    # two concurrent adds of "Likes tea" conflicts here and is skipped (memlayer.db.changes).
+    conn.execute(
+        "CREATE UNIQUE INDEX memories_current_key_idx ON memories (user_id, memory_key) WHERE valid_to IS NULL"
+    )
+
+
+if len(PG_MIGRATIONS) != len(MIGRATIONS):
+    missing = [name for name, _ in MIGRATIONS[len(PG_MIGRATIONS) :]]
+    raise RuntimeError(f"migrations {missing} have no Postgres body in memlayer.db.pg_migrations")
+
+
+def applied_pg_migrations(conn: PgConnection) -> list[str]:
+    """The migrations recorded in this database (none for a new one); reads only."""
+    # A scan of the catalog, not to_regclass(): that answers from this backend's cache, which can still
+    # say "no such table" just after another process created it and released the lock.
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema()"
+        " AND tablename = 'schema_migrations')"
+    ).fetchone()
+    if row is None or not row[0]:
+        return []
+    return [str(r[0]) for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
+
+
+def apply_pg_migrations(
+    conn: PgConnection,
+    migrations: list[tuple[str, PgBody]] | None = None,
+    *,
+    allow_foreign: bool = False,
+) -> list[str]:
+    """Run the migrations this database has not seen, each in its own locked transaction; return those run."""
+    migrations = PG_MIGRATIONS if migrations is None else migrations
+    if set(applied_pg_migrations(conn)) == {name for name, _ in migrations}:
+        return []  # the usual open of a current database: no lock, no transaction
+    ran = []
+    for name, body in migrations:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(?, ?)", _LOCK_KEYS).fetchall()
+            done = set(applied_pg_migrations(conn))  # under the lock: another process may just have run it
+            _check_known(done, {n for n, _ in migrations})
+            if not done and not allow_foreign:
+                _refuse_foreign(conn)
+            if name in done:
+                continue
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP NOT NULL)"
+            )
+            body(conn)
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?)", [name, datetime.now(timezone.utc).replace(tzinfo=None)]
+            )
+        ran.append(name)
+    return ran
+
+
+def _check_known(done: set[str], known: set[str]) -> None:
+    unknown = done - known
+    if unknown:
+        raise StorageError(
+            f"the database was written by a newer memlayer (migrations {sorted(unknown)} are unknown here); "
+            "upgrade memlayer to open it"
+        )
+
+
+def _refuse_foreign(conn: PgConnection) -> None:
+    rows = conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1"
+    ).fetchall()
+    if rows:
+        names = ", ".join(str(row[0]) for row in rows[:5]) + (", ..." if len(rows) > 5 else "")
+        raise StorageError(
+            f"this Postgres schema is not memlayer's (it holds {names} and no schema_migrations); nothing was "
+            "changed. Give memlayer its own database or schema, or pass PostgresDb(..., allow_foreign=True)"
+        )
