@@ -34,7 +34,7 @@ import numpy as np
 from memlayer import DuckDb, MemoryManager
 from memlayer.search.embedders import Embedder, resolve_embedder
 from memlayer.search.filters import SearchFilters
-from memlayer.search.index import index_for
+from memlayer.search.indexes import index_for
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 KS = (5, 10, 20)

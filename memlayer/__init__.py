@@ -30,9 +30,11 @@ __all__ = [
     "Message",
     "ModelError",
     "ModelSpec",
+    "PostgresDb",
     "RunContext",
     "RunResponse",
     "StorageError",
+    "Store",
     "Tool",
     "ToolCallRecord",
     "Toolkit",
@@ -57,6 +59,8 @@ _WHERE = {
     "ModelError": "errors",
     "StorageError": "errors",
     "DuckDb": "db",
+    "PostgresDb": "db",
+    "Store": "db",
     "ChatMessage": "records",
     "ExtractionResult": "records",
     "LLMUsage": "records",
@@ -81,7 +85,7 @@ if TYPE_CHECKING:
     from .agent.tools import RunContext, Tool, Toolkit, tool
     from .analytics.query import query
     from .analytics.transfer import export_store, import_store
-    from .db import DuckDb
+    from .db import DuckDb, PostgresDb, Store
     from .errors import CassetteError, ConfigError, DatabaseLockedError, MemlayerError, ModelError, StorageError
     from .llm.spec import ModelSpec, parse_model
     from .memory.manager import MemoryManager

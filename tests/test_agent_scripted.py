@@ -236,7 +236,7 @@ def test_an_agent_joins_a_manager_made_without_a_db(db: DuckDb) -> None:
     loose = MemoryManager(model=MODEL)
     agent = Agent(model=MODEL, db=db, memory_manager=loose)
     assert loose.db is db
-    with pytest.raises(ConfigError, match="different DuckDb"):
+    with pytest.raises(ConfigError, match="different stores"):
         Agent(model=MODEL, db=DuckDb(), memory_manager=MemoryManager(model=MODEL, db=db))
     assert agent.memory_manager is loose
 

@@ -32,7 +32,7 @@ def test_a_manager_made_without_a_db_writes_to_the_agents_file(tmp_path: Path) -
 def test_a_used_manager_cannot_be_moved_to_another_db(db: DuckDb) -> None:
     used = MemoryManager(model=MODEL)
     used.add_user_memory("Likes tea", user_id="u1")
-    with pytest.raises(ConfigError, match="different DuckDb"):
+    with pytest.raises(ConfigError, match="different stores"):
         Agent(model=MODEL, db=db, memory_manager=used)
     assert [m.memory for m in used.get_user_memories(user_id="u1")] == ["Likes tea"]
 

@@ -20,7 +20,7 @@ import pytest
 from memlayer import ConfigError, DuckDb, Memory, MemoryManager, clock
 from memlayer.search.bm25 import tokenize
 from memlayer.search.embedders import LocalEmbedder, local_available, resolve_embedder
-from memlayer.search.index import index_for
+from memlayer.search.indexes import index_for
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
 

@@ -69,6 +69,6 @@ def test_an_agent_with_only_a_db_makes_its_manager_there(tmp_path: Path) -> None
 def test_two_dbs_are_refused_and_change_nothing(tmp_path: Path) -> None:
     mine, theirs = DuckDb(tmp_path / "a.duckdb"), DuckDb(tmp_path / "b.duckdb")
     manager = _manager(db=theirs)
-    with pytest.raises(ConfigError, match="different DuckDb"):
+    with pytest.raises(ConfigError, match="different stores"):
         Agent(model=MODEL, db=mine, memory_manager=manager)
     assert manager.db is theirs and manager.model is None

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 from .. import checks, clock, flow
 from ..db import DuckDb, sessions
+from ..db.store import Store
 from ..errors import ConfigError, MemlayerError
 from ..llm import chat
 from ..llm.spec import Mode, ModelSpec, parse_model
@@ -49,7 +50,7 @@ class Agent:
         *,
         name: str | None = None,
         agent_id: str | None = None,
-        db: DuckDb | None = None,
+        db: Store | None = None,
         memory_manager: MemoryManager | None = None,
         instructions: str | Sequence[str] | None = None,
         tools: Sequence[ToolItem] | None = None,
@@ -329,11 +330,11 @@ def _always_on(update_memory_on_run: bool | None, enable_user_memories: bool | N
 
 
 def _wire_storage(
-    model: ModelSpec, db: DuckDb | None, manager: MemoryManager | None, uses_memory: bool
-) -> tuple[DuckDb, MemoryManager | None]:
-    """One DuckDb for sessions and memories, so a user's history and memory live in one file."""
-    if db is not None and not isinstance(db, DuckDb):
-        raise ConfigError(f"db must be a DuckDb, e.g. DuckDb('agents.duckdb'), got {db!r}")
+    model: ModelSpec, db: Store | None, manager: MemoryManager | None, uses_memory: bool
+) -> tuple[Store, MemoryManager | None]:
+    """One store for sessions and memories, so a user's history and memory live in one place."""
+    if db is not None and not isinstance(db, Store):
+        raise ConfigError(f"db must be a DuckDb or a PostgresDb, e.g. DuckDb('agents.duckdb'), got {db!r}")
     if manager is not None and not isinstance(manager, MemoryManager):
         raise ConfigError(f"memory_manager must be a MemoryManager, got {manager!r}")
     if manager is None:

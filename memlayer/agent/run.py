@@ -12,9 +12,10 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from .. import clock
-from ..db import DuckDb, sessions
 from ..db import memories as memory_sql
+from ..db import sessions
 from ..db.changes import WriteContext
+from ..db.store import Store
 from ..llm.chat import ChatReply, ToolCall
 from ..records import ChatMessage, LLMUsage, RunResponse, ToolCallRecord
 from .prompt import AGENT_PROMPT_VERSION
@@ -65,7 +66,7 @@ class RunState:
         """What the user and the assistant said, without the tool rounds: the input of extraction."""
         return [m for m in self.stored if m.role in ("user", "assistant") and m.content and not m.tool_calls]
 
-    def save(self, db: DuckDb, error: str | None = None) -> None:
+    def save(self, db: Store, error: str | None = None) -> None:
         """The session, the run, its messages and its chat calls, in one transaction."""
         ctx = self.ctx
         record = sessions.RunRecord(

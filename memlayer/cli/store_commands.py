@@ -12,6 +12,7 @@ from typing import Annotated, Any, cast
 import typer
 
 from .. import analytics
+from ..db import DuckDb
 from ..errors import ConfigError
 from .app import (
     DbOpt,
@@ -76,7 +77,9 @@ def export_(
     """Export every table (or one user's rows) to Parquet, CSV or JSON lines."""
     with existing_manager(db, model) as manager, _progress("exporting") as step:
         fmt = cast("analytics.ExportFormat", format)  # export_store checks it
-        counts = analytics.export_store(manager.db, dest, format=fmt, user_id=user, progress=step)
+        store = manager.db
+        assert isinstance(store, DuckDb)  # the command line opens DuckDB files
+        counts = analytics.export_store(store, dest, format=fmt, user_id=user, progress=step)
     out.print(f"exported to {dest}: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
 
 
@@ -89,8 +92,10 @@ def import_(
     """Load an export, history included, in one transaction (identical rows are skipped)."""
     analytics.check_export(src)  # before the database is opened (or created)
     with open_manager(db, model) as manager, _progress("importing") as step:
-        counts = analytics.import_store(manager.db, src, progress=step)
-    out.print(f"imported into {manager.db.db_file}: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+        store = manager.db
+        assert isinstance(store, DuckDb)  # the command line opens DuckDB files
+        counts = analytics.import_store(store, src, progress=step)
+    out.print(f"imported into {store.db_file}: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
 
 
 @contextmanager

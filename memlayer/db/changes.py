@@ -80,6 +80,8 @@ class ChangeSet:
     _events: list[_Event] = field(default_factory=list)
     skipped: list[Memory] = field(default_factory=list)
     """Adds `write` left out because the user already had the text as a current memory (Postgres)."""
+    revisions: tuple[int, int] | None = None
+    """The user's revision (before, after) once written to Postgres (`revisions.touch_user`); None on DuckDB."""
 
     def add(self, text: str, topics: list[str], reason: str | None = None) -> Memory:
         ctx = self.ctx
@@ -164,7 +166,7 @@ class ChangeSet:
             self._write_versions(conn)
         if self._events:
             self._write_events(conn)
-            touch_user(conn, self.ctx.user_id)
+            self.revisions = touch_user(conn, self.ctx.user_id)
 
     def _write_closes(self, conn: Connection) -> None:
         ctx = self.ctx

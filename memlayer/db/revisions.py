@@ -31,15 +31,23 @@ def lock_user(conn: Connection, user_id: str) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", [user_id]).fetchall()
 
 
-def touch_user(conn: Connection, user_id: str) -> None:
-    """Give the user a new revision, inside the caller's write transaction (Postgres only)."""
+def touch_user(conn: Connection, user_id: str) -> tuple[int, int] | None:
+    """Give the user a new revision inside the caller's write transaction, under `lock_user`; returns
+    (the revision before, the new one), or None on DuckDB.
+
+    A process whose loaded index was at the revision before has missed no other write, and moves its
+    index on to the new one; any other revision means another process wrote meanwhile (reload).
+    """
     if dialect(conn) == "duckdb":
-        return
-    conn.execute(
+        return None
+    before = user_revision(conn, user_id)  # stable: the caller holds the user's lock
+    row = conn.execute(
         "INSERT INTO user_revisions (user_id, revision) VALUES (?, nextval('user_revisions_seq'))"
-        " ON CONFLICT (user_id) DO UPDATE SET revision = excluded.revision",
+        " ON CONFLICT (user_id) DO UPDATE SET revision = excluded.revision RETURNING revision",
         [user_id],
-    )
+    ).fetchone()
+    assert row is not None
+    return before, int(row[0])
 
 
 def drop_revision(conn: Connection, user_id: str) -> None:

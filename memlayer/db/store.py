@@ -12,7 +12,9 @@ and `memlayer.analytics` needs its ``cursor()``. Postgres's is a `memlayer.db.po
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable
 from contextlib import AbstractContextManager
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -22,6 +24,8 @@ __all__ = ["Connection", "Cursor", "Dialect", "Store", "changed_rows", "dialect"
 
 Dialect = Literal["duckdb", "postgres"]
 _S = TypeVar("_S", bound="Store")
+_T = TypeVar("_T")
+_ATTACH_LOCK = threading.Lock()
 
 
 class Cursor(Protocol):
@@ -77,6 +81,24 @@ class Store(ABC):
     @abstractmethod
     def rewrite(self) -> None:
         """Make deleted rows leave the storage (after an erasure); each store says how far it gets."""
+
+    def attached(self, key: Hashable, make: Callable[[], _T]) -> _T:
+        """The object kept under ``key`` for as long as this store lives, made on first use.
+
+        What must be shared by everything on one store, and by nothing else, lives here: each
+        embedder's loaded search index (`memlayer.search.index.index_for`), shared by every manager
+        on the store. The store owns them; nothing is keyed by the store in a module global.
+        """
+        with _ATTACH_LOCK:
+            slots: dict[Hashable, Any] = self.__dict__.setdefault("_attached", {})
+            if key not in slots:
+                slots[key] = make()
+            return slots[key]  # type: ignore[no-any-return]
+
+    def attachments(self) -> list[Any]:
+        """Everything `attached` so far."""
+        with _ATTACH_LOCK:
+            return list(self.__dict__.get("_attached", {}).values())
 
     @abstractmethod
     def close(self) -> None:

@@ -17,6 +17,7 @@ from .. import checks, clock, flow
 from ..db import DuckDb
 from ..db import memories as memory_sql
 from ..db.changes import ChangeSet, WriteContext
+from ..db.store import Store
 from ..errors import ConfigError
 from ..llm.spec import Mode, ModelSpec, parse_model
 from ..llm.typed import typed_call
@@ -36,7 +37,7 @@ MessagesInput = str | Message | dict[str, Any] | Sequence[str | Message | dict[s
 
 
 class MemoryManager:
-    """Long-term memory for the users of an agent, stored in a `DuckDb`.
+    """Long-term memory for the users of an agent, stored in a `DuckDb` (one process) or a `PostgresDb` (many).
 
     ``MemoryManager(model="openai:gpt-4o", db=DuckDb("agents.duckdb"),
     additional_instructions=["Ignore small talk."])``
@@ -45,7 +46,7 @@ class MemoryManager:
     def __init__(
         self,
         model: str | ModelSpec | None = None,
-        db: DuckDb | None = None,
+        db: Store | None = None,
         *,
         additional_instructions: str | Sequence[str] | None = None,
         api_base: str | None = None,
@@ -60,10 +61,10 @@ class MemoryManager:
         self.model = (
             None if model is None else parse_model(model, api_base=api_base, api_key=api_key, mode=mode, **model_kwargs)
         )
-        if db is not None and not isinstance(db, DuckDb):
-            raise ConfigError(f"db must be a DuckDb, e.g. DuckDb('agents.duckdb'), got {db!r}")
+        if db is not None and not isinstance(db, Store):
+            raise ConfigError(f"db must be a DuckDb or a PostgresDb, e.g. DuckDb('agents.duckdb'), got {db!r}")
         # Set once: given here, joined by an Agent (`join`), or an in-memory one on first use.
-        self._db: DuckDb | None = db
+        self._db: Store | None = db
         self._db_lock = threading.Lock()
         self.additional_instructions = checks.instructions(additional_instructions)
         self.max_retries = checks.count("max_retries", max_retries, minimum=0)
@@ -73,14 +74,14 @@ class MemoryManager:
         self._retrieval = Retrieval(embedder)
 
     @property
-    def db(self) -> DuckDb:
+    def db(self) -> Store:
         """The store; one owner, so retrieval, reads and writes always reach the same file."""
         with self._db_lock:
             if self._db is None:
                 self._db = DuckDb()
             return self._db
 
-    def join(self, db: DuckDb, model: ModelSpec) -> None:
+    def join(self, db: Store, model: ModelSpec) -> None:
         """Fill in what this manager was made without, from the `Agent` it is given to.
 
         The db is set once: a manager with none (and not yet used) joins ``db``; one with another db is
@@ -91,7 +92,7 @@ class MemoryManager:
                 self._db = db
             elif self._db is not db:
                 raise ConfigError(
-                    "the agent's db and its memory_manager's db are different DuckDb objects; pass the same one "
+                    "the agent's db and its memory_manager's db are different stores; pass the same one "
                     "to both so sessions and memories live in one file"
                 )
             if self.model is None:
@@ -278,7 +279,7 @@ class MemoryManager:
     def erase_user(self, user_id: str) -> dict[str, int]:
         """Delete everything held about one user: memories, every version, events, sessions and LLM usage.
 
-        The file is then rewritten (`DuckDb.rewrite`), so no byte of the user's data stays in it or its
+        The store is then rewritten (`DuckDb.rewrite`), so no byte of the user's data stays in it or its
         WAL: this costs a copy of the whole database file, in time and free disk space.
         """
         user = checks.user(user_id)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 
 from .. import clock
-from ..db import DuckDb
 from ..db import memories as memory_sql
 from ..db.changes import ChangeSet, WriteContext, stored_keys
+from ..db.store import Store
 from ..errors import MemlayerError
 from ..llm.typed import TypedReply
 from ..llm.usage import LLMCallError
@@ -27,7 +27,7 @@ _log = logging.getLogger("memlayer")
 
 
 def plan(
-    db: DuckDb,
+    db: Store,
     retrieval: Retrieval,
     user: str,
     messages: list[Message] | None,
@@ -50,7 +50,7 @@ def plan(
 
 
 def commit_reply(
-    db: DuckDb,
+    db: Store,
     retrieval: Retrieval,
     plan: ExtractionPlan,
     reply: TypedReply,
@@ -85,7 +85,7 @@ def commit_reply(
     return ExtractionResult(changes=changes.changes, skipped=skipped, usage=reply.usage)
 
 
-def log_failed_call(db: DuckDb, exc: LLMCallError, user: str, agent: str | None, session: str | None) -> None:
+def log_failed_call(db: Store, exc: LLMCallError, user: str, agent: str | None, session: str | None) -> None:
     """The usage row of a failed call; a failure to write it is logged, never raised over the original."""
     ctx = WriteContext(user, exc.usage.purpose, clock.now(), agent, session, model=exc.model)
     try:

@@ -23,28 +23,20 @@ on the odd ones (``benchmarks/locomo.py --split``).
 from __future__ import annotations
 
 import math
-import threading
-import weakref
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .. import clock
-from ..db.vectors import LoadedRows, check_embedder, load_user_rows
+from ..db.vectors import LoadedRows
 from ..records import Memory
 from .bm25 import BM25Index, tokenize
 from .filters import SearchFilters
 
-if TYPE_CHECKING:
-    import duckdb
-
-    from ..db import DuckDb
-
-__all__ = ["SearchFilters", "SearchIndex", "UserIndex", "index_for", "tokenize"]
+__all__ = ["UserIndex"]
 
 DEPTH = 200  # how many of the best fused rows are sorted in full
 VECTOR_WEIGHT = 1.0
@@ -305,83 +297,3 @@ def _min_max(scores: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
     low = float(values.min())
     spread = float(values.max()) - low
     return (values - low) / spread if spread > 0 else np.zeros_like(values)
-
-
-class SearchIndex:
-    """The loaded `UserIndex` of each recently searched user of one `DuckDb`, for one embedder.
-
-    Bounded by ``max_rows`` (least recently used users are dropped first, to be loaded again): a
-    loaded row takes about 2.4 KB with 384-d vectors (measured), so 500k rows hold about 1.2 GB.
-    """
-
-    def __init__(self, model: str | None, *, max_rows: int = 500_000) -> None:
-        self.model = model
-        self.max_rows = max_rows
-        self._users: OrderedDict[str, UserIndex] = OrderedDict()
-        self._lock = threading.RLock()
-        self.loads = 0  # how many times a user was loaded from DuckDB (for tests and benchmarks)
-
-    def user(self, conn: duckdb.DuckDBPyConnection, user_id: str) -> UserIndex:
-        """The user's index; load it inside the caller's ``db.reading()`` so no write interleaves."""
-        with self._lock:
-            index = self._users.get(user_id)
-            if index is not None:
-                self._users.move_to_end(user_id)
-                return index
-            if self.model is not None:
-                check_embedder(conn, self.model)
-            index = UserIndex(user_id, load_user_rows(conn, user_id, self.model))
-            self.loads += 1
-            self._users[user_id] = index
-            self._evict()
-            return index
-
-    def _evict(self) -> None:
-        total = sum(len(u) for u in self._users.values())
-        while total > self.max_rows and len(self._users) > 1:
-            _, dropped = self._users.popitem(last=False)
-            total -= len(dropped)
-
-    def apply(
-        self, user_id: str, touched: Sequence[str], current: Sequence[Memory], vectors: dict[tuple[str, int], Any]
-    ) -> None:
-        with self._lock:
-            index = self._users.get(user_id)
-            if index is not None:
-                if self.model is None:
-                    vectors = {}
-                index.apply(touched, current, vectors)
-                if index.alive_count * 2 < len(index):  # mostly retired rows: reload on next use
-                    del self._users[user_id]
-
-    def forget(self, user_id: str | None = None) -> None:
-        with self._lock:
-            if user_id is None:
-                self._users.clear()
-            else:
-                self._users.pop(user_id, None)
-
-
-_REGISTRY: weakref.WeakKeyDictionary[DuckDb, dict[str | None, SearchIndex]] = weakref.WeakKeyDictionary()
-_REGISTRY_LOCK = threading.Lock()
-
-
-def index_for(db: DuckDb, model: str | None) -> SearchIndex:
-    """The one `SearchIndex` of ``db`` for embedder ``model``, shared by every manager on that db."""
-    with _REGISTRY_LOCK:
-        indexes = _REGISTRY.setdefault(db, {})
-        if model not in indexes:
-            indexes[model] = SearchIndex(model)
-        return indexes[model]
-
-
-def indexes_of(db: DuckDb) -> list[SearchIndex]:
-    with _REGISTRY_LOCK:
-        return list(_REGISTRY.get(db, {}).values())
-
-
-def load_as_of(conn: duckdb.DuckDBPyConnection, user_id: str, model: str | None, as_of: datetime) -> UserIndex:
-    """A one-off index of the memories the user had at ``as_of`` (history is not cached)."""
-    if model is not None:
-        check_embedder(conn, model)
-    return UserIndex(user_id, load_user_rows(conn, user_id, model, as_of=as_of))

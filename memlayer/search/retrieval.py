@@ -22,14 +22,13 @@ from ..errors import ConfigError, MemlayerError, ModelError
 from ..records import LLMUsage, Memory
 from .embedders import Embedder, EmbedderOption, LiteLLMEmbedder, resolve_embedder
 from .filters import SearchFilters
-from .index import index_for, indexes_of, load_as_of
+from .indexes import index_for, indexes_of, load_as_of
 
 if TYPE_CHECKING:
-    import duckdb
     import numpy as np
     import numpy.typing as npt
 
-    from ..db import DuckDb
+    from ..db.store import Connection, Store
 
 __all__ = ["NO_VECTORS", "Embedded", "Retrieval"]
 
@@ -89,7 +88,7 @@ class Retrieval:
             raise ModelError(f"the embedder {embedder.name!r} failed: {exc!r}", model=str(embedder.name)) from exc
 
     @contextmanager
-    def transaction(self, db: DuckDb, changes: ChangeSet, embedded: Embedded) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self, db: Store, changes: ChangeSet, embedded: Embedded) -> Iterator[Connection]:
         """``db.transaction()`` that also writes the vectors of ``changes``, their embedding usage, and updates
         the indexes."""
         with db.reading(), db.transaction() as conn:
@@ -117,17 +116,19 @@ class Retrieval:
             keyed[(memory.memory_id, memory.version)] = vector
         return keyed
 
-    def _committed(self, db: DuckDb, changes: ChangeSet, keyed: dict[tuple[str, int], Any]) -> None:
+    def _committed(self, db: Store, changes: ChangeSet, keyed: dict[tuple[str, int], Any]) -> None:
         touched, current = changes.touched_ids(), changes.current_versions()
         for index in indexes_of(db):
-            index.apply(changes.ctx.user_id, touched, current, keyed if index.model == self.model else {})
+            index.apply(
+                changes.ctx.user_id, touched, current, keyed if index.model == self.model else {}, changes.revisions
+            )
 
-    def forget(self, db: DuckDb, user_id: str | None = None) -> None:
+    def forget(self, db: Store, user_id: str | None = None) -> None:
         """Drop loaded indexes (one user's, or all) after a write that bypassed `transaction`."""
         for index in indexes_of(db):
             index.forget(user_id)
 
-    def reembed(self, db: DuckDb, batch_size: int = 256) -> int:
+    def reembed(self, db: Store, batch_size: int = 256) -> int:
         """Give every current memory a vector from this embedder and drop other embedders' vectors."""
         if self.embedder is None or self.model is None:
             raise ConfigError("this MemoryManager has no embedder (embedder='lexical'); nothing to re-embed")
@@ -154,7 +155,7 @@ class Retrieval:
     # -- reads ------------------------------------------------------------------------------------
 
     def query_vector(
-        self, db: DuckDb, query: str, *, remote: bool = True, user_id: str | None = None
+        self, db: Store, query: str, *, remote: bool = True, user_id: str | None = None
     ) -> npt.NDArray[np.float32] | None:
         """The query's vector; None without an embedder, or when ``remote`` is False and it is not local.
 
@@ -186,8 +187,8 @@ class Retrieval:
 
     def search(
         self,
-        db: DuckDb,
-        conn: duckdb.DuckDBPyConnection,
+        db: Store,
+        conn: Connection,
         user_id: str,
         query: str,
         limit: int,
