@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from memlayer import DuckDb, MemoryManager
+from memlayer import DuckDb, MemoryManager, Store
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 # The server that recorded the cassettes: ../shared/tools/local-llm (llama.cpp's llama-server) with
@@ -35,6 +35,20 @@ os.environ.setdefault(
 def db(tmp_path: Path) -> Iterator[DuckDb]:
     with DuckDb(db_file=tmp_path / "memories.duckdb") as store:
         yield store
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A DuckDB file, then a fresh PostgreSQL database: a module whose tests are about behaviour, not
+    about one engine, runs them on both with ``db = any_db`` (the manager, search and agent suites)."""
+    if request.param == "duckdb":
+        with DuckDb(db_file=tmp_path / "memories.duckdb") as store:
+            yield store
+        return
+    from memlayer import PostgresDb
+
+    with PostgresDb(request.getfixturevalue("fresh_postgres_dsn")) as pg:
+        yield pg
 
 
 @pytest.fixture

@@ -15,8 +15,15 @@ from typing import Any
 import litellm
 import pytest
 
-from memlayer import Agent, ConfigError, DuckDb, MemoryManager, MemoryTools, ModelError, RunContext
+from memlayer import Agent, ConfigError, DuckDb, MemoryManager, MemoryTools, ModelError, RunContext, Store
 from memlayer.testing import scripted_model, tool_calls
+
+
+@pytest.fixture
+def db(any_db: Store) -> Store:
+    """Every test here runs on DuckDB and on PostgreSQL (conftest.any_db)."""
+    return any_db
+
 
 ALICE, BOB = "alice", "bob"
 MODEL = "openai:gpt-4o-mini"  # native tool calls; never dialled, the scripted model answers

@@ -14,8 +14,15 @@ import time
 import litellm
 import pytest
 
-from memlayer import ConfigError, DuckDb, MemoryManager, Message, ModelError, StorageError
+from memlayer import ConfigError, DuckDb, MemoryManager, Message, ModelError, StorageError, Store
 from memlayer.testing import scripted_model
+
+
+@pytest.fixture
+def db(any_db: Store) -> Store:
+    """Every test here runs on DuckDB and on PostgreSQL (conftest.any_db)."""
+    return any_db
+
 
 ALICE, BOB = "alice", "bob"
 
@@ -34,10 +41,11 @@ def ops(*operations: dict[str, object]) -> dict[str, object]:
     return {"operations": list(operations)}
 
 
-def snapshot(db: DuckDb) -> list[tuple[object, ...]]:
+def snapshot(db: Store) -> list[tuple[object, ...]]:
+    # string_agg: the SQL both stores speak.
     return db.sql(
         "SELECT (SELECT count(*) FROM memories), (SELECT count(*) FROM memory_events),"
-        " (SELECT list(memory ORDER BY memory) FROM memories WHERE valid_to IS NULL)"
+        " (SELECT string_agg(memory, ' | ' ORDER BY memory) FROM memories WHERE valid_to IS NULL)"
     )
 
 
@@ -348,3 +356,13 @@ def test_a_delete_of_a_memory_the_user_never_mentioned_is_refused(manager: Memor
     assert [c.memory_id for c in result.changes] == [diet.memory_id]
     assert result.skipped == [f"delete {shown['Works as a nurse']}: the user did not mention it: Works as a nurse"]
     assert manager.get_user_memory(job.memory_id, user_id=ALICE) is not None
+
+
+def test_a_direct_add_of_a_held_text_returns_that_memory(manager: MemoryManager) -> None:
+    first = manager.add_user_memory("Likes green tea", user_id="ana")
+    again = manager.add_user_memory("likes  GREEN tea", user_id="ana")
+    assert again.memory_id == first.memory_id
+    assert [m.memory for m in manager.get_user_memories("ana")] == ["Likes green tea"]
+    assert [e.operation for e in manager.get_user_events("ana")] == ["add"]
+    other = manager.add_user_memory("Likes green tea", user_id="ben")  # another user's is their own
+    assert other.memory_id != first.memory_id

@@ -17,10 +17,17 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from memlayer import ConfigError, DuckDb, Memory, MemoryManager, clock
+from memlayer import ConfigError, DuckDb, Memory, MemoryManager, Store, clock
 from memlayer.search.bm25 import tokenize
 from memlayer.search.embedders import LocalEmbedder, local_available, resolve_embedder
 from memlayer.search.indexes import index_for
+
+
+@pytest.fixture
+def db(any_db: Store) -> Store:
+    """Every test here runs on DuckDB and on PostgreSQL (conftest.any_db)."""
+    return any_db
+
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
 

@@ -10,12 +10,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..records import LLMUsage, Memory, MemoryEvent
-from .changes import WriteContext, naive
+from .changes import WriteContext, memory_key, naive
 from .revisions import drop_revision, lock_user
 from .store import Connection
 
 __all__ = [
     "erase_user",
+    "find_by_text",
     "find_memory",
     "insert_llm_call",
     "list_events",
@@ -89,6 +90,15 @@ def find_memory(conn: Connection, user_id: str, memory_id: str, *, as_of: dateti
     row = conn.execute(
         f"SELECT {_COLUMNS} FROM memories WHERE user_id = ? AND memory_id = ? AND {where}",
         [user_id, memory_id, *params],
+    ).fetchone()
+    return None if row is None else _memory(row)
+
+
+def find_by_text(conn: Connection, user_id: str, text: str) -> Memory | None:
+    """The user's current memory whose text is ``text`` (compared by `memory_key`: case and spacing)."""
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM memories WHERE user_id = ? AND memory_key = ? AND valid_to IS NULL",
+        [user_id, memory_key(text)],
     ).fetchone()
     return None if row is None else _memory(row)
 

@@ -27,7 +27,7 @@ from ..search.embedders import Embedder, EmbedderOption
 from ..search.filters import SearchFilters
 from ..search.retrieval import NO_VECTORS, Retrieval
 from .extraction import ExtractionPlan
-from .pipeline import commit_reply, log_failed_call, plan
+from .pipeline import add_once, commit_reply, log_failed_call, plan
 
 __all__ = ["MemoryManager"]
 
@@ -229,16 +229,15 @@ class MemoryManager:
         session_id: str | None = None,
         input: str | None = None,
     ) -> Memory:
-        """Store a memory as given, with no LLM call. ``input``: the text it came from (searched too)."""
+        """Store a memory as given, with no LLM call. ``input``: the text it came from (searched too).
+
+        A text the user already has as a current memory (ignoring case and spacing) is not stored twice:
+        that memory is returned, on every store and however many processes add it at once.
+        """
         user, text, names = checks.user(user_id), checks.memory_text(memory), checks.topics(topics)
         agent, session = checks.who(agent_id, session_id)
         ctx = WriteContext(user, "api", clock.now(), agent, session, input=checks.source_input(input))
-        changes = ChangeSet(ctx)
-        new = changes.add(text, names)
-        vectors = self._retrieval.embed([text])
-        with self._retrieval.transaction(self.db, changes, vectors) as conn:
-            changes.write(conn)
-        return new
+        return add_once(self.db, self._retrieval, ctx, text, names)
 
     def replace_user_memory(
         self, memory_id: str, memory: str, user_id: str, *, topics: Sequence[str] | None = None

@@ -3,6 +3,7 @@
 `plan`: the candidate memories, read by the same hybrid search as ``search_user_memories``.
 `commit_reply`: the reply's operations in one transaction with their vectors and the usage row.
 `log_failed_call`: for a call that failed, the usage row alone (it cost tokens, and changed nothing).
+`add_once`: a direct add, which a text the user already holds does not repeat.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from ..db.store import Store
 from ..errors import MemlayerError
 from ..llm.typed import TypedReply
 from ..llm.usage import LLMCallError
-from ..records import ExtractionResult, Message
+from ..records import ExtractionResult, Memory, Message
 from ..search.retrieval import Retrieval
 from .extraction import ExtractionPlan, add_texts, apply_operations, changed_texts, plan_extraction, source_text
 from .prompts import PROMPT_VERSION
 
-__all__ = ["commit_reply", "log_failed_call", "plan"]
+__all__ = ["add_once", "commit_reply", "log_failed_call", "plan"]
 
 _log = logging.getLogger("memlayer")
 
@@ -94,3 +95,19 @@ def log_failed_call(db: Store, exc: LLMCallError, user: str, agent: str | None, 
     except MemlayerError as log_error:
         # The caller needs the original failure, not a second one from logging it (a locked file).
         _log.warning("could not record the failed LLM call %s: %s", exc.usage.call_id, log_error)
+
+
+def add_once(db: Store, retrieval: Retrieval, ctx: WriteContext, text: str, topics: list[str]) -> Memory:
+    """Add ``text`` for ``ctx.user_id`` unless it is already a current memory; returns the memory it is."""
+    changes = ChangeSet(ctx)
+    vectors = retrieval.embed([text])  # one call, before the lock
+    with retrieval.transaction(db, changes, vectors) as conn:
+        existing = memory_sql.find_by_text(conn, ctx.user_id, text)
+        if existing is not None:
+            return existing
+        new = changes.add(text, topics)
+        changes.write(conn)
+    if changes.skipped:  # another process stored the same text a moment ago (Postgres's unique index)
+        with db.reading() as conn:
+            return memory_sql.find_by_text(conn, ctx.user_id, text) or new
+    return new
