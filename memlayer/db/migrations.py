@@ -320,6 +320,13 @@ def m005_user_revisions(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration
+def m006_embedding_lookup(conn: duckdb.DuckDBPyConnection) -> None:
+    # Postgres gets an index on (memory_id, version) of memory_embeddings here (memlayer.db.pg_migrations).
+    # DuckDB joins a user's rows to their vectors by hashing, whatever its statistics say: nothing to add.
+    return
+
+
 def applied_migrations(conn: duckdb.DuckDBPyConnection) -> list[str]:
     """The migrations recorded in this database (none for a new one); reads only."""
     if not _has_table(conn, "schema_migrations"):

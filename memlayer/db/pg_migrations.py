@@ -303,6 +303,16 @@ def m005_user_revisions(conn: PgConnection) -> None:
     )
 
 
+@pg_migration
+def m006_embedding_lookup(conn: PgConnection) -> None:
+    # Loading a user's index joins their memories to their vectors. Right after a bulk write the
+    # planner's statistics still say "one row", and it loops over the user's vectors (by the user_id
+    # index) for each memory: measured 5.1 s for a 5,000-memory user, 75 ms once ANALYZE had run. With
+    # this index, which holds every column the join filters on, each memory's vector is one index
+    # lookup whatever the statistics: 62 ms for a 10,000-memory user on a table of 20,000.
+    conn.execute("CREATE INDEX memory_embeddings_key_idx ON memory_embeddings (user_id, model, memory_id, version)")
+
+
 if len(PG_MIGRATIONS) != len(MIGRATIONS):
     missing = [name for name, _ in MIGRATIONS[len(PG_MIGRATIONS) :]]
     raise RuntimeError(f"migrations {missing} have no Postgres body in memlayer.db.pg_migrations")
