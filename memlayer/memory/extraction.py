@@ -106,7 +106,7 @@ def apply_operations(changes: ChangeSet, plan: ExtractionPlan, operations: list[
       example, a fact only the assistant stated, an invented detail;
     - an update that changes nothing;
     - a delete of a memory none of whose words the user said ("bye" does not retract a job).
-    English relative dates in a text become dates first (`memlayer.dates`).
+    English relative dates in a text become dates first (`memlayer.memory.dates`).
     An update that turns a memory into another stored one deletes it instead (the two are merged).
     A second operation on one alias acts on the result of the first; one on an alias already
     deleted is skipped.

@@ -337,7 +337,7 @@ class MemoryManager:
         until: datetime | str | date | None = None,
         as_of: datetime | str | date | None = None,
     ) -> list[Memory]:
-        """The user's memories most relevant to ``query``, best first: hybrid search (memlayer.search).
+        """The user's memories most relevant to ``query``, best first: hybrid search (memlayer.search.index).
 
         Vector similarity (when there is an embedder), BM25 keywords and recency, fused by rank.
         Filters: ``agent_id``, any of ``topics``, last changed in ``[since, until)``, and ``as_of``

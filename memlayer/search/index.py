@@ -1,4 +1,4 @@
-"""Hybrid retrieval: vector similarity + BM25 keywords (memlayer.keywords) + recency, fused by normalised score.
+"""Hybrid retrieval: vector similarity + BM25 keywords (memlayer.search.bm25) + recency, fused by normalised score.
 
 Why an in-process index per user, and not DuckDB's ``vss``/``fts``: those extensions do not load
 in DuckDB 2.0, the HNSW index returns nothing for small users under a ``WHERE user_id`` filter, and
