@@ -230,3 +230,27 @@ def test_erase_empties_the_loaded_index(manager: MemoryManager) -> None:
     assert _texts(manager.search_user_memories("Lisbon", ALICE)) == ["Lives in Lisbon"]  # loaded
     assert manager.erase_user(ALICE)["memory_embeddings"] == 1
     assert manager.search_user_memories("Lisbon", ALICE) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "tokens"),
+    [
+        ("Has a dog named Rex", "english", ["dog", "name", "rex"]),
+        ("Ich arbeite als Krankenschwester", "german", ["arbeit", "krankenschw"]),
+        ("Je suis végétarienne depuis 2019", "french", ["végétarien", "2019"]),
+        ("Vegetarian", None, ["vegetarian"]),  # no stop word: stemmed as the fallback language
+    ],
+)
+def test_each_text_is_read_in_its_own_language(text: str, language: str | None, tokens: list[str]) -> None:
+    from memlayer.search.bm25 import analyse
+
+    assert analyse(text) == (language, tokens)
+
+
+def test_a_one_word_query_is_stemmed_like_the_users_memories(db: Store) -> None:
+    manager = MemoryManager(db=db, embedder="lexical")
+    manager.add_user_memory("Ich arbeite als Krankenschwester in Lissabon", user_id="greta")
+    manager.add_user_memory("Mein Hund heißt Bello", user_id="greta")
+    # "Krankenschwestern" alone shows no language: the index reads it as German, as her memories are.
+    found = manager.search_user_memories("Krankenschwestern", "greta", limit=1)
+    assert [m.memory for m in found] == ["Ich arbeite als Krankenschwester in Lissabon"]

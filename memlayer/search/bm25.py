@@ -1,6 +1,10 @@
 """Keyword search: the tokenizer, and a BM25 index over one text field of a user's memories.
 
-The index is appended to as memories arrive (no rebuild), and scores every row of a user with numpy.
+Memories are kept in the language the user writes in, so each text is read in its own: its language
+is the one whose stop words it uses most (the classic lists of the ``stop-words`` package), and its
+words are stemmed by that language's Snowball stemmer (``snowballstemmer``): "Krankenschwestern" meets
+"Krankenschwester", "paintings" meets "painted". The index is appended to as memories arrive (no
+rebuild), and scores every row of a user with numpy.
 """
 
 from __future__ import annotations
@@ -8,41 +12,110 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BM25_B", "BM25_K1", "BM25Index", "tokenize"]
+__all__ = ["BM25_B", "BM25_K1", "DEFAULT_LANGUAGE", "BM25Index", "analyse", "detect_language", "tokenize"]
 
 BM25_K1 = 1.2
 BM25_B = 0.75
 
 _WORD = re.compile(r"\w+")
-_STOPWORDS = frozenset(
-    "a an the and or but if of at by for with about to from in on into onto up down out over under is am are was "
-    "were be been being have has had do does did doing i me my mine myself you your yours we us our they them "
-    "their he him his she her hers it its this that these those there here what which who whom whose when where "
-    "why how all any both each few more most other some such no nor not only own same so than too very can will "
-    "just should would could may might must shall s t d ll m re ve don didn doesn isn wasn aren weren won "
-    "user assistant system tool".split()
-)
+# Words of the conversation's frame, not of its content (the input a memory came from holds them).
+_ROLE_WORDS = frozenset({"user", "assistant", "system", "tool"})
+DEFAULT_LANGUAGE = "english"
 
 
-@functools.lru_cache(maxsize=65536)
-def _stem(word: str) -> str:
-    # A light suffix strip, enough for "paintings"/"painted"/"painting" to meet "paint".
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 2 and word.endswith(suffix) and not word.endswith("ss"):
-            return word[: -len(suffix)]
-    return word
+# Which of two languages a short text is in when their stop words tie ("in", "als" are Dutch and
+# German): the fallback (the index's most common language) first, then the most spoken.
+_TIE_ORDER = ("english", "spanish", "french", "german", "portuguese", "italian", "russian", "dutch")
 
 
-def tokenize(text: str) -> list[str]:
-    """Lower-cased, stemmed content words (digits kept: years and dates are worth matching)."""
-    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and (len(w) > 1 or w.isdigit())]
+@functools.cache
+def _languages() -> tuple[str, ...]:
+    """The languages with both a Snowball stemmer and a stop-word list, in `_TIE_ORDER`, then by name."""
+    import snowballstemmer
+    import stop_words
+
+    both = set(snowballstemmer.algorithms()) & set(stop_words.AVAILABLE_LANGUAGES)
+    return (*(lang for lang in _TIE_ORDER if lang in both), *sorted(both - set(_TIE_ORDER)))
+
+
+@functools.cache
+def _stop_words(language: str) -> frozenset[str]:
+    import stop_words
+
+    words = {w.lower() for w in stop_words.get_stop_words(language)}
+    # The tokenizer splits "don't" into "don" and "t": their pieces are stop words too.
+    return frozenset({part for w in words for part in _WORD.findall(w)} | _ROLE_WORDS)
+
+
+@functools.cache
+def _language_of_word() -> dict[str, tuple[str, ...]]:
+    """Each stop word, and the languages it is a stop word of: one lookup per word detects a language."""
+    found: dict[str, list[str]] = {}
+    for language in _languages():
+        for word in _stop_words(language) - _ROLE_WORDS:
+            found.setdefault(word, []).append(language)
+    return {word: tuple(languages) for word, languages in found.items()}
+
+
+@functools.cache
+def _reader(language: str) -> Callable[[str], str]:
+    """The word's token in ``language``: its Snowball stem, or "" for a stop word or a lone letter.
+
+    Memoised in a plain dict: a user's vocabulary repeats, and loading a user tokenizes every memory.
+    """
+    import snowballstemmer
+
+    stem, stops = snowballstemmer.stemmer(language).stemWord, _stop_words(language)
+    seen: dict[str, str] = {}
+
+    def read(word: str) -> str:
+        token = seen.get(word)
+        if token is None:
+            if word.isdigit():
+                return word  # years and dates are worth matching, and have nothing to stem
+            token = "" if word in stops or len(word) < 2 else stem(word)
+            if len(seen) < 200_000:
+                seen[word] = token
+        return token
+
+    return read
+
+
+def detect_language(words: Sequence[str], prefer: str = DEFAULT_LANGUAGE) -> str | None:
+    """The language whose stop words the text uses most (``prefer`` on a tie), or None when it uses
+    none (a bare phrase)."""
+    votes: dict[str, int] = {}
+    table = _language_of_word()
+    for languages in filter(None, map(table.get, words)):
+        for language in languages:
+            votes[language] = votes.get(language, 0) + 1
+    if not votes:
+        return None
+    order = _languages()
+    return max(votes, key=lambda lang: (votes[lang], lang == prefer, -order.index(lang)))
+
+
+def analyse(text: str, fallback: str = DEFAULT_LANGUAGE) -> tuple[str | None, list[str]]:
+    """The text's language (None if it shows none) and its stemmed content words in that language.
+
+    A text with no stop word (``"Vegetarian"``) is stemmed as ``fallback``: the index passes its
+    users' most common language, so a one-word query meets the memories it was written like.
+    Digits are kept: years and dates are worth matching.
+    """
+    words = _WORD.findall(text.lower())
+    language = detect_language(words, fallback)
+    read = _reader(language or fallback)
+    return language, [token for token in map(read, words) if token]
+
+
+def tokenize(text: str, fallback: str = DEFAULT_LANGUAGE) -> list[str]:
+    """Lower-cased content words, stemmed by the Snowball stemmer of the text's language."""
+    return analyse(text, fallback)[1]
 
 
 class BM25Index:
@@ -53,6 +126,7 @@ class BM25Index:
         self.lengths: list[int] = []
         self.postings: dict[str, list[tuple[int, int]]] = {}
         self._arrays: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]] = {}
+        self._languages: dict[str, int] = {}
         self._length_array: npt.NDArray[np.float32] | None = None
 
     def add(self, row: int, text: str | None) -> None:
@@ -60,7 +134,10 @@ class BM25Index:
         if not text:
             self.lengths.append(0)
             return
-        tokens = tokenize(text)[: self.max_tokens]
+        language, tokens = analyse(text, self.language)
+        if language is not None:
+            self._languages[language] = self._languages.get(language, 0) + 1
+        tokens = tokens[: self.max_tokens]
         self.lengths.append(len(tokens))
         counts: dict[str, int] = {}
         for token in tokens:
@@ -73,6 +150,13 @@ class BM25Index:
                 postings[token] = [(row, tf)]
             if cached:
                 cached.pop(token, None)
+
+    @property
+    def language(self) -> str:
+        """The language most of the rows are in: how a text that shows none is stemmed (a query)."""
+        if not self._languages:
+            return DEFAULT_LANGUAGE
+        return max(self._languages, key=self._languages.__getitem__)
 
     def _term(self, token: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]] | None:
         arrays = self._arrays.get(token)

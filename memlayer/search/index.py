@@ -215,7 +215,7 @@ class UserIndex:
                 similarity = self._vectors[: len(self.ids)] @ query_vector
                 fused[rows] += VECTOR_WEIGHT * _min_max(similarity[rows])
         if use_bm25:
-            terms = tokenize(query)
+            terms = tokenize(query, self._text_words.language)
             fields = ((self._text_words, BM25_WEIGHT), (self._input_words, INPUT_WEIGHT))
             keyword_scores = [words.scores(terms, mask) for words, _ in fields]
             if FEEDBACK_DOCS and terms and int(mask.sum()) >= FEEDBACK_MIN_ROWS:
@@ -251,7 +251,7 @@ class UserIndex:
             rows = rows[np.argpartition(-first[rows], FEEDBACK_DOCS - 1)[:FEEDBACK_DOCS]]
         counts: dict[str, int] = {}
         for row in rows:
-            for token in set(tokenize(self.texts[row])):
+            for token in set(tokenize(self.texts[row], self._text_words.language)):
                 if token not in seen:
                     counts[token] = counts.get(token, 0) + 1
         n, postings = int(mask.sum()), self._text_words.postings
