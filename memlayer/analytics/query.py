@@ -151,7 +151,9 @@ def reader(db: Db, *, sql: str | None = None) -> Iterator[duckdb.DuckDBPyConnect
     """A cursor for reading: on the `DuckDb`'s database, on the file opened read-only, or on an
     in-memory copy of a Postgres store (of the tables ``sql`` reads, or all but the vectors)."""
     if not isinstance(db, (DuckDb, PostgresDb, str, Path)):
-        raise ConfigError(f"db must be a DuckDb, a PostgresDb, a database file or a postgresql:// dsn, got {db!r}")
+        raise ConfigError(
+            f"db must be a DuckDb or the path of a database file, a PostgresDb or a postgresql:// dsn, got {db!r}"
+        )
     if isinstance(db, PostgresDb) or is_dsn(db):
         # A query is sandboxed like a file opened by path; an export's copy must write its files.
         copy = snapshot(pg_source(db), sql=sql, sandbox=sql is not None)
