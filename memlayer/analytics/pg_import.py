@@ -9,7 +9,8 @@ another process holds reloads (`memlayer.db.revisions`).
 
 Concurrent writers: the users' advisory locks (the ones every write takes) and then a
 ``SHARE ROW EXCLUSIVE`` lock on the imported tables are held to commit, so no write interleaves
-with the checks and readers are not blocked. Measured on 2 cores: 100k memories in about 2 s.
+with the checks and readers are not blocked. Measured on 2 cores: 100k memories with their 100k
+events in 3-4 s, 10k in 0.5 s.
 """
 
 from __future__ import annotations
