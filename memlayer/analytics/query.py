@@ -14,6 +14,10 @@ Given a `DuckDb`, it reads through that object's database (a separate cursor, so
 the writer's transactions in the same process). Given a path, it opens the file ``read_only``:
 several readers may then share the file, but DuckDB refuses a reader from another process while
 one process has the file open for writing (`DatabaseLockedError`, which says so).
+
+Given a `PostgresDb` or a ``postgresql://`` dsn, it copies the tables the query reads into an
+in-memory DuckDB (`memlayer.analytics.snapshot`: one read-only snapshot of the server, a copy per
+query) and runs the query there, by the same rules, so it answers and refuses exactly as on DuckDB.
 """
 
 from __future__ import annotations
@@ -27,13 +31,15 @@ from typing import Any, Literal
 
 import duckdb
 
-from ..db import DuckDb, readonly
+from ..db import DuckDb, PostgresDb, readonly
 from ..db.database import _locked_or_storage_error
 from ..db.migrations import MIGRATIONS
 from ..errors import ConfigError, StorageError
+from .snapshot import is_dsn, pg_source, snapshot
 
 __all__ = [
     "TABLES",
+    "Db",
     "Progress",
     "QueryResult",
     "check_read_only",
@@ -46,6 +52,8 @@ __all__ = [
     "table_columns",
 ]
 
+# Where analytics read: a store object, the path of a DuckDB file, or a postgresql:// dsn.
+Db = DuckDb | PostgresDb | str | Path
 Output = Literal["rows", "arrow", "pandas", "polars"]
 Progress = Callable[[str], None]
 
@@ -83,14 +91,16 @@ def check_read_only(sql: str) -> str:
 def query(
     sql: str,
     *,
-    db: DuckDb | str | Path,
+    db: Db,
     params: list[Any] | None = None,
     output: Output = "rows",
 ) -> Any:
     """Run one read-only query over the store; it cannot modify it.
 
-    ``db`` is a `DuckDb` (its database is shared, in this process) or the path of a database file
-    (opened read-only). ``output`` is ``"rows"`` (a `QueryResult`: ``.columns``, ``.rows``), ``"arrow"``
+    ``db`` is a `DuckDb` (its database is shared, in this process), the path of a database file
+    (opened read-only), or a `PostgresDb` or ``postgresql://`` dsn (the tables the query reads are
+    copied into an in-memory DuckDB first, in one read-only snapshot: a copy per query, see
+    `memlayer.analytics.snapshot`). ``output`` is ``"rows"`` (a `QueryResult`: ``.columns``, ``.rows``), ``"arrow"``
     (a ``pyarrow.Table``), ``"pandas"`` or ``"polars"`` (a DataFrame; ``pip install
     'memlayer[pandas]'`` or ``'memlayer[polars]'``).
     """
@@ -98,7 +108,7 @@ def query(
     if output != "rows":
         _require_extra(output)
     _check_params(params)
-    with reader(db) as cursor, readonly.read_only_transaction(cursor, sql) as statement:
+    with reader(db, sql=sql) as cursor, readonly.read_only_transaction(cursor, sql) as statement:
         relation = cursor.sql(statement, params=params or None)
         if relation is None:  # a SELECT-typed statement that returns nothing
             return QueryResult([], []) if output == "rows" else None
@@ -114,7 +124,7 @@ def _check_params(params: object) -> None:
         raise ConfigError(f"params must be a list (or a dict for named parameters), got {params!r}")
 
 
-def store_stats(db: DuckDb | str | Path, *, user_id: str | None = None) -> dict[str, Any]:
+def store_stats(db: Db, *, user_id: str | None = None) -> dict[str, Any]:
     """Counts over the store (or one user's part of it): users, memories, events, calls, cost, sessions."""
     where, params = ("WHERE user_id = ?", [user_id]) if user_id is not None else ("", [])
     sql = f"""
@@ -137,10 +147,22 @@ def store_stats(db: DuckDb | str | Path, *, user_id: str | None = None) -> dict[
 
 
 @contextmanager
-def reader(db: DuckDb | str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A cursor for reading: on the `DuckDb`'s database, or on the file opened read-only."""
-    if not isinstance(db, (DuckDb, str, Path)):
-        raise ConfigError(f"db must be a DuckDb or the path of a database file, got {db!r}")
+def reader(db: Db, *, sql: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor for reading: on the `DuckDb`'s database, on the file opened read-only, or on an
+    in-memory copy of a Postgres store (of the tables ``sql`` reads, or all but the vectors)."""
+    if not isinstance(db, (DuckDb, PostgresDb, str, Path)):
+        raise ConfigError(
+            f"db must be a DuckDb or the path of a database file, a PostgresDb or a postgresql:// dsn, got {db!r}"
+        )
+    if isinstance(db, PostgresDb) or is_dsn(db):
+        # A query is sandboxed like a file opened by path; an export's copy must write its files.
+        copy = snapshot(pg_source(db), sql=sql, sandbox=sql is not None)
+        try:
+            with reader(copy) as cursor:
+                yield cursor
+        finally:
+            copy.close()
+        return
     if isinstance(db, DuckDb):
         with db.reading() as conn:
             cursor = conn.cursor()

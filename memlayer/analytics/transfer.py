@@ -4,6 +4,11 @@ An export is a folder: one file per table (Parquet, CSV or JSON lines) and ``man
 `import_store` loads one back in a single transaction, keeping every version, event, LLM call,
 session, run and message as it was; rows already present and identical are skipped, and a row
 that clashes with a different stored row refuses the whole import.
+
+Both work on a `DuckDb` and on a `PostgresDb`, so a store moves either way between them: an export
+of a Postgres store reads one snapshot of the server (`memlayer.analytics.snapshot`), and an import
+into one writes in one server transaction (`memlayer.analytics.pg_import`). The vectors
+(``memory_embeddings``) are not exported from either: the store's embedder remakes them.
 """
 
 from __future__ import annotations
@@ -15,22 +20,22 @@ from typing import Any, Literal
 
 import duckdb
 
-from ..db import DuckDb
+from ..db import DuckDb, PostgresDb
 from ..db.migrations import MIGRATIONS
 from ..errors import ConfigError, StorageError
 from .query import TABLES, Progress, first_line, quote_name, reader, sql_literal, table_columns
 
-__all__ = ["EXPORT_FORMATS", "check_export", "export_store", "import_store"]
+__all__ = ["EXPORT_FORMATS", "SEQUENCES", "check_export", "clash_error", "export_store", "import_store"]
 
 ExportFormat = Literal["parquet", "csv", "jsonl"]
 EXPORT_FORMATS: dict[str, str] = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
 MANIFEST = "manifest.json"
 # Tables ordered by a sequence column: imported rows keep their order after the rows already stored.
-_SEQUENCES = {"memory_events": "memory_events_seq", "runs": "runs_seq", "messages": "messages_seq"}
+SEQUENCES = {"memory_events": "memory_events_seq", "runs": "runs_seq", "messages": "messages_seq"}
 
 
 def export_store(
-    db: DuckDb,
+    db: DuckDb | PostgresDb,
     dest: str | Path,
     *,
     format: ExportFormat = "parquet",
@@ -39,7 +44,8 @@ def export_store(
 ) -> dict[str, int]:
     """Write every table (or one user's rows) to the folder ``dest``; return rows per table.
 
-    All tables are read in one transaction, so the export is one consistent moment of the store.
+    All tables are read in one transaction, so the export is one consistent moment of the store (on
+    Postgres a ``REPEATABLE READ, READ ONLY`` one, copied into an in-memory DuckDB and written from there).
     """
     if format not in EXPORT_FORMATS:
         raise ConfigError(f"format must be one of {', '.join(EXPORT_FORMATS)}, not {format!r}")
@@ -129,7 +135,7 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
-def import_store(db: DuckDb, src: str | Path, *, progress: Progress | None = None) -> dict[str, int]:
+def import_store(db: DuckDb | PostgresDb, src: str | Path, *, progress: Progress | None = None) -> dict[str, int]:
     """Load an export into ``db`` in one transaction; return the rows added per table.
 
     Rows already stored with the same key and content are skipped (importing twice adds nothing).
@@ -137,6 +143,12 @@ def import_store(db: DuckDb, src: str | Path, *, progress: Progress | None = Non
     """
     folder = _folder(src)
     manifest = _read_manifest(folder)
+    if isinstance(db, PostgresDb):
+        from .pg_import import import_into_postgres
+
+        return import_into_postgres(db, folder, progress=progress)
+    if not isinstance(db, DuckDb):
+        raise ConfigError(f"db must be a DuckDb or a PostgresDb, got {db!r}")
     ext = EXPORT_FORMATS[manifest["format"]]
     added: dict[str, int] = {}
     with db.transaction() as conn:
@@ -183,14 +195,10 @@ def _merge(conn: duckdb.DuckDBPyConnection, table: str, stage: str, names: list[
         f"JOIN {table} t ON {on} WHERE {differs} LIMIT 1"
     ).fetchone()
     if clash is not None:
-        shown = ", ".join(f"{k}={v!r}" for k, v in zip(key, clash, strict=False))
-        raise ConfigError(
-            f"{table}: {clash[-1]} imported row(s) clash with different rows already stored "
-            f"(first: {shown}); nothing was imported"
-        )
+        raise clash_error(table, key, clash)
     new = f"NOT EXISTS (SELECT 1 FROM {table} t WHERE {on})"
     values = [quote_name(n) for n in names]
-    if table in _SEQUENCES:
+    if table in SEQUENCES:
         # Into an empty table the order numbers are kept as exported; otherwise they go after the
         # rows already stored, in their exported order.
         row = conn.execute(f"SELECT coalesce(max(seq), 0) FROM {table}").fetchone()
@@ -202,9 +210,18 @@ def _merge(conn: duckdb.DuckDBPyConnection, table: str, stage: str, names: list[
         f"INSERT INTO {table} ({', '.join(quote_name(n) for n in names)}) "
         f"SELECT {', '.join(values)} FROM {stage} s WHERE {new}"
     ).fetchone()
-    if table in _SEQUENCES:
-        _advance_sequence(conn, table, _SEQUENCES[table])
+    if table in SEQUENCES:
+        _advance_sequence(conn, table, SEQUENCES[table])
     return int(inserted[0]) if inserted else 0
+
+
+def clash_error(table: str, key: tuple[str, ...], clash: tuple[object, ...]) -> ConfigError:
+    """The refusal of an import: ``clash`` holds the first clashing key's values, then the clash count."""
+    shown = ", ".join(f"{k}={v!r}" for k, v in zip(key, clash, strict=False))
+    return ConfigError(
+        f"{table}: {clash[-1]} imported row(s) clash with different rows already stored "
+        f"(first: {shown}); nothing was imported"
+    )
 
 
 def _advance_sequence(conn: duckdb.DuckDBPyConnection, table: str, sequence: str) -> None:

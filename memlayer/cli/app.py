@@ -23,7 +23,8 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from .. import checks
-from ..db import DuckDb
+from ..analytics.snapshot import is_dsn
+from ..db import DuckDb, PostgresDb
 from ..errors import ConfigError, MemlayerError
 from ..memory.manager import MemoryManager
 from ..records import Memory, MemoryEvent, Message
@@ -59,7 +60,10 @@ app = typer.Typer(
 )
 
 DbOpt = Annotated[
-    str | None, typer.Option("--db", envvar="MEMLAYER_DB", help="DuckDB file [env MEMLAYER_DB]", show_default=False)
+    str | None,
+    typer.Option(
+        "--db", envvar="MEMLAYER_DB", help="DuckDB file, or a postgresql:// URL [env MEMLAYER_DB]", show_default=False
+    ),
 ]
 ModelOpt = Annotated[
     str | None,
@@ -72,18 +76,33 @@ UserOpt = Annotated[str, typer.Option("--user", "-u", help="the user_id (require
 
 
 def db_path(db: str | None) -> str:
+    """The ``--db`` value: a DuckDB file, or a Postgres dsn (``postgresql://`` or ``postgres://``)."""
     if not db:
-        raise ConfigError("no database: give --db PATH or set MEMLAYER_DB")
+        raise ConfigError("no database: give --db PATH or set MEMLAYER_DB (a file, or a postgresql:// URL)")
+    return db
+
+
+def shown(db: str) -> str:
+    """``db`` as it may be printed: a dsn's password is never shown."""
+    if is_dsn(db):
+        from ..db.postgres import _parse_dsn
+
+        return _parse_dsn(db.strip())[2]
     return db
 
 
 @contextmanager
 def open_manager(db: str | None, model: str | None, api_base: str | None = None) -> Iterator[MemoryManager]:
-    """A manager on the file (created and migrated if new); a bad model string fails here.
+    """A manager on the file (created and migrated if new) or the Postgres database (migrated if
+    blank); a bad model string fails here.
 
     A file this command created is removed again when the command fails: a failure leaves nothing behind.
     """
     path = db_path(db)
+    if is_dsn(path):
+        with PostgresDb(path.strip()) as server:
+            yield MemoryManager(model, server, api_base=api_base)
+        return
     created = path != ":memory:" and not Path(path).exists()
     try:
         with DuckDb(path) as store:
@@ -98,7 +117,7 @@ def open_manager(db: str | None, model: str | None, api_base: str | None = None)
 @contextmanager
 def existing_manager(db: str | None, model: str | None) -> Iterator[MemoryManager]:
     path = db_path(db)
-    if not Path(path).exists():
+    if not is_dsn(path) and not Path(path).exists():
         raise ConfigError(f"no database at {path!r}")
     with open_manager(path, model) as manager:
         yield manager

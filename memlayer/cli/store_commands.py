@@ -12,7 +12,7 @@ from typing import Annotated, Any, cast
 import typer
 
 from .. import analytics
-from ..db import DuckDb
+from ..db import DuckDb, PostgresDb
 from ..errors import ConfigError
 from .app import (
     DbOpt,
@@ -23,6 +23,7 @@ from .app import (
     existing_manager,
     open_manager,
     out,
+    shown,
     table,
 )
 
@@ -34,7 +35,8 @@ def sql(
     db: DbOpt = None,
     model: ModelOpt = None,
 ) -> None:
-    """Run one read-only SQL query over the store (the file is opened read-only)."""
+    """Run one read-only SQL query over the store (a file is opened read-only; a Postgres store is
+    read in one read-only snapshot)."""
     if format not in ("table", "csv", "jsonl"):
         raise ConfigError(f"--format must be table, csv or jsonl, not {format!r}")
     _print_result(analytics.query(query, db=db_path(db)), format)
@@ -63,7 +65,7 @@ def stats(
 ) -> None:
     """Counts: users, memories, versions, events, LLM calls, tokens, cost, sessions, messages."""
     numbers = analytics.store_stats(db_path(db), user_id=user)
-    out.print(table(f"{db_path(db)}" + (f" ({user})" if user else ""), list(numbers), [list(numbers.values())]))
+    out.print(table(shown(db_path(db)) + (f" ({user})" if user else ""), list(numbers), [list(numbers.values())]))
 
 
 @app.command(name="export")
@@ -78,7 +80,7 @@ def export_(
     with existing_manager(db, model) as manager, _progress("exporting") as step:
         fmt = cast("analytics.ExportFormat", format)  # export_store checks it
         store = manager.db
-        assert isinstance(store, DuckDb)  # the command line opens DuckDB files
+        assert isinstance(store, (DuckDb, PostgresDb))  # what open_manager makes
         counts = analytics.export_store(store, dest, format=fmt, user_id=user, progress=step)
     out.print(f"exported to {dest}: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
 
@@ -93,9 +95,10 @@ def import_(
     analytics.check_export(src)  # before the database is opened (or created)
     with open_manager(db, model) as manager, _progress("importing") as step:
         store = manager.db
-        assert isinstance(store, DuckDb)  # the command line opens DuckDB files
+        assert isinstance(store, (DuckDb, PostgresDb))  # what open_manager makes
         counts = analytics.import_store(store, src, progress=step)
-    out.print(f"imported into {store.db_file}: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+    where = store.db_file if isinstance(store, DuckDb) else store.display
+    out.print(f"imported into {where}: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
 
 
 @contextmanager
