@@ -56,7 +56,7 @@ def pair(tmp_path: Path, pg: PostgresDb) -> Iterator[tuple[DuckDb, PostgresDb, d
 
 def _url(pg: PostgresDb, password: str | None = None) -> str:
     """The store's dsn as a postgresql:// URL, the form memlayer takes where it also takes a path."""
-    params = conninfo_to_dict(pg._dsn)
+    params = conninfo_to_dict(pg.dsn.conninfo)
     auth = f"postgres:{password}@" if password else "postgres@"
     return f"postgresql://{auth}/{params['dbname']}?host={params['host']}&port={params['port']}"
 
@@ -199,7 +199,7 @@ def test_cli_reads_exports_and_imports_a_postgres_store(
     outputs.append(run("sql", "DELETE FROM memories", "--db", url))
     assert outputs[-1].exit_code == 1
     assert "this statement is of type DELETE" in outputs[-1].stderr
-    bad = url.replace(f"port={conninfo_to_dict(pg._dsn)['port']}", "port=1")
+    bad = url.replace(f"port={conninfo_to_dict(pg.dsn.conninfo)['port']}", "port=1")
     outputs.append(run("stats", "--db", bad))
     assert outputs[-1].exit_code == 1 and "cannot reach Postgres" in outputs[-1].stderr
     for result in outputs:

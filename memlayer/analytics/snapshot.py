@@ -21,18 +21,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 import duckdb
 
 from ..db import DuckDb, PostgresDb
+from ..db.postgres import Dsn, parse_dsn
 from ..errors import ConfigError, StorageError
 
 if TYPE_CHECKING:
     from adbc_driver_manager.dbapi import Connection as AdbcConnection
 
-__all__ = ["DSN_PREFIXES", "PgSource", "is_dsn", "pg_source", "snapshot", "tables_read_by"]
+__all__ = ["DSN_PREFIXES", "is_dsn", "pg_source", "snapshot", "tables_read_by"]
 
 DSN_PREFIXES = ("postgresql://", "postgres://")
 # What a query copies when its tables cannot be told: everything but the vectors (the bulk of a store).
@@ -45,30 +45,12 @@ def is_dsn(db: object) -> TypeGuard[str]:
     return isinstance(db, str) and db.strip().lower().startswith(DSN_PREFIXES)
 
 
-@dataclass(frozen=True)
-class PgSource:
-    """Where to read: the dsn, its password (scrubbed from every message) and a form safe to show."""
-
-    dsn: str
-    password: str | None
-    display: str
-
-    def scrub(self, exc: BaseException) -> str:
-        text = str(exc).strip() or type(exc).__name__
-        return text.replace(self.password, "***") if self.password else text
-
-
-def pg_source(db: PostgresDb | str) -> PgSource:
-    """The source of a `PostgresDb`, or of a dsn (parsed, never echoed: it may hold a password)."""
+def pg_source(db: PostgresDb | str) -> Dsn:
+    """Where to read: a `PostgresDb`'s dsn, or a dsn string (parsed, never echoed: it may hold a password)."""
     if isinstance(db, PostgresDb):
-        # PostgresDb keeps its dsn private because it holds the password; this package reads it to
-        # open its own ADBC connection, and scrubs the password from what it shows, as PostgresDb does.
-        return PgSource(db._dsn, db._password, db.display)
+        return db.dsn
     require_adbc()
-    from ..db.postgres import _parse_dsn
-
-    dsn, password, display = _parse_dsn(db.strip())
-    return PgSource(dsn, password, display)
+    return parse_dsn(db.strip())
 
 
 def require_adbc() -> None:
@@ -135,7 +117,7 @@ def _names(node: Any) -> set[str]:
     return found
 
 
-def snapshot(source: PgSource, *, sql: str | None = None, sandbox: bool = False) -> DuckDb:
+def snapshot(source: Dsn, *, sql: str | None = None, sandbox: bool = False) -> DuckDb:
     """An in-memory `DuckDb` holding the tables ``sql`` reads (all but the vectors when it is None).
 
     ``sandbox``: afterwards turn off the copy's file and network access and lock its configuration,
@@ -159,7 +141,7 @@ def snapshot(source: PgSource, *, sql: str | None = None, sandbox: bool = False)
     return copy
 
 
-def _pull(source: PgSource, copy: DuckDb, tables: Collection[str]) -> None:
+def _pull(source: Dsn, copy: DuckDb, tables: Collection[str]) -> None:
     """Copy ``tables`` from Postgres into ``copy``: one snapshot of the server, one DuckDB transaction."""
     import adbc_driver_manager
 
@@ -193,12 +175,12 @@ def _copy_table(cursor: Any, conn: duckdb.DuckDBPyConnection, table: str) -> Non
         conn.unregister("_memlayer_pulled")
 
 
-def _connect(source: PgSource) -> AdbcConnection:
+def _connect(source: Dsn) -> AdbcConnection:
     import adbc_driver_manager
     import adbc_driver_postgresql.dbapi
 
     try:
-        connection: AdbcConnection = adbc_driver_postgresql.dbapi.connect(source.dsn)
+        connection: AdbcConnection = adbc_driver_postgresql.dbapi.connect(source.conninfo)
         return connection
     except adbc_driver_manager.Error as exc:
         raise StorageError(f"cannot reach Postgres at {source.display}: {source.scrub(exc)}") from None

@@ -85,9 +85,9 @@ def db_path(db: str | None) -> str:
 def shown(db: str) -> str:
     """``db`` as it may be printed: a dsn's password is never shown."""
     if is_dsn(db):
-        from ..db.postgres import _parse_dsn
+        from ..db.postgres import parse_dsn
 
-        return _parse_dsn(db.strip())[2]
+        return parse_dsn(db.strip()).display
     return db
 
 

@@ -22,6 +22,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, StorageError
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
 
-__all__ = ["PgConnection", "PostgresDb", "to_numbered"]
+__all__ = ["Dsn", "PgConnection", "PostgresDb", "parse_dsn", "to_numbered"]
 
 # Every table that holds a user's rows: what `rewrite` vacuums after an erasure.
 _TABLES = "memories, memory_events, llm_calls, messages, runs, sessions, memory_embeddings, embedders, user_revisions"
@@ -104,7 +105,8 @@ class PostgresDb(Store):
         seconds to wait for the server or for a free connection. ``allow_foreign``: add memlayer's
         tables to a schema that already holds others. ``vacuum_full``: see `rewrite`."""
         _require_psycopg()
-        self._dsn, self._password, self.display = _parse_dsn(dsn)
+        self.dsn = parse_dsn(dsn)
+        self.display = self.dsn.display
         if not (isinstance(min_size, int) and isinstance(max_size, int) and 0 <= min_size <= max_size >= 1):
             raise ConfigError(f"need 0 <= min_size <= max_size and max_size >= 1, got {min_size}, {max_size}")
         self.timeout = timeout
@@ -117,20 +119,22 @@ class PostgresDb(Store):
         import psycopg
 
         try:
-            raw = psycopg.connect(self._dsn, autocommit=True, connect_timeout=max(1, int(self.timeout)))
+            raw = psycopg.connect(self.dsn.conninfo, autocommit=True, connect_timeout=max(1, int(self.timeout)))
         except psycopg.Error as exc:
-            raise StorageError(f"cannot reach Postgres at {self.display}: {self._scrub(exc)}") from None
+            raise StorageError(f"cannot reach Postgres at {self.display}: {self.dsn.scrub(exc)}") from None
         with raw:
             try:
                 apply_pg_migrations(PgConnection(raw), allow_foreign=allow_foreign)
             except psycopg.Error as exc:
-                raise StorageError(f"migrating {self.display} failed, nothing was changed: {self._scrub(exc)}") from exc
+                raise StorageError(
+                    f"migrating {self.display} failed, nothing was changed: {self.dsn.scrub(exc)}"
+                ) from exc
 
     def _open_pool(self, min_size: int, max_size: int) -> ConnectionPool[psycopg.Connection[tuple[Any, ...]]]:
         from psycopg_pool import ConnectionPool, PoolTimeout
 
         pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] = ConnectionPool(
-            self._dsn,
+            self.dsn.conninfo,
             min_size=min_size,
             max_size=max_size,
             kwargs={"autocommit": True},  # transactions are explicit: reading() holds none open
@@ -143,7 +147,7 @@ class PostgresDb(Store):
             pool.open(wait=True, timeout=self.timeout)
         except PoolTimeout as exc:
             pool.close()
-            raise StorageError(f"cannot open a connection pool to {self.display}: {self._scrub(exc)}") from None
+            raise StorageError(f"cannot open a connection pool to {self.display}: {self.dsn.scrub(exc)}") from None
         return pool
 
     @contextmanager
@@ -178,7 +182,9 @@ class PostgresDb(Store):
                 with conn.transaction():
                     yield conn
             except psycopg.Error as exc:
-                raise StorageError(f"write to {self.display} failed and was rolled back: {self._scrub(exc)}") from exc
+                raise StorageError(
+                    f"write to {self.display} failed and was rolled back: {self.dsn.scrub(exc)}"
+                ) from exc
 
     @contextmanager
     def reading(self) -> Iterator[PgConnection]:
@@ -189,7 +195,7 @@ class PostgresDb(Store):
             try:
                 yield conn
             except psycopg.Error as exc:
-                raise StorageError(f"read from {self.display} failed: {self._scrub(exc)}") from exc
+                raise StorageError(f"read from {self.display} failed: {self.dsn.scrub(exc)}") from exc
 
     def sql(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one read-only statement and return its rows.
@@ -232,16 +238,12 @@ class PostgresDb(Store):
             try:
                 conn.execute(f"VACUUM {'(FULL) ' if self.vacuum_full else ''}{_TABLES}")
             except psycopg.Error as exc:
-                raise StorageError(f"vacuuming {self.display} failed: {self._scrub(exc)}") from exc
+                raise StorageError(f"vacuuming {self.display} failed: {self.dsn.scrub(exc)}") from exc
 
     def close(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
-
-    def _scrub(self, exc: BaseException) -> str:
-        text = str(exc).strip() or type(exc).__name__
-        return text.replace(self._password, "***") if self._password else text
 
     def __repr__(self) -> str:
         return f"PostgresDb({self.display})"
@@ -265,8 +267,22 @@ def _configure(raw: psycopg.Connection[tuple[Any, ...]]) -> None:
     raw.adapters.register_loader("json", TextBinaryLoader)
 
 
-def _parse_dsn(dsn: object) -> tuple[str, str | None, str]:
-    """The dsn, its password (to scrub from messages) and a form to show with the password hidden."""
+@dataclass(frozen=True)
+class Dsn:
+    """A Postgres connection string, parsed: what to connect with, and what may be shown of it."""
+
+    conninfo: str = field(repr=False)  # holds the password: never printed
+    password: str | None = field(repr=False)
+    display: str
+
+    def scrub(self, exc: BaseException) -> str:
+        """The error's text with the password hidden (a driver's message can quote the dsn)."""
+        text = str(exc).strip() or type(exc).__name__
+        return text.replace(self.password, "***") if self.password else text
+
+
+def parse_dsn(dsn: object) -> Dsn:
+    """`Dsn` of a connection string or URL; `ConfigError` (quoting nothing of it) if it does not parse."""
     if not isinstance(dsn, str) or not dsn.strip():
         raise ConfigError(f"dsn must be a Postgres connection string or URL, got {type(dsn).__name__}")
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -279,4 +295,4 @@ def _parse_dsn(dsn: object) -> tuple[str, str | None, str]:
     shown = make_conninfo("", **{k: v for k, v in params.items() if v is not None})
     if password is not None:
         shown += " password=***"
-    return dsn, None if password is None else str(password), repr(shown)
+    return Dsn(dsn, None if password is None else str(password), repr(shown))
