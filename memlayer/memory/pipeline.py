@@ -83,6 +83,8 @@ def commit_reply(
         failed = LLMCallError(str(exc), model=reply.usage.model, usage=reply.usage, last_reply=None)
         log_failed_call(db, failed, user, agent, session)
         raise
+    # Adds another process committed first (Postgres's unique current fact): listed, not repeated.
+    skipped += [f"add: already stored by another writer meanwhile: {m.memory}" for m in changes.skipped]
     return ExtractionResult(changes=changes.changes, skipped=skipped, usage=reply.usage)
 
 
