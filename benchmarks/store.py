@@ -32,8 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from memlayer import MemoryManager
+from memlayer.clock import now as utcnow
 from memlayer.db import DuckDb, PostgresDb, Store, vectors
-from memlayer.db.changes import ChangeSet, WriteContext, utcnow
+from memlayer.db.changes import ChangeSet, WriteContext
 from memlayer.testing.postgres import PostgresServer
 
 DIM = 384

@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from memlayer import StorageError
+from memlayer.clock import now as utcnow
 from memlayer.db import PostgresDb
 from memlayer.db import memories as mem
-from memlayer.db.changes import ChangeSet, WriteContext, utcnow
+from memlayer.db.changes import ChangeSet, WriteContext
 from memlayer.db.migrations import MIGRATIONS
 
 WORKERS = 4

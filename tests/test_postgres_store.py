@@ -17,10 +17,11 @@ import psycopg
 import pytest
 
 from memlayer import ConfigError, StorageError
+from memlayer.clock import now as utcnow
 from memlayer.db import DuckDb, PostgresDb, Store, sessions, vectors
 from memlayer.db import changes as changes_module
 from memlayer.db import memories as mem
-from memlayer.db.changes import ChangeSet, WriteContext, utcnow
+from memlayer.db.changes import ChangeSet, WriteContext
 from memlayer.db.migrations import MIGRATIONS
 from memlayer.db.pg_migrations import PG_MIGRATIONS, apply_pg_migrations
 from memlayer.db.postgres import PgConnection, to_numbered

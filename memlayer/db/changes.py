@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TypeVar
 
 from .. import clock
@@ -27,18 +27,11 @@ from ..records import Memory, MemoryChange, Operation
 from .revisions import lock_user, touch_user
 from .store import Connection, changed_rows, dialect
 
-__all__ = ["ChangeSet", "WriteContext", "chunks", "memory_key", "utcnow"]
+__all__ = ["ChangeSet", "WriteContext", "chunks", "memory_key"]
+
+naive = clock.naive  # stored times are UTC without tzinfo (DuckDB's client needs pytz for TIMESTAMPTZ)
 
 _SPACES = re.compile(r"\s+")
-
-
-def utcnow() -> datetime:
-    return clock.now()
-
-
-def naive(ts: datetime) -> datetime:
-    """UTC without tzinfo, as stored (DuckDB's Python client needs pytz for TIMESTAMPTZ)."""
-    return ts.astimezone(timezone.utc).replace(tzinfo=None) if ts.tzinfo else ts
 
 
 def memory_key(text: str) -> str:

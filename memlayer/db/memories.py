@@ -6,9 +6,10 @@ and every query filters on it: no function here can reach another user's rows.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
+from .. import clock
 from ..records import LLMUsage, Memory, MemoryEvent
 from .changes import WriteContext, memory_key, naive
 from .revisions import drop_revision, lock_user
@@ -30,10 +31,6 @@ _EVENT_COLUMNS = (
 )
 
 
-def _aware(ts: datetime | None) -> datetime | None:
-    return None if ts is None else ts.replace(tzinfo=timezone.utc)
-
-
 def _memory(row: tuple[Any, ...]) -> Memory:
     memory_id, text, topics, user_id, agent_id, session_id, source, version, created, valid_from, valid_to = row
     return Memory(
@@ -45,9 +42,9 @@ def _memory(row: tuple[Any, ...]) -> Memory:
         session_id=session_id,
         input=source,
         version=version,
-        created_at=_aware(created),
-        updated_at=_aware(valid_from),
-        valid_to=_aware(valid_to),
+        created_at=clock.aware(created),
+        updated_at=clock.aware(valid_from),
+        valid_to=clock.aware(valid_to),
     )
 
 
@@ -149,7 +146,7 @@ def list_events(conn: Connection, user_id: str, memory_id: str | None = None) ->
     events = []
     for row in rows:
         fields = dict(zip(names, row, strict=True))
-        fields["created_at"] = _aware(fields["created_at"])
+        fields["created_at"] = clock.aware(fields["created_at"])
         events.append(MemoryEvent.model_validate(fields))
     return events
 

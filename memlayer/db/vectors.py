@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .. import clock
 from ..errors import ConfigError
-from .changes import chunks, naive, utcnow
+from .changes import chunks, naive
 from .store import Connection, dialect
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def check_embedder(conn: Connection, name: str, dim: int | None = None) -> None:
     if name not in stored:
         # ON CONFLICT: two processes may register the same embedder at once (Postgres); one row stays.
         conn.execute(
-            "INSERT INTO embedders VALUES (?, ?, ?) ON CONFLICT (model) DO NOTHING", [name, dim, naive(utcnow())]
+            "INSERT INTO embedders VALUES (?, ?, ?) ON CONFLICT (model) DO NOTHING", [name, dim, naive(clock.now())]
         )
 
 
