@@ -1,5 +1,9 @@
 """The schema, built by an append-only list of named migrations.
 
+The tables (m001, m002, m004) are written in the SQL both stores accept (``DOUBLE PRECISION`` and
+``BYTEA`` are DuckDB's DOUBLE and BLOB), and `memlayer.db.pg_migrations` runs the same functions on
+Postgres; only the views and indexes that differ have a Postgres body of their own.
+
 Each migration runs once, in its own transaction, and is recorded in ``schema_migrations``. A
 shipped migration is never edited: a schema change is a new function at the end of this module,
 registered by `migration` under its own name (the name is written once, as the function's). The
@@ -12,29 +16,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any, TypeVar
 
 import duckdb
 
 from ..errors import StorageError
+from .store import Connection
 
 __all__ = ["MIGRATIONS", "applied_migrations", "apply_migrations", "migration"]
 
 Body = Callable[[duckdb.DuckDBPyConnection], None]
 Migration = tuple[str, Body]
+B = TypeVar("B", bound=Callable[[Any], None])
 
 # The DuckDB migrations in order, filled once by the `migration` decorators below as this module is
 # imported, and never changed afterwards.
 MIGRATIONS: list[Migration] = []
 
 
-def migration(body: Body) -> Body:
+def migration(body: B) -> B:
     """Register ``body`` as the next migration, named after the function."""
     MIGRATIONS.append((body.__name__, body))
     return body
 
 
 @migration
-def m001_memory_core(conn: duckdb.DuckDBPyConnection) -> None:
+def m001_memory_core(conn: Connection) -> None:
     # memories: one row per version; the current version has valid_to IS NULL.
     conn.execute(
         """
@@ -94,8 +101,8 @@ def m001_memory_core(conn: duckdb.DuckDBPyConnection) -> None:
             session_id     VARCHAR,
             input_tokens   INTEGER NOT NULL,
             output_tokens  INTEGER NOT NULL,
-            cost_usd       DOUBLE,
-            latency_ms     DOUBLE NOT NULL,
+            cost_usd       DOUBLE PRECISION,
+            latency_ms     DOUBLE PRECISION NOT NULL,
             attempts       INTEGER NOT NULL,
             status         VARCHAR NOT NULL CHECK (status IN ('ok', 'error')),
             error          VARCHAR,
@@ -114,7 +121,7 @@ def m001_memory_core(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 @migration
-def m002_sessions(conn: duckdb.DuckDBPyConnection) -> None:
+def m002_sessions(conn: Connection) -> None:
     # Storage, not memory: the chat history of each session, one row per run and per message.
     # A session belongs to one user; memlayer refuses to append another user's run to it.
     conn.execute(
@@ -143,8 +150,8 @@ def m002_sessions(conn: duckdb.DuckDBPyConnection) -> None:
             error         VARCHAR,
             input_tokens  INTEGER   NOT NULL,
             output_tokens INTEGER   NOT NULL,
-            cost_usd      DOUBLE,
-            latency_ms    DOUBLE    NOT NULL,
+            cost_usd      DOUBLE PRECISION,
+            latency_ms    DOUBLE PRECISION NOT NULL,
             llm_calls     INTEGER   NOT NULL,
             tool_calls    INTEGER   NOT NULL,
             created_at    TIMESTAMP NOT NULL
@@ -273,7 +280,7 @@ def m003_analytics_views(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 @migration
-def m004_retrieval(conn: duckdb.DuckDBPyConnection) -> None:
+def m004_retrieval(conn: Connection) -> None:
     # The vectors of memory versions, one row per version and embedder: a change of embedder adds
     # rows under its own name instead of mixing two vector spaces in one column. The dimension
     # comes from the model and is recorded in ``embedders``. A vector is stored as little-endian
@@ -295,7 +302,7 @@ def m004_retrieval(conn: duckdb.DuckDBPyConnection) -> None:
             version   INTEGER NOT NULL,
             user_id   VARCHAR NOT NULL,
             model     VARCHAR NOT NULL,
-            embedding BLOB    NOT NULL
+            embedding BYTEA   NOT NULL
         )
         """
     )

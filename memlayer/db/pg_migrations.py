@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from ..errors import StorageError
+from . import migrations
 from .migrations import MIGRATIONS
 
 if TYPE_CHECKING:
@@ -44,139 +45,12 @@ def pg_migration(body: PgBody) -> PgBody:
 
 @pg_migration
 def m001_memory_core(conn: PgConnection) -> None:
-    conn.execute(
-        """
-        CREATE TABLE memories (
-            memory_id  VARCHAR   NOT NULL,
-            version    INTEGER   NOT NULL,
-            user_id    VARCHAR   NOT NULL,
-            agent_id   VARCHAR,
-            session_id VARCHAR,
-            memory     VARCHAR   NOT NULL,
-            memory_key VARCHAR   NOT NULL,
-            topics     VARCHAR[] NOT NULL,
-            input      VARCHAR,
-            created_at TIMESTAMP NOT NULL,
-            valid_from TIMESTAMP NOT NULL,
-            valid_to   TIMESTAMP,
-            PRIMARY KEY (memory_id, version)
-        )
-        """
-    )
-    conn.execute("CREATE INDEX memories_user_idx ON memories (user_id)")
-    conn.execute("CREATE SEQUENCE memory_events_seq")
-    conn.execute(
-        """
-        CREATE TABLE memory_events (
-            event_id   VARCHAR PRIMARY KEY,
-            seq        BIGINT  NOT NULL DEFAULT nextval('memory_events_seq'),
-            memory_id  VARCHAR NOT NULL,
-            user_id    VARCHAR NOT NULL,
-            operation  VARCHAR NOT NULL CHECK (operation IN ('add', 'update', 'delete')),
-            old_memory VARCHAR,
-            new_memory VARCHAR,
-            old_topics VARCHAR[],
-            new_topics VARCHAR[],
-            reason     VARCHAR,
-            source     VARCHAR NOT NULL,
-            agent_id   VARCHAR,
-            session_id VARCHAR,
-            call_id    VARCHAR,
-            model      VARCHAR,
-            created_at TIMESTAMP NOT NULL
-        )
-        """
-    )
-    conn.execute("CREATE INDEX memory_events_user_idx ON memory_events (user_id)")
-    conn.execute(
-        """
-        CREATE TABLE llm_calls (
-            call_id        VARCHAR PRIMARY KEY,
-            purpose        VARCHAR NOT NULL,
-            model          VARCHAR NOT NULL,
-            prompt_version VARCHAR,
-            user_id        VARCHAR,
-            agent_id       VARCHAR,
-            session_id     VARCHAR,
-            input_tokens   INTEGER NOT NULL,
-            output_tokens  INTEGER NOT NULL,
-            cost_usd       DOUBLE PRECISION,
-            latency_ms     DOUBLE PRECISION NOT NULL,
-            attempts       INTEGER NOT NULL,
-            status         VARCHAR NOT NULL CHECK (status IN ('ok', 'error')),
-            error          VARCHAR,
-            created_at     TIMESTAMP NOT NULL
-        )
-        """
-    )
-    conn.execute(
-        """
-        CREATE VIEW current_memories AS
-        SELECT memory_id, user_id, agent_id, session_id, memory, topics, input, version,
-               created_at, valid_from AS updated_at
-        FROM memories WHERE valid_to IS NULL
-        """
-    )
+    migrations.m001_memory_core(conn)  # the tables, in SQL both stores accept
 
 
 @pg_migration
 def m002_sessions(conn: PgConnection) -> None:
-    conn.execute(
-        """
-        CREATE TABLE sessions (
-            session_id VARCHAR   PRIMARY KEY,
-            user_id    VARCHAR   NOT NULL,
-            agent_id   VARCHAR,
-            created_at TIMESTAMP NOT NULL,
-            updated_at TIMESTAMP NOT NULL
-        )
-        """
-    )
-    conn.execute("CREATE INDEX sessions_user_idx ON sessions (user_id)")
-    conn.execute("CREATE SEQUENCE runs_seq")
-    conn.execute(
-        """
-        CREATE TABLE runs (
-            run_id        VARCHAR   PRIMARY KEY,
-            seq           BIGINT    NOT NULL DEFAULT nextval('runs_seq'),
-            session_id    VARCHAR   NOT NULL,
-            user_id       VARCHAR   NOT NULL,
-            agent_id      VARCHAR,
-            model         VARCHAR   NOT NULL,
-            status        VARCHAR   NOT NULL CHECK (status IN ('ok', 'error')),
-            error         VARCHAR,
-            input_tokens  INTEGER   NOT NULL,
-            output_tokens INTEGER   NOT NULL,
-            cost_usd      DOUBLE PRECISION,
-            latency_ms    DOUBLE PRECISION NOT NULL,
-            llm_calls     INTEGER   NOT NULL,
-            tool_calls    INTEGER   NOT NULL,
-            created_at    TIMESTAMP NOT NULL
-        )
-        """
-    )
-    conn.execute("CREATE INDEX runs_session_idx ON runs (session_id)")
-    conn.execute("CREATE SEQUENCE messages_seq")
-    conn.execute(
-        """
-        CREATE TABLE messages (
-            message_id   VARCHAR   PRIMARY KEY,
-            seq          BIGINT    NOT NULL DEFAULT nextval('messages_seq'),
-            run_id       VARCHAR   NOT NULL,
-            session_id   VARCHAR   NOT NULL,
-            user_id      VARCHAR   NOT NULL,
-            agent_id     VARCHAR,
-            role         VARCHAR   NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
-            content      VARCHAR,
-            tool_calls   JSON,
-            tool_call_id VARCHAR,
-            tool_name    VARCHAR,
-            created_at   TIMESTAMP NOT NULL
-        )
-        """
-    )
-    conn.execute("CREATE INDEX messages_session_idx ON messages (session_id)")
-    conn.execute("CREATE INDEX messages_user_idx ON messages (user_id)")
+    migrations.m002_sessions(conn)  # the tables, in SQL both stores accept
 
 
 @pg_migration
@@ -268,28 +142,7 @@ _ANALYTICS_VIEWS = [
 
 @pg_migration
 def m004_retrieval(conn: PgConnection) -> None:
-    conn.execute(
-        """
-        CREATE TABLE embedders (
-            model      VARCHAR   PRIMARY KEY,
-            dim        INTEGER   NOT NULL CHECK (dim > 0),
-            created_at TIMESTAMP NOT NULL
-        )
-        """
-    )
-    # BYTEA: the float32 bytes DuckDB keeps in a BLOB; needs no pgvector, and loads fast in binary.
-    conn.execute(
-        """
-        CREATE TABLE memory_embeddings (
-            memory_id VARCHAR NOT NULL,
-            version   INTEGER NOT NULL,
-            user_id   VARCHAR NOT NULL,
-            model     VARCHAR NOT NULL,
-            embedding BYTEA   NOT NULL
-        )
-        """
-    )
-    conn.execute("CREATE INDEX memory_embeddings_user_idx ON memory_embeddings (user_id)")
+    migrations.m004_retrieval(conn)  # the tables, in SQL both stores accept
 
 
 @pg_migration
