@@ -90,7 +90,7 @@ class Tool:
                 raise ConfigError(f"tool {self.name} returned an awaitable; make it an async def")
         except Exception as exc:
             return _failed(exc), True
-        return _text(result), False
+        return _result_text(result), False
 
     call = flow.sync_driver(run, "call")
     acall = flow.async_driver(run, "acall")
@@ -155,7 +155,7 @@ def from_function(fn: Callable[..., Any], *, name: str | None = None, descriptio
     return Tool(tool_name, summary, fn, args_model, wants_context)
 
 
-def _text(result: Any) -> str:
+def _result_text(result: Any) -> str:
     if isinstance(result, str):
         return result
     if isinstance(result, BaseModel):
