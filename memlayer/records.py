@@ -17,6 +17,7 @@ __all__ = [
     "Message",
     "Operation",
     "RunResponse",
+    "SearchHit",
     "ToolCallRecord",
 ]
 
@@ -39,6 +40,21 @@ class Memory(BaseModel):
     created_at: datetime
     updated_at: datetime
     valid_to: datetime | None = None
+
+
+class SearchHit(BaseModel):
+    """One search result: the memory, its fused score, and each signal's share of that score.
+
+    ``score`` is the sum of ``signals`` (``vector``, ``keywords``, ``input``, ``recency``): each a
+    normalised score times its weight, so 0 to a little over 3 (recency weighs 0.001). Scores order
+    the results of one query; they are scaled per query, so do not compare two queries' scores.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    memory: Memory
+    score: float
+    signals: dict[str, float] = Field(default_factory=dict)
 
 
 class MemoryEvent(BaseModel):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from ..errors import ConfigError
+from ..records import SearchHit
+from ..search.index import SIGNALS
 from .app import (
     ApiBaseOpt,
     DbOpt,
@@ -71,12 +76,43 @@ def search(
     text: Annotated[str, typer.Argument(help="what to look for")],
     user: UserOpt,
     limit: Annotated[int, typer.Option(min=1)] = 10,
+    min_score: Annotated[
+        float | None, typer.Option("--min-score", help="only results scoring at least this (0 to about 3)")
+    ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="show each signal's share of the score: vector, keywords, input, recency")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the results, scores and signals as JSON")] = False,
     db: DbOpt = None,
     model: ModelOpt = None,
 ) -> None:
-    """The user's current memories that best match a query."""
+    """The user's current memories that best match a query, with their scores (README "Search")."""
     with existing_manager(db, model) as manager:
-        out.print(memories_table(f"{user}: {text!r}", manager.search_user_memories(text, user_id=user, limit=limit)))
+        hits = manager.search_user_memories_with_scores(text, user_id=user, limit=limit, min_score=min_score)
+    if as_json:
+        sys.stdout.write(json.dumps([hit.model_dump(mode="json") for hit in hits], indent=2, ensure_ascii=False) + "\n")
+        return
+    out.print(_hits_table(f"{user}: {text!r}", hits, explain=explain))
+    if not hits:
+        out.print("no memory matches" + (f" with a score of {min_score:g} or more" if min_score is not None else ""))
+
+
+def _hits_table(title: str, hits: Sequence[SearchHit], *, explain: bool) -> Table:
+    # A score sums its signals' shares, each at most 1 (recency 0.001): three decimals show every one.
+    signals = list(SIGNALS) if explain else []
+    rows = [
+        (
+            f"{hit.score:.3f}",
+            *(f"{hit.signals.get(name, 0.0):.3f}" for name in signals),
+            hit.memory.memory_id,
+            hit.memory.memory,
+            hit.memory.topics,
+            hit.memory.version,
+            hit.memory.updated_at,
+        )
+        for hit in hits
+    ]
+    return table(title, ["score", *signals, "memory_id", "memory", "topics", "v", "updated (UTC)"], rows)
 
 
 @app.command(name="list")

@@ -22,10 +22,9 @@ from ..errors import ConfigError
 from ..llm.spec import Mode, ModelSpec, parse_model
 from ..llm.typed import typed_call
 from ..llm.usage import LLMCallError
-from ..records import ExtractionResult, Memory, MemoryEvent, Message
+from ..records import ExtractionResult, Memory, MemoryEvent, Message, SearchHit
 from ..search.embedders import Embedder, EmbedderOption
-from ..search.filters import SearchFilters
-from ..search.retrieval import NO_VECTORS, Retrieval
+from ..search.retrieval import NO_VECTORS, Retrieval, search_request
 from .extraction import ExtractionPlan
 from .pipeline import add_once, commit_reply, log_failed_call, plan
 
@@ -336,30 +335,31 @@ class MemoryManager:
         since: datetime | str | date | None = None,
         until: datetime | str | date | None = None,
         as_of: datetime | str | date | None = None,
+        min_score: float | None = None,
     ) -> list[Memory]:
-        """The user's memories most relevant to ``query``, best first: hybrid search (memlayer.search.index).
+        """The user's memories most relevant to ``query``, best first (hybrid search: README "Search").
 
-        Vector similarity (when there is an embedder), BM25 keywords and recency, fused by rank.
-        Filters: ``agent_id``, any of ``topics``, last changed in ``[since, until)``, and ``as_of``
-        to search the memories as they were then (times as in `get_user_memories`).
-        """
-        user = checks.user(user_id)
-        if not isinstance(query, str):
-            raise ConfigError(f"query must be a string, got {query!r}")
-        checks.utf8("query", query)
-        count = checks.count("limit", limit, minimum=1)
-        filters = SearchFilters(
-            agent_id=checks.optional_text("agent_id", agent_id),
-            topics=tuple(checks.topics(topics)),
-            since=checks.timestamp("since", since),
-            until=checks.timestamp("until", until),
-        )
-        moment = checks.timestamp("as_of", as_of)
-        vector = self._retrieval.query_vector(self.db, query, user_id=user)  # outside the lock: it may be remote
-        with self.db.reading() as conn:
-            return self._retrieval.search(
-                self.db, conn, user, query, count, query_vector=vector, filters=filters, as_of=moment
-            )
+        Filters: ``agent_id``, any of ``topics``, last changed in ``[since, until)``, ``as_of`` (the memories
+        as they were then; times as in `get_user_memories`); ``min_score`` drops weaker matches."""
+        request = search_request(query, user_id, limit, agent_id, topics, since, until, as_of, min_score)
+        return self._retrieval.find_memories(self.db, request)
+
+    def search_user_memories_with_scores(
+        self,
+        query: str,
+        user_id: str,
+        *,
+        limit: int = 10,
+        agent_id: str | None = None,
+        topics: Sequence[str] | None = None,
+        since: datetime | str | date | None = None,
+        until: datetime | str | date | None = None,
+        as_of: datetime | str | date | None = None,
+        min_score: float | None = None,
+    ) -> list[SearchHit]:
+        """`search_user_memories`, each memory a `SearchHit`: its fused ``score`` and the ``signals`` in it."""
+        request = search_request(query, user_id, limit, agent_id, topics, since, until, as_of, min_score)
+        return self._retrieval.find_hits(self.db, request)
 
     def get_memory_history(self, memory_id: str, user_id: str) -> list[MemoryEvent]:
         """Every add, update and delete of one memory, oldest first, with the reason and model."""
@@ -384,6 +384,7 @@ class MemoryManager:
     aget_user_memories = flow.threaded(get_user_memories)
     aget_user_memory = flow.threaded(get_user_memory)
     asearch_user_memories = flow.threaded(search_user_memories)
+    asearch_user_memories_with_scores = flow.threaded(search_user_memories_with_scores)
     aget_memory_history = flow.threaded(get_memory_history)
     aget_user_events = flow.threaded(get_user_events)
 

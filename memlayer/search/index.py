@@ -18,12 +18,17 @@ at all is returned newest first. For users of `FEEDBACK_MIN_ROWS` memories or mo
 is widened by pseudo-relevance feedback: the rarest words of the best first-pass results are added
 at a lower weight. Weights were chosen on the even conversations of LoCoMo and checked
 on the odd ones (``benchmarks/locomo.py --split``).
+
+The fused score (`Fusion`, a `SearchHit`'s ``score``) is that sum: 0 to a little over 3 with the
+weights below (each signal at most its weight). It compares the results of one query, not two
+queries: each signal is scaled over this query's scores, so the nearest vector is always 1.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -36,7 +41,7 @@ from ..records import Memory
 from .bm25 import BM25Index, tokenize
 from .filters import SearchFilters
 
-__all__ = ["UserIndex"]
+__all__ = ["SIGNALS", "Fusion", "UserIndex"]
 
 DEPTH = 200  # how many of the best fused rows are sorted in full
 VECTOR_WEIGHT = 1.0
@@ -48,6 +53,25 @@ FEEDBACK_DOCS = 3  # pseudo-relevance feedback: how many first-pass results lend
 FEEDBACK_TERMS = 5  # how many of their words (the rarest) are added; 10 was no better on LoCoMo and slower
 FEEDBACK_WEIGHT = 0.5  # the added words' BM25, relative to the query's own
 FEEDBACK_MIN_ROWS = 100  # below this, word rarity means little and a few results are half the memories
+
+
+SIGNALS = ("vector", "keywords", "input", "recency")  # the fused score is the sum of their shares
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """What `UserIndex.fuse` found: the rows, best first, and every row's fused score and signal shares."""
+
+    rows: list[int]
+    fused: npt.NDArray[np.float64]
+    parts: dict[str, npt.NDArray[np.float64]]  # a signal that was not used (no embedder, ...) is absent
+
+    def score(self, row: int) -> float:
+        return float(self.fused[row])
+
+    def signals(self, row: int) -> dict[str, float]:
+        """Each signal's weighted share of ``row``'s score, every name in `SIGNALS` (0 when unused)."""
+        return {name: float(self.parts[name][row]) if name in self.parts else 0.0 for name in SIGNALS}
 
 
 def _epoch(ts: datetime) -> float:
@@ -201,46 +225,82 @@ class UserIndex:
         *,
         use_bm25: bool = True,
         use_recency: bool = True,
+        min_score: float | None = None,
     ) -> list[int]:
-        """The rows to return, best first."""
+        """The rows to return, best first (those scoring at least ``min_score``, when given)."""
+        return self.fuse(
+            query, query_vector, filters, limit, use_bm25=use_bm25, use_recency=use_recency, min_score=min_score
+        ).rows
+
+    def fuse(
+        self,
+        query: str,
+        query_vector: npt.NDArray[np.float32] | None,
+        filters: SearchFilters,
+        limit: int,
+        *,
+        use_bm25: bool = True,
+        use_recency: bool = True,
+        min_score: float | None = None,
+    ) -> Fusion:
+        """The rows to return, best first, with the fused score and each signal's share of it."""
         mask = self._mask(filters)
         if not mask.any():
-            return []
+            return Fusion([], np.zeros(0), {})
         _alive, stamps, has_vec, _agents = self._columns()
+        # Each signal's weighted share, one array over all rows: the fused score is their sum, added
+        # in this order (vector, keywords, input, recency), so the ranking is the same as summing in place.
+        parts: dict[str, npt.NDArray[np.float64]] = {}
         fused = np.zeros(len(self.ids), dtype=np.float64)
         if query_vector is not None and self._dim == query_vector.shape[0]:
             rows = np.flatnonzero(mask & has_vec)
             if rows.size:
                 # One pass over the contiguous matrix: gathering the rows first would copy them.
                 similarity = self._vectors[: len(self.ids)] @ query_vector
-                fused[rows] += VECTOR_WEIGHT * _min_max(similarity[rows])
+                parts["vector"] = np.zeros(len(self.ids), dtype=np.float64)
+                parts["vector"][rows] = VECTOR_WEIGHT * _min_max(similarity[rows])
+                fused += parts["vector"]
         if use_bm25:
-            terms = tokenize(query, self._text_words.language)
-            fields = ((self._text_words, BM25_WEIGHT), (self._input_words, INPUT_WEIGHT))
-            keyword_scores = [words.scores(terms, mask) for words, _ in fields]
-            if FEEDBACK_DOCS and terms and int(mask.sum()) >= FEEDBACK_MIN_ROWS:
-                # Pseudo-relevance feedback: the rarest words of the best first-pass matches join the query.
-                first = fused.copy()
-                for scores, (_, weight) in zip(keyword_scores, fields, strict=True):
-                    first += weight * _relative_to_best(scores)
-                extra = self._feedback_terms(first, mask, set(terms))
-                if extra:
-                    keyword_scores = [
-                        scores + FEEDBACK_WEIGHT * words.scores(extra, mask)
-                        for scores, (words, _) in zip(keyword_scores, fields, strict=True)
-                    ]
-            for scores, (_, weight) in zip(keyword_scores, fields, strict=True):
-                fused += weight * _relative_to_best(scores)
+            for name, scores in self._keyword_parts(query, mask, fused).items():
+                parts[name] = scores
+                fused += scores
         if use_recency:
             rows = np.flatnonzero(mask)
-            fused[rows] += RECENCY_WEIGHT * _min_max(stamps[rows])
+            parts["recency"] = np.zeros(len(self.ids), dtype=np.float64)
+            parts["recency"][rows] = RECENCY_WEIGHT * _min_max(stamps[rows])
+            fused += parts["recency"]
         else:
             rows = np.flatnonzero(mask & (fused > 0))
+        if min_score is not None:
+            rows = rows[fused[rows] >= min_score]
         # Best fused score first; equal scores broken as every ranking breaks them (`_ties`).
         if rows.size > max(limit, DEPTH):
             rows = rows[np.argpartition(-fused[rows], max(limit, DEPTH) - 1)[: max(limit, DEPTH)]]
         rows = rows[np.lexsort((*self._ties(rows), -fused[rows]))[:limit]]
-        return [int(r) for r in rows]
+        return Fusion([int(r) for r in rows], fused, parts)
+
+    def _keyword_parts(
+        self, query: str, mask: npt.NDArray[np.bool_], fused: npt.NDArray[np.float64]
+    ) -> dict[str, npt.NDArray[np.float64]]:
+        """The weighted BM25 shares of the memory's text and of its input; ``fused`` holds the vector share."""
+        terms = tokenize(query, self._text_words.language)
+        fields = {"keywords": (self._text_words, BM25_WEIGHT), "input": (self._input_words, INPUT_WEIGHT)}
+        keyword_scores = [words.scores(terms, mask) for words, _ in fields.values()]
+        if FEEDBACK_DOCS and terms and int(mask.sum()) >= FEEDBACK_MIN_ROWS:
+            # Pseudo-relevance feedback: the rarest words of the best first-pass matches join the query.
+            first = fused.copy()
+            for scores, (_, weight) in zip(keyword_scores, fields.values(), strict=True):
+                first += weight * _relative_to_best(scores)
+            extra = self._feedback_terms(first, mask, set(terms))
+            if extra:
+                keyword_scores = [
+                    scores + FEEDBACK_WEIGHT * words.scores(extra, mask)
+                    for scores, (words, _) in zip(keyword_scores, fields.values(), strict=True)
+                ]
+        return {
+            name: weight * _relative_to_best(scores)
+            for scores, (name, (_, weight)) in zip(keyword_scores, fields.items(), strict=True)
+        }
 
     def _feedback_terms(self, first: npt.NDArray[np.float64], mask: npt.NDArray[np.bool_], seen: set[str]) -> list[str]:
         """The `FEEDBACK_TERMS` words of the `FEEDBACK_DOCS` best rows that are rarest among the user's memories."""

@@ -8,18 +8,19 @@ under the same lock, after the commit: a search never sees a state the database 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .. import clock
+from .. import checks, clock
 from ..db import memories as memory_sql
 from ..db import vectors as vector_sql
 from ..db.changes import ChangeSet, WriteContext
 from ..errors import ConfigError, MemlayerError, ModelError
-from ..records import LLMUsage, Memory
+from ..records import LLMUsage, Memory, SearchHit
 from .embedders import Embedder, EmbedderOption, LiteLLMEmbedder, resolve_embedder
 from .filters import SearchFilters
 from .indexes import index_for, indexes_of, load_as_of
@@ -29,8 +30,9 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from ..db.store import Connection, Store
+    from .index import UserIndex
 
-__all__ = ["NO_VECTORS", "Embedded", "Retrieval"]
+__all__ = ["NO_VECTORS", "Embedded", "Retrieval", "SearchRequest", "search_request"]
 
 _log = logging.getLogger("memlayer")
 
@@ -46,6 +48,50 @@ class Embedded:
 
 
 NO_VECTORS = Embedded({}, [])
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """The checked arguments of one `MemoryManager` search."""
+
+    user_id: str
+    query: str
+    limit: int
+    filters: SearchFilters
+    as_of: datetime | None
+    min_score: float | None
+
+
+def search_request(
+    query: object,
+    user_id: object,
+    limit: object,
+    agent_id: object,
+    topics: object,
+    since: object,
+    until: object,
+    as_of: object,
+    min_score: object,
+) -> SearchRequest:
+    """Every search argument checked, before anything is read: a `ConfigError` names the first bad one."""
+    user = checks.user(user_id)
+    if not isinstance(query, str):
+        raise ConfigError(f"query must be a string, got {query!r}")
+    checks.utf8("query", query)
+    count = checks.count("limit", limit, minimum=1)
+    filters = SearchFilters(
+        agent_id=checks.optional_text("agent_id", agent_id),
+        topics=tuple(checks.topics(topics)),
+        since=checks.timestamp("since", since),
+        until=checks.timestamp("until", until),
+    )
+    moment = checks.timestamp("as_of", as_of)
+    if min_score is not None and (
+        isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not math.isfinite(min_score)
+    ):
+        # A NaN would quietly drop every result; a bool is almost certainly a misplaced flag.
+        raise ConfigError(f"min_score must be a finite number (scores run from 0 to about 3), got {min_score!r}")
+    return SearchRequest(user, query, count, filters, moment, None if min_score is None else float(min_score))
 
 
 class Retrieval:
@@ -185,6 +231,38 @@ class Retrieval:
         except Exception as exc:
             raise ModelError(f"the embedder {embedder.name!r} failed: {exc!r}", model=str(embedder.name)) from exc
 
+    def find_memories(self, db: Store, request: SearchRequest) -> list[Memory]:
+        """The memories a `SearchRequest` asks for, best first."""
+        vector = self.query_vector(db, request.query, user_id=request.user_id)  # outside the lock: it may be remote
+        with db.reading() as conn:
+            return self.search(
+                db,
+                conn,
+                request.user_id,
+                request.query,
+                request.limit,
+                query_vector=vector,
+                filters=request.filters,
+                as_of=request.as_of,
+                min_score=request.min_score,
+            )
+
+    def find_hits(self, db: Store, request: SearchRequest) -> list[SearchHit]:
+        """`find_memories`, each with its score and signals."""
+        vector = self.query_vector(db, request.query, user_id=request.user_id)
+        with db.reading() as conn:
+            return self.hits(
+                db,
+                conn,
+                request.user_id,
+                request.query,
+                request.limit,
+                query_vector=vector,
+                filters=request.filters,
+                as_of=request.as_of,
+                min_score=request.min_score,
+            )
+
     def search(
         self,
         db: Store,
@@ -196,12 +274,35 @@ class Retrieval:
         query_vector: npt.NDArray[np.float32] | None,
         filters: SearchFilters | None = None,
         as_of: datetime | None = None,
+        min_score: float | None = None,
     ) -> list[Memory]:
         """Call inside ``db.reading()``. The user's best ``limit`` memories for ``query``."""
-        index = (
-            load_as_of(conn, user_id, self.model, as_of)
-            if as_of is not None
-            else index_for(db, self.model).user(conn, user_id)
-        )
-        rows = index.rank(query, query_vector, filters or SearchFilters(), limit)
+        index = self._index(db, conn, user_id, as_of)
+        rows = index.rank(query, query_vector, filters or SearchFilters(), limit, min_score=min_score)
         return [index.memory(row) for row in rows]
+
+    def hits(
+        self,
+        db: Store,
+        conn: Connection,
+        user_id: str,
+        query: str,
+        limit: int,
+        *,
+        query_vector: npt.NDArray[np.float32] | None,
+        filters: SearchFilters | None = None,
+        as_of: datetime | None = None,
+        min_score: float | None = None,
+    ) -> list[SearchHit]:
+        """`search`, each memory with its fused score and the share of each signal in it."""
+        index = self._index(db, conn, user_id, as_of)
+        fusion = index.fuse(query, query_vector, filters or SearchFilters(), limit, min_score=min_score)
+        return [
+            SearchHit(memory=index.memory(row), score=fusion.score(row), signals=fusion.signals(row))
+            for row in fusion.rows
+        ]
+
+    def _index(self, db: Store, conn: Connection, user_id: str, as_of: datetime | None) -> UserIndex:
+        if as_of is not None:
+            return load_as_of(conn, user_id, self.model, as_of)
+        return index_for(db, self.model).user(conn, user_id)
