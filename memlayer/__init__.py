@@ -33,6 +33,7 @@ __all__ = [
     "PostgresDb",
     "RunContext",
     "RunResponse",
+    "SearchHit",
     "StorageError",
     "Store",
     "Tool",
@@ -69,6 +70,7 @@ _WHERE = {
     "MemoryEvent": "records",
     "Message": "records",
     "RunResponse": "records",
+    "SearchHit": "records",
     "ToolCallRecord": "records",
     "MemoryManager": "memory.manager",
     "ModelSpec": "llm.spec",
@@ -98,6 +100,7 @@ if TYPE_CHECKING:
         MemoryEvent,
         Message,
         RunResponse,
+        SearchHit,
         ToolCallRecord,
     )
     from .search.embedders import Embedder

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from ..errors import StorageError
+from . import views
 from .store import Connection
 
 __all__ = ["MIGRATIONS", "applied_migrations", "apply_migrations", "migration"]
@@ -184,99 +185,9 @@ def m002_sessions(conn: Connection) -> None:
 
 @migration
 def m003_analytics_views(conn: duckdb.DuckDBPyConnection) -> None:
-    # Documented analytics views (README: "Analytics and the command line"). Each names its columns
-    # (no SELECT *), so a later column added to a table does not change what a view returns.
-    conn.execute(
-        """
-        CREATE VIEW memory_history AS
-        SELECT memory_id, version, user_id, agent_id, session_id, memory, topics, input,
-               created_at, valid_from, valid_to, valid_to IS NULL AS is_current,
-               coalesce(valid_to, timezone('UTC', now())) - valid_from AS valid_for
-        FROM memories
-        """
-    )
-    conn.execute(
-        """
-        CREATE VIEW events_by_day AS
-        SELECT created_at::DATE AS day, operation, count(*) AS events,
-               count(DISTINCT user_id) AS users, count(DISTINCT memory_id) AS memories
-        FROM memory_events GROUP BY ALL
-        """
-    )
-    conn.execute(
-        """
-        CREATE VIEW topic_counts AS
-        SELECT topic, count(*) AS memories, count(DISTINCT user_id) AS users
-        FROM (SELECT unnest(topics) AS topic, user_id FROM memories WHERE valid_to IS NULL)
-        GROUP BY topic
-        """
-    )
-    # One row per event and topic it touched: the topics before and after (an update that moves a
-    # memory from "home" to "travel" changed both).
-    conn.execute(
-        """
-        CREATE VIEW topic_events AS
-        SELECT event_id, seq,
-               unnest(list_distinct(list_concat(coalesce(old_topics, []), coalesce(new_topics, [])))) AS topic,
-               operation,
-               memory_id, user_id, agent_id, session_id, source, call_id, model, created_at
-        FROM memory_events
-        """
-    )
-    conn.execute(
-        """
-        CREATE VIEW memory_churn AS
-        SELECT user_id,
-               count(*) FILTER (WHERE operation = 'add') AS adds,
-               count(*) FILTER (WHERE operation = 'update') AS updates,
-               count(*) FILTER (WHERE operation = 'delete') AS deletes,
-               count(DISTINCT memory_id) AS memories_ever,
-               (SELECT count(*) FROM memories m WHERE m.user_id = e.user_id AND m.valid_to IS NULL)
-                   AS memories_now,
-               round(count(*) FILTER (WHERE operation <> 'add') / count(DISTINCT memory_id), 3)
-                   AS changes_per_memory,
-               min(created_at) AS first_event, max(created_at) AS last_event
-        FROM memory_events e GROUP BY user_id
-        """
-    )
-    conn.execute(
-        """
-        CREATE VIEW llm_usage AS
-        SELECT created_at::DATE AS day, user_id, agent_id, model, purpose,
-               count(*) AS calls,
-               count(*) FILTER (WHERE status = 'error') AS failed_calls,
-               sum(attempts) AS attempts,
-               sum(input_tokens) AS input_tokens,
-               sum(output_tokens) AS output_tokens,
-               sum(input_tokens + output_tokens) AS total_tokens,
-               sum(cost_usd) AS cost_usd,
-               count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced_calls,
-               round(avg(latency_ms), 1) AS avg_latency_ms
-        FROM llm_calls GROUP BY ALL
-        """
-    )
-    conn.execute(
-        """
-        CREATE VIEW session_summary AS
-        SELECT s.session_id, s.user_id, s.agent_id, s.created_at, s.updated_at,
-               (SELECT count(*) FROM runs r WHERE r.session_id = s.session_id) AS runs,
-               (SELECT count(*) FROM messages m WHERE m.session_id = s.session_id) AS messages,
-               (SELECT count(*) FROM messages m WHERE m.session_id = s.session_id AND m.role = 'user')
-                   AS user_messages,
-               (SELECT coalesce(sum(r.input_tokens + r.output_tokens), 0) FROM runs r
-                 WHERE r.session_id = s.session_id) AS total_tokens,
-               (SELECT sum(r.cost_usd) FROM runs r WHERE r.session_id = s.session_id) AS cost_usd
-        FROM sessions s
-        """
-    )
-    conn.execute(
-        """
-        CREATE VIEW session_messages AS
-        SELECT m.session_id, m.run_id, m.seq, m.message_id, m.user_id, m.agent_id, m.role, m.content,
-               m.tool_name, m.tool_call_id, m.tool_calls, m.created_at, r.model, r.status AS run_status
-        FROM messages m LEFT JOIN runs r ON r.run_id = m.run_id
-        """
-    )
+    # The documented analytics views (README: "Analytics and the command line"), in memlayer.db.views.
+    for view in views.DUCKDB_VIEWS:
+        conn.execute(view)
 
 
 @migration

@@ -45,6 +45,10 @@ def check_read_only(sql: object) -> str:
     if not isinstance(sql, str) or not sql.strip():
         raise ConfigError('give a SQL query, e.g. "SELECT * FROM topic_counts"')
     try:
+        sql.encode("utf-8")  # a lone surrogate (bad decoding) reaches DuckDB's parser as a TypeError
+    except UnicodeEncodeError as exc:
+        raise ConfigError(f"the query is not valid text (it holds {sql[exc.start : exc.end]!r})") from None
+    try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:
         raise ConfigError(f"the query does not parse: {_first_line(exc)}") from exc
