@@ -116,4 +116,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+    # The public names only, each once (an imported name is also in globals(), beside the helpers).
+    return sorted({*__all__, "__version__"})

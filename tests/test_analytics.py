@@ -196,7 +196,7 @@ def test_query_returns_rows_and_dataframes(filled: DuckDb) -> None:
 
 def test_a_missing_dataframe_library_is_a_clear_error(filled: DuckDb, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "polars", None)  # as if not installed
-    with pytest.raises(ConfigError, match=r"pip install 'memlayer\[polars\]'"):
+    with pytest.raises(ConfigError, match=r"pip install 'memlayer-ai\[polars\]'"):
         query("SELECT 1", db=filled, output="polars")
     with pytest.raises(ConfigError, match="output must be one of"):
         query("SELECT 1", db=filled, output="excel")  # type: ignore[arg-type]

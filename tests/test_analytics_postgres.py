@@ -216,5 +216,5 @@ def test_the_postgres_extra_is_imported_only_when_used(pg: PostgresDb, monkeypat
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert loaded.stdout.strip() == "[]"
     monkeypatch.setitem(sys.modules, "adbc_driver_postgresql.dbapi", None)  # as if the extra were not installed
-    with pytest.raises(ConfigError, match=r"pip install 'memlayer\[postgres\]'"):
+    with pytest.raises(ConfigError, match=r"pip install 'memlayer-ai\[postgres\]'"):
         query("SELECT 1", db=pg)

@@ -323,7 +323,7 @@ def test_a_failed_import_leaves_no_database_behind(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["import", str(tmp_path / "nonexistent"), "--db", str(fresh)])
     assert result.exit_code == 1
     assert list(tmp_path.iterdir()) == []
-    result = CliRunner().invoke(app, ["add", "x", "--user", "u1", "--db", str(fresh), "--model", "nope"])
+    result = CliRunner().invoke(app, ["add", " ", "--user", "u1", "--db", str(fresh)])  # add takes no --model now
     assert result.exit_code == 1
     assert list(tmp_path.iterdir()) == []
 

@@ -13,13 +13,14 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
 
-from memlayer import DuckDb
+from memlayer import DuckDb, MemoryManager
 from memlayer.cli import app
 from memlayer.cli.demo import CASSETTE, DEMO_QUERIES, MAYA, SAM, recorded_with
 
@@ -89,15 +90,17 @@ def test_add_list_search_history_forget_sql_stats(dbfile: str) -> None:
     csv = ok("sql", "SELECT topic, memories FROM topic_counts ORDER BY topic", "--format", "csv", "--db", dbfile)
     assert csv.splitlines() == ["topic,memories", "programming,1"]
     table = ok("sql", "SELECT user_id, memories_now FROM memory_churn ORDER BY 1", "--db", dbfile)
-    assert "3 row(s)" in table and "ana" in table
-    stats = ok("stats", "--user", "ana", "--db", dbfile)
-    assert re.search(r"│\s+1\s+│\s+1\s+│\s+2\s+│\s+3\s+│", stats), stats  # users, memories, versions, events
+    assert "3 rows" in table and "ana" in table
+    stats = json.loads(ok("stats", "--user", "ana", "--db", dbfile, "--json"))
+    assert [stats[k] for k in ("users", "memories", "versions", "events")] == [1, 1, 2, 3]
 
 
 def test_defaults_come_from_the_environment(dbfile: str) -> None:
     ok("add", "Likes tea", "--user", "ana", env={"MEMLAYER_DB": dbfile})
     assert "Likes tea" in ok("list", "--user", "ana", env={"MEMLAYER_DB": dbfile})
-    line = fails("list", "--user", "ana", env={"MEMLAYER_DB": dbfile, "MEMLAYER_MODEL": "gpt4o"})
+    # Only the commands that call a model read MEMLAYER_MODEL.
+    assert "Likes tea" in ok("list", "--user", "ana", env={"MEMLAYER_DB": dbfile, "MEMLAYER_MODEL": "gpt4o"})
+    line = fails("extract", "-", "--user", "ana", env={"MEMLAYER_DB": dbfile, "MEMLAYER_MODEL": "gpt4o"}, input="hi")
     assert "must name a provider and a model" in line
 
 
@@ -105,7 +108,7 @@ def test_forget_everything_asks_first(dbfile: str) -> None:
     ok("add", "Likes tea", "--user", "ana", "--db", dbfile)
     assert "pass --yes when not at a terminal" in fails("forget", "--user", "ana", "--db", dbfile)
     assert rows("SELECT count(*) AS n FROM memories", "--db", dbfile) == [{"n": 1}]
-    assert "erased 1 memories, 1 memory_events" in ok("forget", "--user", "ana", "--yes", "--db", dbfile)
+    assert "erased 1 memory, 1 event, 0 LLM calls" in ok("forget", "--user", "ana", "--yes", "--db", dbfile)
     assert rows("SELECT count(*) AS n FROM memory_events", "--db", dbfile) == [{"n": 0}]
     assert "nothing is held about user 'ana'" in fails("forget", "--user", "ana", "--yes", "--db", dbfile)
 
@@ -115,14 +118,14 @@ def test_export_and_import(dbfile: str, tmp_path: Path) -> None:
     ok("add", "Likes jazz", "--user", "bo", "--db", dbfile)
     ok("forget", "--user", "ana", memory, "--yes", "--db", dbfile)
     out = ok("export", str(tmp_path / "ana"), "--user", "ana", "--format", "csv", "--db", dbfile)
-    assert "exported to" in out and "1 memories, 2 memory_events" in out
+    assert "exported to" in out and "1 memory, 2 events" in out
     copy = str(tmp_path / "copy.duckdb")
-    assert "1 memories, 2 memory_events" in ok("import", str(tmp_path / "ana"), "--db", copy)
+    assert "1 memory, 2 events" in ok("import", str(tmp_path / "ana"), "--db", copy)
     assert rows("SELECT user_id, operation FROM memory_events ORDER BY seq", "--db", copy) == [
         {"user_id": "ana", "operation": "add"},
         {"user_id": "ana", "operation": "delete"},
     ]
-    assert "0 memories, 0 memory_events" in ok("import", str(tmp_path / "ana"), "--db", copy)
+    assert "0 memories, 0 events" in ok("import", str(tmp_path / "ana"), "--db", copy)
     assert "not an empty folder" in fails("export", str(tmp_path / "ana"), "--db", dbfile)
     assert "is not a memlayer export" in fails("import", str(tmp_path), "--db", copy)
     (tmp_path / "file").write_text("")
@@ -130,8 +133,9 @@ def test_export_and_import(dbfile: str, tmp_path: Path) -> None:
 
 
 def test_errors_are_one_line(dbfile: str, tmp_path: Path) -> None:
-    assert "did you mean 'openai:gpt-4o'?" in fails("add", "x", "--user", "a", "--model", "gpt-4o", "--db", dbfile)
-    assert "unknown provider 'opena'" in fails("add", "x", "--user", "a", "--model", "opena:gpt-4o", "--db", dbfile)
+    extract = ("extract", "-", "--user", "a", "--db", dbfile)
+    assert "did you mean 'openai:gpt-4o'?" in fails(*extract, "--model", "gpt-4o", input="hi")
+    assert "unknown provider 'opena'" in fails(*extract, "--model", "opena:gpt-4o", input="hi")
     assert "give --db PATH or set MEMLAYER_DB" in fails("list", "--user", "a")
     assert "no database at" in fails("list", "--user", "a", "--db", str(tmp_path / "none.duckdb"))
     ok("add", "Likes tea", "--user", "ana", "--db", dbfile)
@@ -142,8 +146,9 @@ def test_errors_are_one_line(dbfile: str, tmp_path: Path) -> None:
     assert "of type DELETE, and the store was not touched" in line
     assert "reads 'nope', which is not a table or view" in fails("sql", "SELECT * FROM nope", "--db", dbfile)
     assert "extract needs a model" in fails("extract", "-", "--user", "ana", "--db", dbfile, input="hi")
-    assert "holds no messages" in fails("extract", "-", "--user", "a", "--model", "openai:x", "--db", dbfile, input=" ")
-    assert "cannot read" in fails("extract", str(tmp_path / "no.json"), "--user", "a", "--model", "openai:x")
+    key = {"OPENAI_API_KEY": "sk-test"}
+    assert "holds no messages" in fails(*extract, "--model", "openai:x", input=" ", env=key)
+    assert "cannot read" in fails("extract", str(tmp_path / "no.json"), "--user", "a", "--model", "openai:x", env=key)
     # A missing option is a usage error (status 2), told by the parser.
     usage = run("list", "--db", dbfile)
     assert usage.exit_code == 2 and "Missing option '--user'" in usage.stderr
@@ -194,7 +199,7 @@ def test_extract_from_stdin(dbfile: str, monkeypatch: pytest.MonkeyPatch) -> Non
         "--api-base", LOCAL_API_BASE, input="\n".join(json.dumps(line) for line in lines),
     )  # fmt: skip
     # What qwen1.5b replied: the two facts, each with its topic.
-    assert "1 call(s), 547 + 48 tokens" in out and "Works as a nurse" in out
+    assert "1 call, 547 + 48 tokens" in out and "Works as a nurse" in out
     stored = rows("SELECT memory, topics, session_id, agent_id FROM current_memories ORDER BY memory", "--db", dbfile)
     assert stored == [
         {"memory": "Vegetarian", "topics": ["diet"], "session_id": "s1", "agent_id": None},
@@ -253,4 +258,93 @@ def test_demo_replays_offline_then_sql_answers(tmp_path: Path) -> None:
         {"user_id": MAYA, "calls": 3, "tokens": 2342, "cost_usd": None},
         {"user_id": SAM, "calls": 1, "tokens": 727, "cost_usd": None},
     ]
-    assert "already holds the demo's user" in fails("demo", "--db", path)
+    refused = run("demo", "--db", path)  # an existing file: refused before anything is printed
+    assert refused.exit_code == 1 and refused.stdout == ""
+    assert (
+        refused.stderr.strip()
+        == f"error: {path!r} already exists; the demo writes a new store: give a --db that does not exist yet"
+    )
+
+
+def test_ids_are_taken_by_a_unique_prefix(dbfile: str) -> None:
+    with DuckDb(dbfile) as store:
+        manager = MemoryManager(db=store)
+        # 17 ids over 16 hex digits: at least two share their first character.
+        ids = [manager.add_user_memory(f"Fact {i}", user_id="ana").memory_id for i in range(17)]
+    first = ids[0]
+    history = json.loads(ok("history", "--user", "ana", first[:8], "--db", dbfile, "--json"))
+    assert [(e["operation"], e["memory_id"]) for e in history] == [("add", first)]
+    shared = next(i[0] for i in ids if sum(j.startswith(i[0]) for j in ids) > 1)
+    assert "give more of the id" in fails("history", "--user", "ana", shared, "--db", dbfile)
+    assert "give more of the id" in fails("forget", "--user", "ana", shared, "--yes", "--db", dbfile)
+    # An unknown id is told before any "Delete?" (which needs a terminal or --yes).
+    assert "has no current memory 'feedbeef'" in fails("forget", "--user", "ana", "feedbeef", "--db", dbfile)
+    assert f"forgot {first}" in ok("forget", "--user", "ana", first[:8], "--yes", "--db", dbfile)
+    assert "has no current memory" in fails("forget", "--user", "ana", first[:8], "--yes", "--db", dbfile)
+    listed = json.loads(ok("list", "--user", "ana", "--db", dbfile, "--json"))
+    assert len(listed) == 16 and first not in {m["memory_id"] for m in listed}
+
+
+def test_counts_read_as_english_and_stats_fit_80_columns(dbfile: str) -> None:
+    ok("add", "Likes tea", "--user", "ana", "--db", dbfile)
+    assert "ana: 1 memory\n" in ok("list", "--user", "ana", "--db", dbfile)
+    assert "ana: 1 event\n" in ok("history", "--user", "ana", "--db", dbfile)
+    assert "1 row\n" in ok("sql", "SELECT 1", "--db", dbfile)
+    stats = ok("stats", "--db", dbfile, env={"COLUMNS": "80"})
+    assert max(map(len, stats.splitlines())) <= 80
+    for name in ("users", "memories", "versions", "events", "llm_calls", "tokens", "cost_usd", "sessions"):
+        assert re.search(rf"│ {name}\s+│", stats), stats  # each count on its own line, its name whole
+
+
+def test_choices_are_shown_and_model_only_where_a_model_is_called(dbfile: str) -> None:
+    assert "[table|csv|jsonl]" in ok("sql", "--help", env={"COLUMNS": "120"}).replace("<", "[").replace(">", "]")
+    assert "parquet|csv|jsonl" in ok("export", "--help", env={"COLUMNS": "120"})
+    assert "tune|heldout|all" in ok("eval", "--help", env={"COLUMNS": "120"})
+    bad = run("sql", "SELECT 1", "--format", "xml", "--db", dbfile)
+    assert bad.exit_code == 2 and "'xml' is not one of" in bad.stderr
+    for command in ("add", "list", "history", "forget", "sql", "stats", "export", "import"):
+        assert "--model" not in ok(command, "--help"), command
+    for command in ("extract", "demo", "eval"):
+        assert "--model" in ok(command, "--help"), command
+
+
+def test_a_missing_key_is_named_before_anything_runs(dbfile: str) -> None:
+    no_key = {"OPENAI_API_KEY": None, "ANTHROPIC_API_KEY": None}
+    line = fails("extract", "-", "--user", "a", "--model", "anthropic:claude-sonnet-4-5", "--db", dbfile, env=no_key)
+    assert (
+        line
+        == "error: model 'anthropic:claude-sonnet-4-5' needs an API key: set ANTHROPIC_API_KEY (or pass api_key=...)"
+    )
+    demo = run("demo", "--model", "openai:gpt-4o-mini", "--db", dbfile, env=no_key)
+    assert demo.exit_code == 1 and demo.stdout == "" and "set OPENAI_API_KEY" in demo.stderr
+    assert not Path(dbfile).exists()
+    assert "set OPENAI_API_KEY" in fails("eval", "--model", "openai:gpt-4o-mini", env=no_key)
+
+
+def test_a_failed_live_demo_leaves_no_store_and_one_line(dbfile: str) -> None:
+    # A port nothing listens on: the first extraction fails after the seed memories were written.
+    env = {"OPENAI_API_KEY": "sk-test", "COLUMNS": "250"}
+    result = run(
+        "demo", "--model", "openai:gpt-4o-mini", "--api-base", "http://127.0.0.1:9/v1", "--db", dbfile, env=env
+    )
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "LiteLLM" not in result.stdout, result.stderr
+    assert not Path(dbfile).exists() and not Path(f"{dbfile}.wal").exists()
+
+
+def test_the_demo_without_db_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where TemporaryDirectory makes its folder
+    out = ok("demo")
+    assert "That store was temporary and is deleted" in out and 'memlayer sql --db demo.duckdb "' in out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_version_and_python_dash_m() -> None:
+    from memlayer import __version__
+
+    assert ok("--version").strip() == f"memlayer {__version__}"
+    done = subprocess.run(
+        [sys.executable, "-m", "memlayer", "--version"], capture_output=True, text=True, env={"PATH": ""}, check=True
+    )
+    assert done.stdout.strip() == f"memlayer {__version__}"

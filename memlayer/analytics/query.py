@@ -102,7 +102,7 @@ def query(
     copied into an in-memory DuckDB first, in one read-only snapshot: a copy per query, see
     `memlayer.analytics.snapshot`). ``output`` is ``"rows"`` (a `QueryResult`: ``.columns``, ``.rows``), ``"arrow"``
     (a ``pyarrow.Table``), ``"pandas"`` or ``"polars"`` (a DataFrame; ``pip install
-    'memlayer[pandas]'`` or ``'memlayer[polars]'``).
+    'memlayer-ai[pandas]'`` or ``'memlayer-ai[polars]'``).
     """
     check_read_only(sql)
     if output != "rows":
@@ -221,7 +221,7 @@ def _require_extra(output: str) -> None:
     try:
         importlib.import_module(module)
     except ImportError as exc:
-        raise ConfigError(f"output={output!r} needs {module}: pip install 'memlayer[{extra}]'") from exc
+        raise ConfigError(f"output={output!r} needs {module}: pip install 'memlayer-ai[{extra}]'") from exc
 
 
 def first_line(exc: BaseException) -> str:

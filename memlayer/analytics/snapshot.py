@@ -62,7 +62,7 @@ def require_adbc() -> None:
     except ImportError as exc:
         raise ConfigError(
             f"analytics over Postgres need adbc-driver-postgresql, pyarrow and psycopg: "
-            f"pip install 'memlayer[postgres]' ({exc})"
+            f"pip install 'memlayer-ai[postgres]' ({exc})"
         ) from None
 
 

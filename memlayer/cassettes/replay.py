@@ -8,6 +8,7 @@ Record with ``pytest --memlayer-record=once`` (or ``MEMLAYER_RECORD=once``) for 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from typing import Any
 from .. import clock
 from ..errors import CassetteError
 from .format import SECRET_HEADERS, ReadableJson, json_body_matcher, scrub_request, scrub_response
+from .keys import placeholder_keys
 
 __all__ = [
     "RECORD_ENV",
@@ -80,11 +82,15 @@ def use_cassette(
     ``pin_clock`` (the default) runs the block on memlayer's pinned clock and ids (`memlayer.clock`),
     so times and ids sent to the model replay exactly; turn it off where stored times must be real
     (a demo) and no request carries one.
+
+    Replay (mode none) needs no provider key: unset key variables hold a placeholder inside the block
+    (`memlayer.cassettes.keys`). Recording needs the real key; memlayer names a missing one before the
+    first request.
     """
     try:
         import vcr  # imported here: it patches the HTTP clients, which only a cassette needs
     except ImportError as exc:
-        raise CassetteError("cassettes need vcrpy: pip install 'memlayer[testing]'") from exc
+        raise CassetteError("cassettes need vcrpy: pip install 'memlayer-ai[testing]'") from exc
 
     mode = normalise_mode(mode or record_mode())
     path = Path(path)
@@ -108,12 +114,21 @@ def use_cassette(
     token = _ACTIVE.set(active)
     misses: list[str] = []
     try:
-        with recorder.use_cassette(str(path), serializer="readable_json") as cassette:
+        with (
+            recorder.use_cassette(str(path), serializer="readable_json") as cassette,
+            placeholder_keys() if mode == "none" else nullcontext(),
+        ):
             _watch_misses(cassette, misses)
             if note and mode != "none":
                 cassette.get_metadata("note", note)
             with clock.pinned(_clock_start(cassette), seed=str(path.name)) if pin_clock else nullcontext():
                 yield cassette
+    except BaseException:
+        # A recording that failed before its first request (a missing key, a bad model string) would
+        # leave an empty cassette, which the next replay would take for the recording and fail on.
+        if not existed and path.exists() and not _recorded_anything(path):
+            path.unlink()
+        raise
     finally:
         _ACTIVE.reset(token)
     if misses:
@@ -128,6 +143,13 @@ def use_cassette(
             f"{path}: {unplayed} recorded interaction(s) were never played; the code now makes fewer "
             f"calls than when it was recorded. Re-record: {active.record_command('rewrite')}"
         )
+
+
+def _recorded_anything(path: Path) -> bool:
+    try:
+        return bool(json.loads(path.read_text()).get("interactions"))
+    except (OSError, ValueError, AttributeError):
+        return True  # unreadable: not ours to delete
 
 
 def _clock_start(cassette: Any) -> datetime:

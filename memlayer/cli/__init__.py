@@ -1,8 +1,8 @@
 """The ``memlayer`` command line: a thin layer over `MemoryManager` and `memlayer.analytics`.
 
-Every command takes ``--db`` (or ``MEMLAYER_DB``) and ``--model`` (or ``MEMLAYER_MODEL``). A
-`MemlayerError` becomes one line on stderr and exit status 1, in one place (`app._Group.invoke`);
-usage mistakes exit with 2. ``import memlayer`` never imports this package.
+Every command takes ``--db`` (or ``MEMLAYER_DB``); the ones that call a model take ``--model`` (or
+``MEMLAYER_MODEL``). A `MemlayerError` becomes one line on stderr and exit status 1, in one place
+(`app._Group.invoke`); usage mistakes exit with 2. ``import memlayer`` never imports this package.
 """
 
 from __future__ import annotations

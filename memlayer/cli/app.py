@@ -1,13 +1,15 @@
 """The ``memlayer`` command line app, its shared options and its table printing.
 
-Every command takes ``--db`` (or ``MEMLAYER_DB``) and ``--model`` (or ``MEMLAYER_MODEL``). A
-`MemlayerError` becomes one line on stderr and exit status 1, in one place (`_Group.invoke`);
-usage mistakes exit with 2. ``import memlayer`` never imports this module.
+Every command takes ``--db`` (or ``MEMLAYER_DB``); the commands that call a model take ``--model``
+(or ``MEMLAYER_MODEL``) and check its provider key before anything else. A `MemlayerError` becomes
+one line on stderr and exit status 1, in one place (`_Group.invoke`); usage mistakes exit with 2.
+``import memlayer`` never imports this module.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,7 +31,20 @@ from ..errors import ConfigError, MemlayerError
 from ..memory.manager import MemoryManager
 from ..records import Memory, MemoryEvent, Message
 
-__all__ = ["ApiBaseOpt", "DbOpt", "ModelOpt", "UserOpt", "app", "err", "out"]
+__all__ = [
+    "ApiBaseOpt",
+    "DbOpt",
+    "JsonOpt",
+    "ModelOpt",
+    "UserOpt",
+    "app",
+    "counted",
+    "err",
+    "model_ready",
+    "out",
+    "plural",
+    "print_json",
+]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -73,6 +88,73 @@ ApiBaseOpt = Annotated[
     str | None, typer.Option("--api-base", envvar="MEMLAYER_API_BASE", help="model server URL [env MEMLAYER_API_BASE]")
 ]
 UserOpt = Annotated[str, typer.Option("--user", "-u", help="the user_id (required: there is no default user)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+# Loggers of the libraries under memlayer: their warnings and retries would print before the one
+# `error:` line (LiteLLM logs a failed call at ERROR, Instructor each retry). Set in the command line
+# only: a program using memlayer keeps its own logging.
+_QUIET_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "instructor", "httpx")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        out.print(f"memlayer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def quiet_litellm() -> None:
+    """LiteLLM prints a "Give Feedback / Get Help" banner to stdout on every failed call unless told not to."""
+    from ..llm.litellm import import_litellm
+
+    import_litellm().suppress_debug_info = True  # type: ignore[attr-defined]  # this process is the command's own
+
+
+def model_ready(model: str, *, api_base: str | None = None, api_key: str | None = None) -> None:
+    """Check the model string and its provider key before anything is opened, asked or printed."""
+    from ..llm.litellm import require_keys
+    from ..llm.spec import parse_model
+
+    spec = parse_model(model, api_base=api_base, api_key=api_key)
+    quiet_litellm()
+    require_keys(spec)
+
+
+def plural(count: int, singular: str, many: str | None = None) -> str:
+    """``1 memory``, ``2 memories``."""
+    return f"{count} {singular if count == 1 else (many or singular + 's')}"
+
+
+# What a row of each table is, for counts people read ("1 memory version", "2 events").
+_ROW_NAMES = {
+    "memories": ("memory", "memories"),  # a row is a version; stats counts the two apart
+    "memory_events": ("event", "events"),
+    "llm_calls": ("LLM call", "LLM calls"),
+    "sessions": ("session", "sessions"),
+    "runs": ("run", "runs"),
+    "messages": ("message", "messages"),
+    "memory_embeddings": ("embedding", "embeddings"),
+}
+
+
+def counted(counts: dict[str, int]) -> str:
+    """Row counts per table, in words: ``1 memory, 2 events, 0 LLM calls``."""
+    return ", ".join(plural(n, *_ROW_NAMES.get(table, (table, table))) for table, n in counts.items())
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def db_path(db: str | None) -> str:
@@ -151,6 +233,7 @@ def memories_table(title: str, memories: Sequence[Memory]) -> Table:
 
 
 def events_table(title: str, events: Sequence[MemoryEvent]) -> Table:
+    # 8 characters of the id: any unique prefix is taken back wherever a command takes an id.
     rows = [(e.created_at, e.operation, e.memory_id[:8], e.old_memory, e.new_memory, e.reason) for e in events]
     return table(title, ["time (UTC)", "op", "memory", "old", "new", "reason"], rows)
 

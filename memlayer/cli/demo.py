@@ -5,7 +5,7 @@ model (Qwen2.5-Coder-1.5B-Instruct on llama.cpp), so it needs no network and no 
 what that model really did. Given a model string it runs the same conversation live against it.
 
 Re-record the session (it ships in the wheel) with the local server up
-(``../shared/tools/local-llm start``)::
+(``../shared/tools/local-llm start``, in memlayer's development checkout)::
 
     MEMLAYER_RECORD=rewrite uv run memlayer demo --db tmp/demo.duckdb
 """
@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.markup import escape
 
 from .. import analytics
@@ -28,7 +29,18 @@ from ..db import DuckDb
 from ..errors import ConfigError
 from ..memory.manager import MemoryManager
 from ..records import ExtractionResult, Message
-from .app import ApiBaseOpt, DbOpt, ModelOpt, app, err, events_table, memories_table, out, table
+from .app import (
+    ApiBaseOpt,
+    ModelOpt,
+    app,
+    err,
+    events_table,
+    memories_table,
+    model_ready,
+    out,
+    quiet_litellm,
+    table,
+)
 
 __all__ = [
     "CASSETTE",
@@ -177,7 +189,10 @@ def _replay(replaying: bool) -> Iterator[None]:
 
 @app.command()
 def demo(
-    db: DbOpt = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="keep the store in this new DuckDB file (default: a temporary one, deleted after)"),
+    ] = None,
     model: ModelOpt = None,
     api_base: ApiBaseOpt = None,
 ) -> None:
@@ -185,7 +200,26 @@ def demo(
 
     Offline by default (a recorded session, no network, no key); live with --model.
     """
-    path = db or str(Path(tempfile.mkdtemp(prefix="memlayer-demo-")) / "demo.duckdb")
+    # Everything that can refuse is checked before the first line is printed.
+    if db and Path(db).exists():
+        raise ConfigError(f"{db!r} already exists; the demo writes a new store: give a --db that does not exist yet")
+    if model:
+        model_ready(model, api_base=api_base)
+    else:
+        quiet_litellm()
+    _say_what_runs(model)
+    out.print(table("known before the conversation (stored directly, no LLM call)", ["user", "memory", "topics"], SEED))
+    if db:
+        _demo_into(db, db, model=model, api_base=api_base)
+        out.print(f'\nThe store is {db}; ask it anything: memlayer sql --db {db} "SELECT * FROM memory_churn"')
+        return
+    # No --db: a temporary store, removed afterwards, so no run leaves a folder behind.
+    with tempfile.TemporaryDirectory(prefix="memlayer-demo-") as folder:
+        _demo_into(str(Path(folder) / "demo.duckdb"), "demo.duckdb", model=model, api_base=api_base)
+    out.print("\nThat store was temporary and is deleted. Keep one to query: memlayer demo --db demo.duckdb")
+
+
+def _say_what_runs(model: str | None) -> None:
     if model:
         out.print(f"[bold]running live[/bold] against {escape(model)}", markup=True)
     elif recording():
@@ -199,30 +233,45 @@ def demo(
             "Give --model to run it live.",
             markup=True,
         )
-    before = "known before the conversation (stored directly, no LLM call)"
-    out.print(table(before, ["user", "memory", "topics"], SEED))
-    with DuckDb(path) as store:
-        with _progress_turns(len(CONVERSATION)) as on_turn:
-            turns = run_demo(store, model=model, api_base=api_base, on_turn=on_turn)
-        for turn in turns:
-            said = " / ".join(f"{m.role}: {m.content}" for m in turn.messages)
-            rows = [(c.operation, c.old_memory, c.memory) for c in turn.result.changes]
-            out.print(table(f"{turn.user_id} ({turn.session_id}): {said}", ["op", "old", "new"], rows))
-        manager = MemoryManager(db=store)
-        for user in DEMO_USERS:
-            out.print(memories_table(f"{user}: memories now", manager.get_user_memories(user_id=user)))
-        out.print(events_table(f"{MAYA}: history", manager.get_user_events(user_id=MAYA)))
-        for question, statement in DEMO_QUERIES:
-            result = analytics.query(statement, db=store)
-            out.print(table(question, result.columns, result.rows))
-            out.print(f'  memlayer sql --db {path} "{statement}"', style="dim")
-    out.print(f'\nThe store is {path}; ask it anything: memlayer sql --db {path} "SELECT * FROM memory_churn"')
+
+
+def _demo_into(path: str, shown: str, *, model: str | None, api_base: str | None) -> None:
+    """Run the demo into the new file ``path`` and print it (``shown`` is the path the printed SQL names).
+
+    A run that fails deletes the file it created: no half-filled store is left to be taken for a demo's.
+    """
+    try:
+        with DuckDb(path) as store:
+            with _progress_turns(len(CONVERSATION)) as on_turn:
+                turns = run_demo(store, model=model, api_base=api_base, on_turn=on_turn)
+            _print_demo(store, turns, shown)
+    except BaseException:
+        for leftover in (Path(path), Path(f"{path}.wal")):
+            leftover.unlink(missing_ok=True)
+        raise
+
+
+def _print_demo(store: DuckDb, turns: list[DemoTurn], shown: str) -> None:
+    for turn in turns:
+        said = " / ".join(f"{m.role}: {m.content}" for m in turn.messages)
+        rows = [(c.operation, c.old_memory, c.memory) for c in turn.result.changes]
+        out.print(table(f"{turn.user_id} ({turn.session_id}): {said}", ["op", "old", "new"], rows))
+    manager = MemoryManager(db=store)
+    for user in DEMO_USERS:
+        out.print(memories_table(f"{user}: memories now", manager.get_user_memories(user_id=user)))
+    out.print(events_table(f"{MAYA}: history", manager.get_user_events(user_id=MAYA)))
+    for question, statement in DEMO_QUERIES:
+        result = analytics.query(statement, db=store)
+        out.print(table(question, result.columns, result.rows))
+        out.print(f'  memlayer sql --db {shown} "{statement}"', style="dim")
 
 
 @contextmanager
 def _progress_turns(total: int) -> Iterator[Any]:
     from rich.progress import Progress
 
-    with Progress(console=err, transient=True) as bar:
+    # A bar on a terminal only: redirected, it leaves a blank line before the result or the error.
+
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("extracting", total=total)
         yield lambda turn: bar.update(task, advance=1, description=f"extracted {turn.session_id}")

@@ -5,21 +5,30 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, cast
 
 import typer
 from rich.text import Text
 
-from ..errors import ConfigError
 from ..memory.manager import MemoryManager
 from .app import (
     ApiBaseOpt,
     app,
     err,
+    model_ready,
     out,
     table,
 )
+
+
+class Split(str, Enum):
+    """Which scenarios to run: the ones the prompt was tuned on, the held-out ones, or all (``--help`` lists them)."""
+
+    tune = "tune"
+    heldout = "heldout"
+    all = "all"
 
 
 @app.command(name="eval")
@@ -32,7 +41,7 @@ def eval_(
         str | None,
         typer.Option("--api-key", envvar="MEMLAYER_API_KEY", help="the provider key, if not in its usual variable"),
     ] = None,
-    split: Annotated[str, typer.Option(help="tune, heldout or all")] = "all",
+    split: Annotated[Split, typer.Option(help="which scenarios")] = Split.all,
     category: Annotated[str | None, typer.Option(help="only this category")] = None,
     scenarios: Annotated[
         list[Path] | None, typer.Option("--scenarios", help="scenario files or folders (default: the shipped set)")
@@ -44,17 +53,18 @@ def eval_(
     """Measure extraction quality with a model: labelled scenarios, scored per category and overall."""
     from ..memory import evaluation
 
-    if split not in ("tune", "heldout", "all"):
-        raise ConfigError(f"--split must be tune, heldout or all, not {split!r}")
+    model_ready(model, api_base=api_base, api_key=api_key)  # a bad model string or a missing key, first
     chosen = evaluation.load_scenarios(
-        scenarios, split=None if split == "all" else cast("evaluation.Split", split), category=category
+        scenarios, split=None if split is Split.all else cast("evaluation.Split", split.value), category=category
     )
     options: dict[str, Any] = {"model": model, "api_base": api_base, "api_key": api_key}
-    MemoryManager(**options)  # a bad model string fails here, before any progress bar
+    MemoryManager(**options)  # the manager's own checks, before any progress bar
     turns = sum(len(s.turns) for s in chosen)
     from rich.progress import Progress
 
-    with Progress(console=err, transient=True) as bar:
+    # A bar on a terminal only: redirected, it leaves a blank line before the result or the error.
+
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(f"{len(chosen)} scenarios", total=turns)
         results = evaluation.run_scenarios(
             chosen,

@@ -12,20 +12,26 @@ import typer
 from rich.table import Table
 
 from ..errors import ConfigError
+from ..memory.manager import MemoryManager
 from ..records import SearchHit
 from ..search.index import SIGNALS
 from .app import (
     ApiBaseOpt,
     DbOpt,
+    JsonOpt,
     ModelOpt,
     UserOpt,
     app,
+    counted,
     err,
     events_table,
     existing_manager,
     memories_table,
+    model_ready,
     open_manager,
     out,
+    plural,
+    print_json,
     read_messages,
     table,
 )
@@ -38,10 +44,9 @@ def add(
     topic: Annotated[list[str] | None, typer.Option("--topic", "-t", help="a topic (repeatable)")] = None,
     agent: Annotated[str | None, typer.Option(help="agent_id")] = None,
     db: DbOpt = None,
-    model: ModelOpt = None,
 ) -> None:
     """Store a memory as given (no LLM call)."""
-    with open_manager(db, model) as manager:
+    with open_manager(db, None) as manager:
         memory = manager.add_user_memory(text, user_id=user, topics=topic or [], agent_id=agent)
     out.print(f"added {memory.memory_id}: {memory.memory}")
 
@@ -59,6 +64,7 @@ def extract(
     """Extract memories from messages with one LLM call, and apply them."""
     if not model:
         raise ConfigError("extract needs a model: give --model provider:model or set MEMLAYER_MODEL")
+    model_ready(model, api_base=api_base)
     messages = read_messages(source)
     with open_manager(db, model, api_base) as manager, err.status(f"asking {model}..."):
         result = manager.create_user_memories(messages, user_id=user, agent_id=agent, session_id=session)
@@ -68,7 +74,7 @@ def extract(
         out.print(f"skipped: {skipped}")
     if result.usage:
         u = result.usage
-        out.print(f"{u.attempts} call(s), {u.input_tokens} + {u.output_tokens} tokens, {u.latency_ms:.0f} ms")
+        out.print(f"{plural(u.attempts, 'call')}, {u.input_tokens} + {u.output_tokens} tokens, {u.latency_ms:.0f} ms")
 
 
 @app.command()
@@ -84,10 +90,9 @@ def search(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the results, scores and signals as JSON")] = False,
     db: DbOpt = None,
-    model: ModelOpt = None,
 ) -> None:
     """The user's current memories that best match a query, with their scores (README "Search")."""
-    with existing_manager(db, model) as manager:
+    with existing_manager(db, None) as manager:
         hits = manager.search_user_memories_with_scores(text, user_id=user, limit=limit, min_score=min_score)
     if as_json:
         sys.stdout.write(json.dumps([hit.model_dump(mode="json") for hit in hits], indent=2, ensure_ascii=False) + "\n")
@@ -121,52 +126,82 @@ def list_(
     topic: Annotated[list[str] | None, typer.Option("--topic", "-t", help="only these topics")] = None,
     as_of: Annotated[datetime | None, typer.Option(help="as they were then (UTC)")] = None,
     db: DbOpt = None,
-    model: ModelOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """The user's memories now (or at --as-of), newest first."""
-    with existing_manager(db, model) as manager:
+    with existing_manager(db, None) as manager:
         memories = manager.get_user_memories(user_id=user, topics=topic, as_of=as_of)
-    out.print(memories_table(f"{user}: {len(memories)} memories", memories))
+    if as_json:
+        print_json([m.model_dump(mode="json") for m in memories])
+        return
+    out.print(memories_table(f"{user}: {plural(len(memories), 'memory', 'memories')}", memories))
 
 
 @app.command()
 def history(
     user: UserOpt,
-    memory_id: Annotated[str | None, typer.Argument(help="one memory; all of the user's when omitted")] = None,
+    memory_id: Annotated[
+        str | None, typer.Argument(help="one memory (its id, or a unique start of it); all of the user's when omitted")
+    ] = None,
     db: DbOpt = None,
-    model: ModelOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Every add, update and delete (of one memory, or of all the user's), oldest first."""
-    with existing_manager(db, model) as manager:
+    with existing_manager(db, None) as manager:
         if memory_id:
-            events = manager.get_memory_history(memory_id, user_id=user)
-            if not events:
-                raise ConfigError(f"user {user!r} has no memory {memory_id!r}")
+            events = manager.get_memory_history(resolve_id(manager, user, memory_id, current=False), user_id=user)
         else:
             events = manager.get_user_events(user_id=user)
-    out.print(events_table(f"{user}: {len(events)} events", events))
+    if as_json:
+        print_json([e.model_dump(mode="json") for e in events])
+        return
+    out.print(events_table(f"{user}: {plural(len(events), 'event')}", events))
 
 
 @app.command()
 def forget(
     user: UserOpt,
-    memory_id: Annotated[str | None, typer.Argument(help="forget one memory (history kept)")] = None,
+    memory_id: Annotated[
+        str | None, typer.Argument(help="forget one memory (its id, or a unique start of it); history kept")
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
     db: DbOpt = None,
-    model: ModelOpt = None,
 ) -> None:
     """Erase everything held about a user (every version, event, LLM call, session), or forget one memory."""
-    what = f"memory {memory_id} of {user!r}" if memory_id else f"EVERYTHING held about {user!r} (it cannot be undone)"
-    with existing_manager(db, model) as manager:
+    with existing_manager(db, None) as manager:
+        # The id is checked before asking: a typo is told at once, not after a "Delete?".
+        target = resolve_id(manager, user, memory_id, current=True) if memory_id else None
+        what = f"memory {target} of {user!r}" if target else f"EVERYTHING held about {user!r} (it cannot be undone)"
         if not yes:
             if not sys.stdin.isatty():
                 raise ConfigError(f"forget asks before deleting {what}; pass --yes when not at a terminal")
             typer.confirm(f"Delete {what}?", abort=True)
-        if memory_id:
-            manager.delete_user_memory(memory_id, user_id=user)
-            out.print(f"forgot {memory_id} (its history stays until the user is erased)")
+        if target:
+            manager.delete_user_memory(target, user_id=user)
+            out.print(f"forgot {target} (its history stays until the user is erased)")
             return
         counts = manager.erase_user(user_id=user)
     if not any(counts.values()):
         raise ConfigError(f"nothing is held about user {user!r}")
-    out.print("erased " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+    out.print("erased " + counted(counts))
+
+
+def resolve_id(manager: MemoryManager, user: str, given: str, *, current: bool) -> str:
+    """The user's memory id that ``given`` is, or is the only one to start with (as `history` shows 8 characters).
+
+    ``current``: among the user's current memories (to forget one), else among every memory they ever had.
+    """
+    if current:
+        ids = {m.memory_id for m in manager.get_user_memories(user_id=user)}
+    else:
+        ids = {e.memory_id for e in manager.get_user_events(user_id=user)}
+    wanted = given.strip().lower()
+    if wanted in ids:
+        return wanted
+    found = sorted(i for i in ids if wanted and i.startswith(wanted))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ConfigError(f"user {user!r} has no {'current ' if current else ''}memory {given!r}")
+    shown = ", ".join(i[:13] + "..." for i in found[:4])
+    raise ConfigError(f"{given!r} starts {len(found)} of {user!r}'s memory ids ({shown}); give more of the id")

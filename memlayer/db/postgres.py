@@ -1,7 +1,7 @@
 """`PostgresDb`: the `Store` on a PostgreSQL server, shared by many processes on many hosts.
 
 ``PostgresDb("postgresql://memlayer@db.internal/memlayer")`` opens a pool of connections (psycopg 3
-and psycopg_pool, installed with ``pip install 'memlayer[postgres]'`` and imported only here, when a
+and psycopg_pool, installed with ``pip install 'memlayer-ai[postgres]'`` and imported only here, when a
 `PostgresDb` is made). The schema comes from the same named migrations as DuckDB's
 (`memlayer.db.pg_migrations`), applied once however many processes open a fresh database at once.
 
@@ -255,7 +255,7 @@ def _require_psycopg() -> None:
         import psycopg_pool  # noqa: F401
     except ImportError as exc:
         raise ConfigError(
-            f"PostgresDb needs psycopg 3 and psycopg_pool: pip install 'memlayer[postgres]' ({exc})"
+            f"PostgresDb needs psycopg 3 and psycopg_pool: pip install 'memlayer-ai[postgres]' ({exc})"
         ) from None
 
 

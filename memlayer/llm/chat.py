@@ -22,7 +22,7 @@ from pydantic_core import from_json
 
 from .. import flow
 from ..records import LLMUsage
-from .litellm import import_litellm
+from .litellm import check_keys_when_recording, import_litellm
 from .spec import ModelSpec
 from .usage import LLMCallError, UsageMeter, call_failure, usage_of
 
@@ -76,6 +76,7 @@ def step(
 ) -> flow.Flow[ChatReply]:
     """One model call: yields text deltas (when ``stream`` and the text is the answer), returns the reply."""
     litellm = import_litellm()
+    check_keys_when_recording(spec)
     meter, started = UsageMeter(), time.perf_counter()
     kwargs = _request(spec, messages, tools, mode, stream)
     try:
@@ -108,7 +109,8 @@ def _request(
     spec: ModelSpec, messages: list[dict[str, Any]], tools: Sequence[ToolSpec], mode: ToolMode, stream: bool
 ) -> dict[str, Any]:
     # A copy: the agent appends to its list after the call, and the call must keep what was sent.
-    kwargs: dict[str, Any] = {**spec.extra, "model": spec.litellm_model, "messages": list(messages)}
+    # num_retries per call (not LiteLLM's global): one request per step, each counted in the usage.
+    kwargs: dict[str, Any] = {"num_retries": 0, **spec.extra, "model": spec.litellm_model, "messages": list(messages)}
     if spec.api_base:
         kwargs["api_base"] = spec.api_base
     if spec.api_key:

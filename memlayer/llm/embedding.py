@@ -8,7 +8,7 @@ from typing import Any
 from ..cassettes import explain_unrecorded
 from ..errors import MemlayerError, ModelError
 from ..records import LLMUsage
-from .litellm import import_litellm
+from .litellm import check_keys_when_recording, import_litellm
 from .spec import ModelSpec
 
 __all__ = ["embed_texts"]
@@ -19,6 +19,7 @@ def embed_texts(spec: ModelSpec, texts: list[str]) -> tuple[list[list[float]], L
     import uuid
 
     litellm = import_litellm()
+    check_keys_when_recording(spec)
     kwargs: dict[str, Any] = {"model": spec.litellm_model, "input": texts, **spec.extra}
     if spec.api_base:
         kwargs["api_base"] = spec.api_base

@@ -1,7 +1,9 @@
 """The one place LiteLLM is imported: without its network side effects, and only on first use.
 
 LiteLLM takes 8 s to import, so ``import memlayer`` never imports it; and it never fetches its price
-list or other data from GitHub (the ``LITELLM_LOCAL_*`` switches below).
+list or other data from GitHub (the ``LITELLM_LOCAL_*`` switches below). LiteLLM's process-wide
+settings (``num_retries``, ``suppress_debug_info``, ...) are the user's: memlayer passes what it needs
+per call, so a user's own LiteLLM calls behave as they would without memlayer.
 """
 
 from __future__ import annotations
@@ -9,7 +11,18 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-__all__ = ["LITELLM_OFFLINE_SWITCHES", "import_litellm", "keep_litellm_offline"]
+from ..cassettes import active_cassette
+from ..errors import ConfigError
+from .spec import ModelSpec
+
+__all__ = [
+    "LITELLM_OFFLINE_SWITCHES",
+    "check_keys_when_recording",
+    "import_litellm",
+    "keep_litellm_offline",
+    "missing_keys",
+    "require_keys",
+]
 
 
 # LiteLLM fetches these from GitHub unless told to use its bundled copies: the price list at import,
@@ -30,16 +43,51 @@ def keep_litellm_offline() -> None:
 
 
 def import_litellm() -> ModuleType:
-    """Import LiteLLM without its network side effects: no data fetched from GitHub, no telemetry."""
+    """Import LiteLLM without its network side effects: no data fetched from GitHub."""
     keep_litellm_offline()
     import litellm
 
-    litellm.telemetry = False
-    # Let Instructor do the retrying, with the validation error in the prompt; LiteLLM's own retries
-    # would hide the attempts from the count memlayer reports.
-    litellm.num_retries = 0
-    litellm.suppress_debug_info = True
     return litellm
+
+
+def missing_keys(spec: ModelSpec) -> list[str]:
+    """The environment variables holding the provider key that ``spec`` needs and does not have.
+
+    Empty when the spec carries its own ``api_key`` or one of the variables is set. Any one of the names
+    is enough (Gemini reads GEMINI_API_KEY or GOOGLE_API_KEY). Only API keys and tokens count: other
+    credentials LiteLLM lists (AWS, Vertex projects, Azure bases) have other sources (profiles, ADC, a
+    per-call api_base), which LiteLLM cannot see, so they are left to the provider to report.
+    """
+    if spec.api_key:
+        return []
+    found = import_litellm().validate_environment(model=spec.litellm_model, api_base=spec.api_base)
+    if found.get("keys_in_environment"):
+        return []
+    return [str(name) for name in found.get("missing_keys", []) if str(name).endswith(("_API_KEY", "_API_TOKEN"))]
+
+
+def require_keys(spec: ModelSpec, *, doing: str = "") -> None:
+    """Raise `ConfigError` naming the variable to set, before any request, when the provider key is missing.
+
+    Without it LiteLLM fails inside the request with a provider-specific message ("Missing credentials").
+    """
+    names = missing_keys(spec)
+    if names:
+        raise ConfigError(
+            f"model {str(spec)!r} needs an API key{doing}: set {' or '.join(names)} (or pass api_key=...)"
+        )
+
+
+def check_keys_when_recording(spec: ModelSpec) -> None:
+    """Under a cassette that records, a missing key is named before any request is sent.
+
+    Only then: a replaying cassette supplies placeholder keys (`memlayer.cassettes`), and outside a
+    cassette the request may not reach LiteLLM at all (a scripted model in a unit test needs no key);
+    the command line checks up front for the commands that call a model.
+    """
+    cassette = active_cassette()
+    if cassette is not None and cassette.mode != "none":
+        require_keys(spec, doing=f" to record {cassette.path}")
 
 
 _UNPRICED: set[str] = set()  # models LiteLLM has no price for; asking again costs ~1 ms per call

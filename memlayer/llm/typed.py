@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from .. import flow
 from ..records import LLMUsage
-from .litellm import import_litellm
+from .litellm import check_keys_when_recording, import_litellm
 from .spec import ModelSpec
 from .usage import UsageMeter, call_failure, usage_of
 
@@ -66,6 +66,7 @@ def typed_call(
     import instructor
 
     litellm = import_litellm()
+    check_keys_when_recording(spec)
     meter = UsageMeter()
     request = _request(spec, messages, response_model, retries)
 

