@@ -8,7 +8,7 @@ usage mistakes exit with 2. ``import memlayer`` never imports this package.
 from __future__ import annotations
 
 # Each module registers its commands on `app`; imported in the order ``memlayer --help`` lists them.
-from . import demo, eval_command, memory_commands, store_commands  # noqa: F401  (registers commands)  # noqa: F401  (registers commands)
+from . import demo, eval_command, memory_commands, serve_command, store_commands  # noqa: F401  (registers commands)  # noqa: F401  (registers commands)
 from .app import app
 
 __all__ = ["app", "main"]
