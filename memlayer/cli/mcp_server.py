@@ -30,7 +30,16 @@ from ..errors import ConfigError
 from ..memory.manager import MemoryManager
 from .mcp_tools import TOOL_NAMES, MemoryService, UserOf, add_tools
 
-__all__ = ["TOKENS_ENV", "BearerAuth", "BearerTokens", "build_server", "run_http", "run_stdio", "tool_names"]
+__all__ = [
+    "TOKENS_ENV",
+    "BearerAuth",
+    "BearerTokens",
+    "build_server",
+    "one_user",
+    "run_http",
+    "run_stdio",
+    "tool_names",
+]
 
 TOKENS_ENV = "MEMLAYER_MCP_TOKENS"
 
@@ -51,8 +60,7 @@ def tool_names(disabled: Iterable[str], *, has_model: bool) -> tuple[str, ...]:
         close = difflib.get_close_matches(unknown[0], TOOL_NAMES, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(f"--disable {unknown[0]!r}: no such tool{hint}; the tools are {', '.join(TOOL_NAMES)}")
-    if not has_model and "remember" not in off:
-        _log.warning("no --model: the remember tool is off (it extracts memories with a model)")
+    if not has_model:
         off.add("remember")
     names = tuple(name for name in TOOL_NAMES if name not in off)
     if not names:
@@ -71,6 +79,15 @@ def build_server(
 
 
 # -- stdio ----------------------------------------------------------------------------------------
+
+
+def one_user(user_id: str) -> UserOf:
+    """Every request acts for ``user_id``: the stdio server's one ``--user``."""
+
+    def user_of(_ctx: Context) -> str:
+        return user_id
+
+    return user_of
 
 
 async def run_stdio(server: MCPServer) -> None:
@@ -190,7 +207,7 @@ class BearerAuth:
         await send({"type": "http.response.body", "body": body})
 
 
-async def run_http(server: MCPServer, tokens: BearerTokens, *, host: str, port: int) -> None:
+async def run_http(server: MCPServer, *, tokens: BearerTokens, host: str, port: int) -> None:
     """Serve streamable HTTP at ``http://host:port/mcp`` until interrupted (Ctrl-C, SIGTERM).
 
     The socket is bound here, so ``--port 0`` takes a free port, and the address logged is the real one.

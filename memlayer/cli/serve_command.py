@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -50,10 +51,10 @@ def serve(
     agent: Annotated[str | None, typer.Option(help="agent_id stamped on memories written through MCP")] = None,
 ) -> None:
     """Serve the memory tools over MCP: remember, search, list, get, update, delete, history."""
-    _log_to_stderr()
     mcp_server = _import_server()
     import anyio  # the SDK's event loop library, installed with it
 
+    # Every argument is checked before anything is opened or logged.
     names = mcp_server.tool_names(disable or [], has_model=bool(model))
     agent_id = checks.optional_text("agent_id", agent)
     if transport is Transport.stdio:
@@ -61,17 +62,18 @@ def serve(
             raise ConfigError("--tokens is for --transport http; stdio serves the one --user")
         if not user:
             raise ConfigError("--transport stdio serves one user: give --user ID (the model never chooses it)")
-        served = checks.user(user)
-        with open_manager(db, model, api_base) as manager:
-            server = mcp_server.build_server(manager, lambda _ctx: served, tools=names, agent_id=agent_id)
-            anyio.run(mcp_server.run_stdio, server)
-        return
-    if user:
-        raise ConfigError("over HTTP each client's bearer token names its user (--tokens); drop --user")
-    table = mcp_server.BearerTokens.load(tokens)
+        user_of: Callable[[Any], str] = mcp_server.one_user(checks.user(user))
+        run: Callable[[Any], Awaitable[None]] = mcp_server.run_stdio
+    else:
+        if user:
+            raise ConfigError("over HTTP each client's bearer token names its user (--tokens); drop --user")
+        table = mcp_server.BearerTokens.load(tokens)
+        user_of, run = table.user_of, functools.partial(mcp_server.run_http, tokens=table, host=host, port=port)
+    _log_to_stderr()
+    if not model:
+        logging.getLogger("memlayer.serve").warning("no --model: remember is off (it extracts memories with a model)")
     with open_manager(db, model, api_base) as manager:
-        server = mcp_server.build_server(manager, table.user_of, tools=names, agent_id=agent_id)
-        anyio.run(functools.partial(mcp_server.run_http, server, table, host=host, port=port))
+        anyio.run(run, mcp_server.build_server(manager, user_of, tools=names, agent_id=agent_id))
 
 
 def _import_server() -> ModuleType:
@@ -87,7 +89,7 @@ def _import_server() -> ModuleType:
 def _log_to_stderr() -> None:
     # stdout is the stdio transport's wire: every log line, ours and the SDK's, goes to stderr.
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("memlayer serve: %(levelname)s %(message)s"))
+    handler.setFormatter(logging.Formatter("%(asctime)s memlayer serve: %(levelname)s %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     logging.getLogger("memlayer").setLevel(logging.INFO)
     logging.getLogger("mcp.server.mcpserver").setLevel(logging.INFO)  # a tool's failure, in one line each
