@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -28,7 +29,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult, TextContent
 
-from memlayer import DuckDb, MemoryManager
+from memlayer import ConfigError, DuckDb, MemoryManager
 
 # Runs in the server process: script the model there, then run the command line as `memlayer` would.
 SCRIPTED_SERVE = """
@@ -226,3 +227,79 @@ def test_serve_needs_the_mcp_extra_and_help_never_imports_it(tmp_path: Path) -> 
     assert not (tmp_path / "m.duckdb").exists()
     probe = "import sys; import memlayer.cli; import memlayer; print('mcp' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout == "False\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "--transport stdio serves one user: give --user ID (the model never chooses it)"),
+        (["--user", "a", "--tokens", "t"], "--tokens is for --transport http; stdio serves the one --user"),
+        (["--transport", "http"], "--transport http needs bearer tokens: --tokens FILE"),
+        (["--transport", "http", "--tokens", "t", "--user", "a"], "drop --user"),
+        (["--transport", "http", "--tokens", "missing"], "cannot read --tokens 'missing'"),
+        (["--user", "a", "--disable", "delet"], "--disable 'delet': no such tool (did you mean 'delete'?)"),
+        (["--user", "a", "--disable", "remember,search,list,get", "--disable", "update,delete,history"], "every tool"),
+    ],
+)
+def test_serve_refuses_a_bad_configuration_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+) -> None:
+    from .test_cli import run
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t").write_text(f"{'x' * 16} alice\n")
+    done = run("serve", "--db", "m.duckdb", *args, env={"MEMLAYER_MCP_TOKENS": None})  # type: ignore[dict-item]
+    assert done.exit_code == 1, done.output
+    assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr, done.stderr
+    assert not (tmp_path / "m.duckdb").exists()  # nothing opened, nothing created
+
+
+def test_tokens_files_and_the_environment_variable() -> None:
+    from memlayer.cli.mcp_server import BearerTokens
+
+    tokens = BearerTokens.parse(
+        "# token user_id\n\n  alice-token-0123456789   alice@example.com  # her laptop\nbob-token-0123456789 bob\n",
+        source="tokens",
+    )
+    assert tokens.users == {"alice@example.com", "bob"}
+    assert tokens.user("Bearer alice-token-0123456789") == "alice@example.com"
+    assert tokens.user("bearer  bob-token-0123456789 ") == "bob"
+    assert [tokens.user(h) for h in [None, "", "Bearer", "Basic bob-token-0123456789", "Bearer bob-token-01234"]] == [
+        None
+    ] * 5
+    from_env = BearerTokens.parse(
+        "alice-token-0123456789 alice, bob-token-0123456789 bob", source="MEMLAYER_MCP_TOKENS"
+    )
+    assert from_env.users == {"alice", "bob"}
+    for text, message in [
+        ("alice-token-0123456789", "tokens, entry 1: expected 'token user_id', got 1 field(s)"),
+        ("short alice", "a token must be at least 16 characters"),
+        ("alice-token-0123456789 alice\nalice-token-0123456789 bob", "a token is given twice"),
+        ("# nobody\n", "holds no tokens"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            BearerTokens.parse(text, source="tokens")
+
+
+async def test_stdio_over_a_postgres_store(fresh_postgres_dsn: str) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from memlayer import PostgresDb
+
+    params = conninfo_to_dict(fresh_postgres_dsn)
+    url = (
+        f"postgresql://{params.get('user', 'postgres')}@/{params['dbname']}?host={params['host']}&port={params['port']}"
+    )
+    with PostgresDb(fresh_postgres_dsn) as pg:
+        porto = MemoryManager(db=pg).add_user_memory("Lives in Porto", user_id="alice", topics=["home"]).memory_id
+        MemoryManager(db=pg).add_user_memory("Bob's bank PIN is 1234", user_id="bob")
+    command = [sys.executable, "-m", "memlayer.cli", "serve", "--db", url, "--user", "alice"]
+    async with stdio_session(command) as mcp:
+        assert [m["memory"] for m in data(await mcp.call_tool("list", {}))["memories"]] == ["Lives in Porto"]
+        assert data(await mcp.call_tool("update", {"memory_id": porto, "memory": "Lives in Lisbon"}))["version"] == 2
+        assert [e["operation"] for e in data(await mcp.call_tool("history", {}))["events"]] == ["add", "update"]
+        assert data(await mcp.call_tool("delete", {"memory_id": porto})) == {"deleted": porto}
+        assert data(await mcp.call_tool("list", {}))["memories"] == []
+    with PostgresDb(fresh_postgres_dsn) as pg:
+        assert [m.memory for m in MemoryManager(db=pg).get_user_memories("bob")] == ["Bob's bank PIN is 1234"]
+        assert MemoryManager(db=pg).get_user_memories("alice") == []
