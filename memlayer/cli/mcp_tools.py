@@ -230,10 +230,10 @@ def _lines(memories: list[Memory]) -> str:
 
 
 _READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
-_WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+# remember too: an extraction may update or delete what it finds outdated.
 _CHANGE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
 _TOOLS: dict[str, ToolAnnotations] = {
-    "remember": _WRITE,
+    "remember": _CHANGE,
     "search": _READ,
     "list": _READ,
     "get": _READ,
