@@ -23,7 +23,6 @@ from ..errors import ConfigError, MemlayerError, ModelError
 from ..records import LLMUsage, Memory, SearchHit
 from .embedders import Embedder, EmbedderOption, LiteLLMEmbedder, resolve_embedder
 from .filters import SearchFilters
-from .indexes import index_for, indexes_of, load_as_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -164,6 +163,8 @@ class Retrieval:
 
     def _committed(self, db: Store, changes: ChangeSet, keyed: dict[tuple[str, int], Any]) -> None:
         touched, current = changes.touched_ids(), changes.current_versions()
+        from .indexes import indexes_of  # here, not at the top: it brings numpy (60 ms)
+
         for index in indexes_of(db):
             index.apply(
                 changes.ctx.user_id, touched, current, keyed if index.model == self.model else {}, changes.revisions
@@ -171,6 +172,8 @@ class Retrieval:
 
     def forget(self, db: Store, user_id: str | None = None) -> None:
         """Drop loaded indexes (one user's, or all) after a write that bypassed `transaction`."""
+        from .indexes import indexes_of  # here, not at the top: it brings numpy (60 ms)
+
         for index in indexes_of(db):
             index.forget(user_id)
 
@@ -303,6 +306,8 @@ class Retrieval:
         ]
 
     def _index(self, db: Store, conn: Connection, user_id: str, as_of: datetime | None) -> UserIndex:
+        from .indexes import index_for, load_as_of  # here, not at the top: it brings numpy (60 ms)
+
         if as_of is not None:
             return load_as_of(conn, user_id, self.model, as_of)
         return index_for(db, self.model).user(conn, user_id)
