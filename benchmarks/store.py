@@ -34,7 +34,7 @@ import numpy as np
 from memlayer import MemoryManager
 from memlayer.clock import now as utcnow
 from memlayer.db import DuckDb, PostgresDb, Store, vectors
-from memlayer.db.changes import ChangeSet, WriteContext
+from memlayer.db.changes import ChangeSet, Provenance
 from memlayer.testing.postgres import PostgresServer
 
 DIM = 384
@@ -47,7 +47,7 @@ Row = dict[str, str]
 
 
 def commit_one(db: Store, user: str, text: str, vector: np.ndarray) -> None:
-    changes = ChangeSet(WriteContext(user, "api", utcnow()))
+    changes = ChangeSet(Provenance(user, "api", utcnow()))
     memory = changes.add(text, ["bench"])
     with db.transaction() as conn:
         changes.write(conn)
@@ -93,7 +93,7 @@ def bulk_load(db: Store, rows: int, batch: int = 1_000) -> float:
     start = time.perf_counter()
     for first in range(0, rows, batch):
         user = f"bulk{first // batch % 100}"
-        changes = ChangeSet(WriteContext(user, "import", utcnow()))
+        changes = ChangeSet(Provenance(user, "import", utcnow()))
         made = [changes.add(f"bulk fact {i}", ["bench"]) for i in range(first, min(rows, first + batch))]
         vecs = rng.random((len(made), DIM), dtype=np.float32)
         with db.transaction() as conn:
@@ -132,7 +132,7 @@ def big_user(db: Store, rows: int, batch: int = 1_000) -> str:
     """One user holding ``rows`` memories with vectors."""
     rng = np.random.default_rng(2)
     for first in range(0, rows, batch):
-        changes = ChangeSet(WriteContext("big", "import", utcnow()))
+        changes = ChangeSet(Provenance("big", "import", utcnow()))
         made = [changes.add(f"big user fact {i} about topic {i % 97}", ["bench"]) for i in range(first, first + batch)]
         with db.transaction() as conn:
             changes.write(conn)

@@ -22,7 +22,7 @@ from memlayer import StorageError
 from memlayer.clock import now as utcnow
 from memlayer.db import PostgresDb
 from memlayer.db import memories as mem
-from memlayer.db.changes import ChangeSet, WriteContext
+from memlayer.db.changes import ChangeSet, Provenance
 from memlayer.db.migrations import MIGRATIONS
 
 WORKERS = 4
@@ -46,7 +46,7 @@ def sync() -> Iterator[Any]:
 
 
 def _write(db: PostgresDb, user: str, build: Any) -> ChangeSet:
-    changes = ChangeSet(WriteContext(user, "api", utcnow()))
+    changes = ChangeSet(Provenance(user, "api", utcnow()))
     with db.transaction() as conn:
         build(changes, conn)
         changes.write(conn)
@@ -101,7 +101,7 @@ def mixed_load(dsn: str, worker: int, rounds: int) -> dict[str, int]:
 
 
 def _update_one(changes: ChangeSet, conn: Any, rng: random.Random, text: str) -> None:
-    memories = mem.list_memories(conn, changes.ctx.user_id)
+    memories = mem.list_memories(conn, changes.origin.user_id)
     if memories:
         changes.update(rng.choice(memories), text, [])
 
@@ -109,7 +109,7 @@ def _update_one(changes: ChangeSet, conn: Any, rng: random.Random, text: str) ->
 def hold_a_write_open(dsn: str, ready: Any) -> None:
     """Write 50 memories inside a transaction, say so, and wait there to be killed."""
     with PostgresDb(dsn, max_size=1) as db, db.transaction() as conn:
-        changes = ChangeSet(WriteContext(ALICE, "api", utcnow()))
+        changes = ChangeSet(Provenance(ALICE, "api", utcnow()))
         for i in range(50):
             changes.add(f"doomed {i}", [])
         changes.write(conn)

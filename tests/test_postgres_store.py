@@ -21,7 +21,7 @@ from memlayer.clock import now as utcnow
 from memlayer.db import DuckDb, PostgresDb, Store, sessions, vectors
 from memlayer.db import changes as changes_module
 from memlayer.db import memories as mem
-from memlayer.db.changes import ChangeSet, WriteContext
+from memlayer.db.changes import ChangeSet, Provenance
 from memlayer.db.migrations import MIGRATIONS
 from memlayer.db.pg_migrations import PG_MIGRATIONS, apply_pg_migrations
 from memlayer.db.postgres import PgConnection, to_numbered
@@ -50,7 +50,7 @@ def pg(fresh_postgres_dsn: str) -> Iterator[PostgresDb]:
 
 def edit(db: Store, user: str, build: Callable[[ChangeSet, Connection], object], **ctx: str) -> ChangeSet:
     """One write transaction: ``build`` fills the set (reading through the connection), then it is written."""
-    changes = ChangeSet(WriteContext(user, "api", utcnow(), **ctx))
+    changes = ChangeSet(Provenance(user, "api", utcnow(), **ctx))
     with db.transaction() as conn:
         build(changes, conn)
         changes.write(conn)
@@ -145,7 +145,7 @@ def test_clear_keeps_history_erase_removes_everything(store: Store) -> None:
 def test_a_failed_transaction_writes_nothing(store: Store) -> None:
     with pytest.raises(RuntimeError, match="boom"):
         with store.transaction() as conn:
-            changes = ChangeSet(WriteContext(ALICE, "api", utcnow()))
+            changes = ChangeSet(Provenance(ALICE, "api", utcnow()))
             changes.add("Likes tea", [])
             changes.write(conn)
             raise RuntimeError("boom")

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from .. import clock
 from ..db import memories as memory_sql
 from ..db import sessions
-from ..db.changes import WriteContext
+from ..db.changes import Provenance
 from ..db.store import Store
 from ..llm.chat import ChatReply, ToolCall
 from ..records import ChatMessage, LLMUsage, RunResponse, ToolCallRecord
@@ -73,7 +73,7 @@ class RunState:
             ctx.run_id, ctx.session_id, ctx.user_id, ctx.agent_id, self.model, error, self.calls,
             len(self.tool_records), self.started,
         )  # fmt: skip
-        write = WriteContext(ctx.user_id, "chat", self.started, ctx.agent_id, ctx.session_id, model=self.model)
+        write = Provenance(ctx.user_id, "chat", self.started, ctx.agent_id, ctx.session_id, model=self.model)
         with db.transaction() as conn:
             sessions.write_run(conn, record, self.stored)
             for usage in self.calls:

@@ -27,7 +27,7 @@ from ..records import Memory, MemoryChange, Operation
 from .revisions import lock_user, touch_user
 from .store import Connection, changed_rows, dialect
 
-__all__ = ["ChangeSet", "WriteContext", "chunks", "memory_key"]
+__all__ = ["ChangeSet", "Provenance", "chunks", "memory_key"]
 
 naive = clock.naive  # stored times are UTC without tzinfo (DuckDB's client needs pytz for TIMESTAMPTZ)
 
@@ -40,7 +40,7 @@ def memory_key(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class WriteContext:
+class Provenance:
     """Who and what is behind a set of writes; stamped on every version and event it makes."""
 
     user_id: str
@@ -66,7 +66,7 @@ class _Event:
 class ChangeSet:
     """Adds, updates and deletes for one user, applied in order, written by `write`."""
 
-    ctx: WriteContext
+    origin: Provenance
     changes: list[MemoryChange] = field(default_factory=list)
     _closes: list[Memory] = field(default_factory=list)
     _versions: dict[tuple[str, int], Memory] = field(default_factory=dict)
@@ -77,35 +77,35 @@ class ChangeSet:
     """The user's revision (before, after) once written to Postgres (`revisions.touch_user`); None on DuckDB."""
 
     def add(self, text: str, topics: list[str], reason: str | None = None) -> Memory:
-        ctx = self.ctx
+        origin = self.origin
         new = Memory(
             memory_id=clock.new_id(),
             memory=text,
             topics=topics,
-            user_id=ctx.user_id,
-            agent_id=ctx.agent_id,
-            session_id=ctx.session_id,
-            input=ctx.input,
-            created_at=ctx.now,
-            updated_at=ctx.now,
+            user_id=origin.user_id,
+            agent_id=origin.agent_id,
+            session_id=origin.session_id,
+            input=origin.input,
+            created_at=origin.now,
+            updated_at=origin.now,
         )
         self._versions[(new.memory_id, 1)] = new
         self._record("add", new.memory_id, None, new, reason)
         return new
 
     def update(self, old: Memory, text: str, topics: list[str], reason: str | None = None) -> Memory:
-        ctx = self.ctx
+        origin = self.origin
         self._close(old)
         new = old.model_copy(
             update={
                 "memory": text,
                 "topics": topics,
                 "version": old.version + 1,
-                "updated_at": ctx.now,
+                "updated_at": origin.now,
                 "valid_to": None,
-                "agent_id": ctx.agent_id or old.agent_id,
-                "session_id": ctx.session_id or old.session_id,
-                "input": ctx.input if ctx.input is not None else old.input,
+                "agent_id": origin.agent_id or old.agent_id,
+                "session_id": origin.session_id or old.session_id,
+                "input": origin.input if origin.input is not None else old.input,
             }
         )
         self._versions[(new.memory_id, new.version)] = new
@@ -119,7 +119,7 @@ class ChangeSet:
     def _close(self, old: Memory) -> None:
         key = (old.memory_id, old.version)
         if key in self._versions:  # made in this set: insert it already closed
-            self._versions[key] = self._versions[key].model_copy(update={"valid_to": self.ctx.now})
+            self._versions[key] = self._versions[key].model_copy(update={"valid_to": self.origin.now})
         else:
             self._closes.append(old)
 
@@ -152,21 +152,21 @@ class ChangeSet:
         """Write everything inside the caller's transaction; refuse if a target changed meanwhile."""
         if not self._events:
             return
-        lock_user(conn, self.ctx.user_id)
+        lock_user(conn, self.origin.user_id)
         if self._closes:
             self._write_closes(conn)
         if self._versions:
             self._write_versions(conn)
         if self._events:
             self._write_events(conn)
-            self.revisions = touch_user(conn, self.ctx.user_id)
+            self.revisions = touch_user(conn, self.origin.user_id)
 
     def _write_closes(self, conn: Connection) -> None:
-        ctx = self.ctx
+        origin = self.origin
         count = 0
         for chunk in chunks(self._closes, 2):
             match = " OR ".join(["(memory_id = ? AND version = ?)"] * len(chunk))
-            params: list[Any] = [naive(ctx.now), ctx.user_id]
+            params: list[Any] = [naive(origin.now), origin.user_id]
             for old in chunk:
                 params += [old.memory_id, old.version]
             # No RETURNING: it costs more than the update itself (1.5 ms); the row count is enough.
@@ -187,13 +187,13 @@ class ChangeSet:
 
     def _insert_versions(self, conn: Connection, versions: list[Memory]) -> set[tuple[str, int]]:
         """Insert ``versions``; on Postgres return the keys of those stored (the unique index may refuse some)."""
-        ctx = self.ctx
+        origin = self.origin
         rows: list[Any] = []
         for m in versions:
             rows += [
                 m.memory_id,
                 m.version,
-                ctx.user_id,
+                origin.user_id,
                 m.agent_id,
                 m.session_id,
                 m.memory,
@@ -239,25 +239,25 @@ class ChangeSet:
             self._insert_events(conn, chunk)
 
     def _insert_events(self, conn: Connection, events: list[_Event]) -> None:
-        ctx = self.ctx
+        origin = self.origin
         rows: list[Any] = []
         for e in events:
             rows += [
                 clock.new_id(),
                 e.memory_id,
-                ctx.user_id,
+                origin.user_id,
                 e.operation,
                 e.old.memory if e.old else None,
                 e.new.memory if e.new else None,
                 e.old.topics if e.old else None,
                 e.new.topics if e.new else None,
                 e.reason,
-                ctx.source,
-                ctx.agent_id,
-                ctx.session_id,
-                ctx.call_id,
-                ctx.model,
-                naive(ctx.now),
+                origin.source,
+                origin.agent_id,
+                origin.session_id,
+                origin.call_id,
+                origin.model,
+                naive(origin.now),
             ]
         values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(events))
         # One multi-row INSERT assigns the sequence in row order, so events keep their order.

@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import clock
 from ..records import LLMUsage, Memory, MemoryEvent
-from .changes import WriteContext, memory_key, naive
+from .changes import Provenance, memory_key, naive
 from .revisions import drop_revision, lock_user
 from .store import Connection
 
@@ -103,7 +103,7 @@ def find_by_text(conn: Connection, user_id: str, text: str) -> Memory | None:
 def insert_llm_call(
     conn: Connection,
     usage: LLMUsage,
-    ctx: WriteContext,
+    origin: Provenance,
     *,
     prompt_version: str | None,
     error: str | None = None,
@@ -119,9 +119,9 @@ def insert_llm_call(
             usage.purpose,
             usage.model,
             prompt_version,
-            ctx.user_id,
-            ctx.agent_id,
-            ctx.session_id,
+            origin.user_id,
+            origin.agent_id,
+            origin.session_id,
             usage.input_tokens,
             usage.output_tokens,
             usage.cost_usd,
@@ -129,7 +129,7 @@ def insert_llm_call(
             usage.attempts,
             "error" if error else "ok",
             error,
-            naive(ctx.now),
+            naive(origin.now),
         ],
     )
 

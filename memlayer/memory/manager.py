@@ -16,7 +16,7 @@ from typing import Any, overload
 from .. import checks, clock, flow
 from ..db import DuckDb
 from ..db import memories as memory_sql
-from ..db.changes import ChangeSet, WriteContext
+from ..db.changes import ChangeSet, Provenance
 from ..db.store import Store
 from ..errors import ConfigError
 from ..llm.spec import Mode, ModelSpec, parse_model
@@ -235,8 +235,8 @@ class MemoryManager:
         """
         user, text, names = checks.user(user_id), checks.memory_text(memory), checks.topics(topics)
         agent, session = checks.who(agent_id, session_id)
-        ctx = WriteContext(user, "api", clock.now(), agent, session, input=checks.source_input(input))
-        return add_once(self.db, self._retrieval, ctx, text, names)
+        origin = Provenance(user, "api", clock.now(), agent, session, input=checks.source_input(input))
+        return add_once(self.db, self._retrieval, origin, text, names)
 
     def replace_user_memory(
         self, memory_id: str, memory: str, user_id: str, *, topics: Sequence[str] | None = None
@@ -244,8 +244,8 @@ class MemoryManager:
         """Replace a memory's text (a new version; the old one stays in its history)."""
         user, text, key = checks.user(user_id), checks.memory_text(memory), checks.memory_id(memory_id)
         names = None if topics is None else checks.topics(topics)
-        ctx = WriteContext(user, "api", clock.now())
-        changes = ChangeSet(ctx)
+        origin = Provenance(user, "api", clock.now())
+        changes = ChangeSet(origin)
         vectors = self._retrieval.embed([text])
         with self._retrieval.transaction(self.db, changes, vectors) as conn:
             old = _current_memory(conn, user, key)
@@ -256,8 +256,8 @@ class MemoryManager:
     def delete_user_memory(self, memory_id: str, user_id: str) -> None:
         """Forget a memory now; its versions and events stay until `erase_user`."""
         user, key = checks.user(user_id), checks.memory_id(memory_id)
-        ctx = WriteContext(user, "api", clock.now())
-        changes = ChangeSet(ctx)
+        origin = Provenance(user, "api", clock.now())
+        changes = ChangeSet(origin)
         with self._retrieval.transaction(self.db, changes, NO_VECTORS) as conn:
             changes.delete(_current_memory(conn, user, key))
             changes.write(conn)
@@ -265,8 +265,8 @@ class MemoryManager:
     def clear_user_memories(self, user_id: str) -> int:
         """Forget every current memory of one user (history kept). Returns how many."""
         user = checks.user(user_id)
-        ctx = WriteContext(user, "api", clock.now())
-        changes = ChangeSet(ctx)
+        origin = Provenance(user, "api", clock.now())
+        changes = ChangeSet(origin)
         with self._retrieval.transaction(self.db, changes, NO_VECTORS) as conn:
             current = memory_sql.list_memories(conn, user)
             for memory in current:

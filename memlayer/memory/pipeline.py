@@ -12,7 +12,7 @@ import logging
 
 from .. import clock
 from ..db import memories as memory_sql
-from ..db.changes import ChangeSet, WriteContext, stored_keys
+from ..db.changes import ChangeSet, Provenance, stored_keys
 from ..db.store import Store
 from ..errors import MemlayerError
 from ..llm.typed import TypedReply
@@ -61,7 +61,7 @@ def commit_reply(
     source: str,
 ) -> ExtractionResult:
     """Apply a validated reply: every operation, its vectors and the usage row commit together or not at all."""
-    ctx = WriteContext(
+    origin = Provenance(
         user_id=user,
         source=source,
         now=clock.now(),
@@ -72,13 +72,13 @@ def commit_reply(
         input=plan.input,
     )
     operations = list(getattr(reply.value, "operations", []))
-    changes = ChangeSet(ctx)
+    changes = ChangeSet(origin)
     try:
         vectors = retrieval.embed(changed_texts(plan, operations))  # one batched call, outside the lock
         with retrieval.transaction(db, changes, vectors) as conn:
             skipped = apply_operations(changes, plan, operations, stored_keys(conn, user, add_texts(plan, operations)))
             changes.write(conn)
-            memory_sql.insert_llm_call(conn, reply.usage, ctx, prompt_version=PROMPT_VERSION)
+            memory_sql.insert_llm_call(conn, reply.usage, origin, prompt_version=PROMPT_VERSION)
     except MemlayerError as exc:
         failed = LLMCallError(str(exc), model=reply.usage.model, usage=reply.usage, last_reply=None)
         log_failed_call(db, failed, user, agent, session)
@@ -90,26 +90,26 @@ def commit_reply(
 
 def log_failed_call(db: Store, exc: LLMCallError, user: str, agent: str | None, session: str | None) -> None:
     """The usage row of a failed call; a failure to write it is logged, never raised over the original."""
-    ctx = WriteContext(user, exc.usage.purpose, clock.now(), agent, session, model=exc.model)
+    origin = Provenance(user, exc.usage.purpose, clock.now(), agent, session, model=exc.model)
     try:
         with db.transaction() as conn:
-            memory_sql.insert_llm_call(conn, exc.usage, ctx, prompt_version=PROMPT_VERSION, error=str(exc))
+            memory_sql.insert_llm_call(conn, exc.usage, origin, prompt_version=PROMPT_VERSION, error=str(exc))
     except MemlayerError as log_error:
         # The caller needs the original failure, not a second one from logging it (a locked file).
         _log.warning("could not record the failed LLM call %s: %s", exc.usage.call_id, log_error)
 
 
-def add_once(db: Store, retrieval: Retrieval, ctx: WriteContext, text: str, topics: list[str]) -> Memory:
-    """Add ``text`` for ``ctx.user_id`` unless it is already a current memory; returns the memory it is."""
-    changes = ChangeSet(ctx)
+def add_once(db: Store, retrieval: Retrieval, origin: Provenance, text: str, topics: list[str]) -> Memory:
+    """Add ``text`` for ``origin.user_id`` unless it is already a current memory; returns the memory it is."""
+    changes = ChangeSet(origin)
     vectors = retrieval.embed([text])  # one call, before the lock
     with retrieval.transaction(db, changes, vectors) as conn:
-        existing = memory_sql.find_by_text(conn, ctx.user_id, text)
+        existing = memory_sql.find_by_text(conn, origin.user_id, text)
         if existing is not None:
             return existing
         new = changes.add(text, topics)
         changes.write(conn)
     if changes.skipped:  # another process stored the same text a moment ago (Postgres's unique index)
         with db.reading() as conn:
-            return memory_sql.find_by_text(conn, ctx.user_id, text) or new
+            return memory_sql.find_by_text(conn, origin.user_id, text) or new
     return new

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .. import checks, clock
 from ..db import memories as memory_sql
 from ..db import vectors as vector_sql
-from ..db.changes import ChangeSet, WriteContext
+from ..db.changes import ChangeSet, Provenance
 from ..errors import ConfigError, MemlayerError, ModelError
 from ..records import LLMUsage, Memory, SearchHit
 from .embedders import Embedder, EmbedderOption, LiteLLMEmbedder, resolve_embedder
@@ -143,9 +143,9 @@ class Retrieval:
                 import numpy as np
 
                 keys = list(keyed)
-                vector_sql.write_vectors(conn, changes.ctx.user_id, self.model, keys, np.stack(list(keyed.values())))
+                vector_sql.write_vectors(conn, changes.origin.user_id, self.model, keys, np.stack(list(keyed.values())))
             for usage in embedded.usage:
-                memory_sql.insert_llm_call(conn, usage, changes.ctx, prompt_version=None)
+                memory_sql.insert_llm_call(conn, usage, changes.origin, prompt_version=None)
             # Still under the lock: the transaction has committed when the inner block exits, so
             # the index update happens before any other thread can search or write.
         self._committed(db, changes, keyed)
@@ -167,7 +167,7 @@ class Retrieval:
 
         for index in indexes_of(db):
             index.apply(
-                changes.ctx.user_id, touched, current, keyed if index.model == self.model else {}, changes.revisions
+                changes.origin.user_id, touched, current, keyed if index.model == self.model else {}, changes.revisions
             )
 
     def forget(self, db: Store, user_id: str | None = None) -> None:
@@ -215,9 +215,7 @@ class Retrieval:
         vector, usage = self._embed_documents_query(query)
         if usage is not None and user_id is not None:
             with db.transaction() as conn:
-                memory_sql.insert_llm_call(
-                    conn, usage, WriteContext(user_id, "search", clock.now()), prompt_version=None
-                )
+                memory_sql.insert_llm_call(conn, usage, Provenance(user_id, "search", clock.now()), prompt_version=None)
         result: npt.NDArray[np.float32] = vector
         return result
 
