@@ -77,7 +77,7 @@ _WHERE = {
     "parse_model": "llm.spec",
     "Embedder": "search.embedders",
     "export_store": "analytics.transfer",
-    "import_store": "analytics.transfer",
+    "import_store": "analytics.imports",
     "query": "analytics.query",
 }
 
@@ -85,8 +85,9 @@ if TYPE_CHECKING:
     from .agent.agent import Agent
     from .agent.memory_tools import MemoryTools
     from .agent.tools import RunContext, Tool, Toolkit, tool
+    from .analytics.imports import import_store
     from .analytics.query import query
-    from .analytics.transfer import export_store, import_store
+    from .analytics.transfer import export_store
     from .db import DuckDb, PostgresDb, Store
     from .errors import CassetteError, ConfigError, DatabaseLockedError, MemlayerError, ModelError, StorageError
     from .llm.spec import ModelSpec, parse_model

@@ -92,6 +92,32 @@ def test_no_circles_between_rooms() -> None:
     assert _circles(_graph()) == []
 
 
+@functools.cache
+def _module_graph() -> dict[str, set[str]]:
+    """Module to module: ``from . import x`` names the module ``x`` (not its package), as Python binds it."""
+    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")
+                    base = ".".join(parts[: len(parts) - node.level + 1] + ([node.module] if node.module else []))
+                named = {f"{base}.{alias.name}" for alias in node.names} & modules.keys()
+                targets.update(named or {base})
+        graph[module] = {t for t in targets if t in modules and t not in (module, "memlayer")}
+    return graph
+
+
+def test_no_circles_between_modules() -> None:
+    assert _circles(_module_graph()) == []
+
+
 def test_at_most_six_floors() -> None:
     graph = _graph()
     assert not _circles(graph)

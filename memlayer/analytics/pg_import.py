@@ -1,4 +1,4 @@
-"""`import_store` into a `PostgresDb`: an export folder written to the server in one transaction.
+"""An export folder loaded into a `PostgresDb` in one transaction (`memlayer.analytics.imports.import_store`).
 
 The files are read by the DuckDB import (the same column checks, casts and error texts) into an
 in-memory DuckDB. Then, in one psycopg transaction: each table's rows go by ``COPY`` into a temporary
@@ -23,7 +23,7 @@ from ..db import DuckDb, PostgresDb
 from ..db.postgres import PgConnection
 from ..errors import ConfigError
 from .query import TABLES, Progress, quote_name, table_columns
-from .transfer import SEQUENCES, clash_error, import_store
+from .transfer import SEQUENCES, clash_error, import_into_duckdb
 
 __all__ = ["import_into_postgres"]
 
@@ -34,7 +34,7 @@ def import_into_postgres(db: PostgresDb, folder: Path, *, progress: Progress | N
     """Load the export at ``folder`` into ``db`` in one transaction; return the rows added per table."""
     staged = DuckDb()
     try:
-        tables = list(import_store(staged, folder))  # the folder's tables, read, checked and typed
+        tables = list(import_into_duckdb(staged, folder))  # the folder's tables, read, checked and typed
         with staged.reading() as local, db.transaction() as pg:
             columns = {table: table_columns(local, table) for table in tables}
             for table in tables:

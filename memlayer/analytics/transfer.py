@@ -25,7 +25,15 @@ from ..db.migrations import MIGRATIONS
 from ..errors import ConfigError, StorageError
 from .query import TABLES, Progress, first_line, quote_name, reader, sql_literal, table_columns
 
-__all__ = ["EXPORT_FORMATS", "SEQUENCES", "check_export", "clash_error", "export_store", "import_store"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "SEQUENCES",
+    "check_export",
+    "clash_error",
+    "export_folder",
+    "export_store",
+    "import_into_duckdb",
+]
 
 ExportFormat = Literal["parquet", "csv", "jsonl"]
 EXPORT_FORMATS: dict[str, str] = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
@@ -135,20 +143,10 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
-def import_store(db: DuckDb | PostgresDb, src: str | Path, *, progress: Progress | None = None) -> dict[str, int]:
-    """Load an export into ``db`` in one transaction; return the rows added per table.
-
-    Rows already stored with the same key and content are skipped (importing twice adds nothing).
-    A row whose key is stored with different content refuses the whole import: nothing is written.
-    """
+def import_into_duckdb(db: DuckDb, src: str | Path, *, progress: Progress | None = None) -> dict[str, int]:
+    """Load an export into a `DuckDb` in one transaction (`memlayer.analytics.imports.import_store`)."""
     folder = _folder(src)
     manifest = _read_manifest(folder)
-    if isinstance(db, PostgresDb):
-        from .pg_import import import_into_postgres
-
-        return import_into_postgres(db, folder, progress=progress)
-    if not isinstance(db, DuckDb):
-        raise ConfigError(f"db must be a DuckDb or a PostgresDb, got {db!r}")
     ext = EXPORT_FORMATS[manifest["format"]]
     added: dict[str, int] = {}
     with db.transaction() as conn:
@@ -232,3 +230,10 @@ def _advance_sequence(conn: duckdb.DuckDBPyConnection, table: str, sequence: str
     highest, current = int(top[0]), int(now[0])
     if current < highest:
         conn.execute(f"SELECT max(nextval('{sequence}')) FROM range(?)", [highest - current])
+
+
+def export_folder(src: object) -> Path:
+    """``src`` as an export folder, checked (its manifest read), before any store is opened."""
+    folder = _folder(src)
+    _read_manifest(folder)
+    return folder

@@ -80,7 +80,7 @@ def serve(
 
 def _import_server() -> ModuleType:
     try:
-        from . import mcp_server
+        import memlayer.cli.mcp_server as mcp_server  # the module, not the package: it needs the SDK
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in _SDK_MODULES:
             raise

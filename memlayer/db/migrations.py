@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 import duckdb
 
 from ..errors import StorageError
-from . import views
 from .store import Connection
+from .views import DUCKDB_VIEWS
 
 __all__ = ["MIGRATIONS", "applied_migrations", "apply_migrations", "migration"]
 
@@ -186,7 +186,7 @@ def m002_sessions(conn: Connection) -> None:
 @migration
 def m003_analytics_views(conn: duckdb.DuckDBPyConnection) -> None:
     # The documented analytics views (README: "Analytics and the command line"), in memlayer.db.views.
-    for view in views.DUCKDB_VIEWS:
+    for view in DUCKDB_VIEWS:
         conn.execute(view)
 
 

@@ -14,19 +14,21 @@ other, and each migration runs exactly once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from ..errors import StorageError
-from . import migrations, views
 from .migrations import MIGRATIONS
-
-if TYPE_CHECKING:
-    from .postgres import PgConnection
+from .migrations import m001_memory_core as m001_tables
+from .migrations import m002_sessions as m002_tables
+from .migrations import m004_retrieval as m004_tables
+from .store import Connection
+from .views import POSTGRES_VIEWS
 
 __all__ = ["PG_MIGRATIONS", "apply_pg_migrations", "pg_migration"]
 
-PgBody = Callable[["PgConnection"], None]
+PgBody = Callable[[Connection], None]
 # In order, filled by the decorators below as this module is imported, and never changed afterwards.
 PG_MIGRATIONS: list[tuple[str, PgBody]] = []
 # pg_advisory_xact_lock(int, int): a key space apart from the one-bigint one the user locks use.
@@ -44,30 +46,30 @@ def pg_migration(body: PgBody) -> PgBody:
 
 
 @pg_migration
-def m001_memory_core(conn: PgConnection) -> None:
-    migrations.m001_memory_core(conn)  # the tables, in SQL both stores accept
+def m001_memory_core(conn: Connection) -> None:
+    m001_tables(conn)  # the tables, in SQL both stores accept
 
 
 @pg_migration
-def m002_sessions(conn: PgConnection) -> None:
-    migrations.m002_sessions(conn)  # the tables, in SQL both stores accept
+def m002_sessions(conn: Connection) -> None:
+    m002_tables(conn)  # the tables, in SQL both stores accept
 
 
 @pg_migration
-def m003_analytics_views(conn: PgConnection) -> None:
+def m003_analytics_views(conn: Connection) -> None:
     # The same names and columns as DuckDB's. Postgres divides integers as integers and rounds only
     # numerics, hence the casts; DuckDB's list functions become array operators and a lateral unnest.
-    for view in views.POSTGRES_VIEWS:
+    for view in POSTGRES_VIEWS:
         conn.execute(view)
 
 
 @pg_migration
-def m004_retrieval(conn: PgConnection) -> None:
-    migrations.m004_retrieval(conn)  # the tables, in SQL both stores accept
+def m004_retrieval(conn: Connection) -> None:
+    m004_tables(conn)  # the tables, in SQL both stores accept
 
 
 @pg_migration
-def m005_user_revisions(conn: PgConnection) -> None:
+def m005_user_revisions(conn: Connection) -> None:
     conn.execute("CREATE SEQUENCE user_revisions_seq")
     conn.execute("CREATE TABLE user_revisions (user_id VARCHAR PRIMARY KEY, revision BIGINT NOT NULL)")
     # One current version per user and fact, whatever the number of writing processes: the second of
@@ -78,7 +80,7 @@ def m005_user_revisions(conn: PgConnection) -> None:
 
 
 @pg_migration
-def m006_embedding_lookup(conn: PgConnection) -> None:
+def m006_embedding_lookup(conn: Connection) -> None:
     # Loading a user's index joins their memories to their vectors. Right after a bulk write the
     # planner's statistics still say "one row", and it loops over the user's vectors (by the user_id
     # index) for each memory: measured 5.1 s for a 5,000-memory user, 75 ms once ANALYZE had run. With
@@ -92,7 +94,7 @@ if len(PG_MIGRATIONS) != len(MIGRATIONS):
     raise RuntimeError(f"migrations {missing} have no Postgres body in memlayer.db.pg_migrations")
 
 
-def applied_pg_migrations(conn: PgConnection) -> list[str]:
+def applied_pg_migrations(conn: Connection) -> list[str]:
     """The migrations recorded in this database (none for a new one); reads only."""
     # A scan of the catalog, not to_regclass(): that answers from this backend's cache, which can still
     # say "no such table" just after another process created it and released the lock.
@@ -105,8 +107,14 @@ def applied_pg_migrations(conn: PgConnection) -> list[str]:
     return [str(r[0]) for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
 
 
+class Transactional(Connection, Protocol):
+    """A Postgres connection that opens its own transactions (`memlayer.db.postgres.PgConnection`)."""
+
+    def transaction(self, *, force_rollback: bool = ...) -> AbstractContextManager[Any]: ...
+
+
 def apply_pg_migrations(
-    conn: PgConnection,
+    conn: Transactional,
     migrations: list[tuple[str, PgBody]] | None = None,
     *,
     allow_foreign: bool = False,
@@ -145,7 +153,7 @@ def _check_known(done: set[str], known: set[str]) -> None:
         )
 
 
-def _refuse_foreign(conn: PgConnection) -> None:
+def _refuse_foreign(conn: Connection) -> None:
     rows = conn.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1"
     ).fetchall()
