@@ -15,5 +15,5 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
-    """The console script ``memlayer``."""
-    app()
+    """The console script ``memlayer`` (also ``python -m memlayer``, which then calls itself that)."""
+    app(prog_name="memlayer")
