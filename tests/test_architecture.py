@@ -24,40 +24,19 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path) -> set[str]:
-    """Every memlayer module ``path`` imports, anywhere in the file."""
-    module = _module_name(path)
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")
-                base = ".".join(parts[: len(parts) - node.level + 1] + ([node.module] if node.module else []))
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
-    return {name for name in found if name.startswith("memlayer.")}
-
-
 def _room(module: str) -> str:
     return module.split(".")[1]
 
 
 @functools.cache
 def _graph() -> dict[str, set[str]]:
+    """Room to room, read off the module graph (the package's own lazy re-exports are not a room)."""
     rooms: dict[str, set[str]] = {}
-    for path in PACKAGE.rglob("*.py"):
-        module = _module_name(path)
-        if module == "memlayer":
-            continue  # the package's lazy re-exports, not a room
-        room = _room(module)
-        rooms.setdefault(room, set()).update(_room(name) for name in _imports(path))
+    for module, targets in _module_graph().items():
+        if module != "memlayer":
+            rooms.setdefault(_room(module), set()).update(_room(t) for t in targets)
     for room, targets in rooms.items():
         targets.discard(room)
-        targets.intersection_update(rooms)
     return rooms
 
 

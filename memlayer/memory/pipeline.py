@@ -46,7 +46,9 @@ def plan(
             task=task,
             additional_instructions=instructions,
             candidate_limit=candidate_limit,
-            rank=lambda text, limit: retrieval.search(db, conn, user, text, limit, query_vector=vector),
+            rank=lambda text, limit: [
+                hit.memory for hit in retrieval.hits(db, conn, user, text, limit, query_vector=vector)
+            ],
         )
 
 

@@ -234,22 +234,10 @@ class Retrieval:
 
     def find_memories(self, db: Store, request: SearchRequest) -> list[Memory]:
         """The memories a `SearchRequest` asks for, best first."""
-        vector = self.query_vector(db, request.query, user_id=request.user_id)  # outside the lock: it may be remote
-        with db.reading() as conn:
-            return self.search(
-                db,
-                conn,
-                request.user_id,
-                request.query,
-                request.limit,
-                query_vector=vector,
-                filters=request.filters,
-                as_of=request.as_of,
-                min_score=request.min_score,
-            )
+        return [hit.memory for hit in self.find_hits(db, request)]
 
     def find_hits(self, db: Store, request: SearchRequest) -> list[SearchHit]:
-        """`find_memories`, each with its score and signals."""
+        """The memories a `SearchRequest` asks for, best first, each with its score and signals."""
         vector = self.query_vector(db, request.query, user_id=request.user_id)
         with db.reading() as conn:
             return self.hits(
@@ -264,24 +252,6 @@ class Retrieval:
                 min_score=request.min_score,
             )
 
-    def search(
-        self,
-        db: Store,
-        conn: Connection,
-        user_id: str,
-        query: str,
-        limit: int,
-        *,
-        query_vector: npt.NDArray[np.float32] | None,
-        filters: SearchFilters | None = None,
-        as_of: datetime | None = None,
-        min_score: float | None = None,
-    ) -> list[Memory]:
-        """Call inside ``db.reading()``. The user's best ``limit`` memories for ``query``."""
-        index = self._index(db, conn, user_id, as_of)
-        rows = index.rank(query, query_vector, filters or SearchFilters(), limit, min_score=min_score)
-        return [index.memory(row) for row in rows]
-
     def hits(
         self,
         db: Store,
@@ -295,7 +265,8 @@ class Retrieval:
         as_of: datetime | None = None,
         min_score: float | None = None,
     ) -> list[SearchHit]:
-        """`search`, each memory with its fused score and the share of each signal in it."""
+        """Call inside ``db.reading()``. The user's best ``limit`` memories for ``query``, each with its
+        fused score and the share of each signal in it."""
         index = self._index(db, conn, user_id, as_of)
         fusion = index.fuse(query, query_vector, filters or SearchFilters(), limit, min_score=min_score)
         return [
