@@ -197,13 +197,17 @@ def evaluate(manager: MemoryManager, data: list[Any], dia: dict[str, str]) -> No
     report(results, search_ms)
 
 
+TUNED = ("vector", "input_vector", "keywords", "input", "names")  # the weights --cv chooses
+
+
 def weight_grid(inputs: bool) -> list[Weights]:
     """The weights `cross_validate` chooses from: the shipped ones and their neighbours."""
     grid = {
-        "vector": (0.7, 1.0, 1.4),
+        "vector": (0.5, 0.75, 1.0),
+        "input_vector": (0.5, 1.0, 1.5) if inputs else (WEIGHTS.input_vector,),
         "keywords": (0.5, 1.0),
-        "input": (0.5, 1.0, 1.5) if inputs else (WEIGHTS.input,),
-        "names": (0.0, 0.2, 0.4),
+        "input": (0.5, 1.0) if inputs else (WEIGHTS.input,),
+        "names": (0.0, 0.2),
     }
     return [Weights(**dict(zip(grid, values, strict=True))) for values in itertools.product(*grid.values())]
 
@@ -232,7 +236,7 @@ def cross_validate(manager: MemoryManager, data: list[Any], dia: dict[str, str],
         best = max(range(len(grid)), key=lambda i: np.mean([x for o in names if o != name for x in table[i][o]]))
         held += table[best][name]
         w = grid[best]
-        chosen = f"vector {w.vector}, keywords {w.keywords}, input {w.input}, names {w.names}"
+        chosen = ", ".join(f"{field} {getattr(w, field)}" for field in TUNED)
         ship = np.mean(shipped[name])
         print(f"{name:<10}{len(shipped[name]):>10}{np.mean(table[best][name]):>15.3f}{ship:>17.3f}   {chosen}")
     every = [x for name in names for x in shipped[name]]

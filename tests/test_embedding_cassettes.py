@@ -53,11 +53,14 @@ def test_one_batched_embedding_call_per_extraction(db: DuckDb, embedder: LiteLLM
     assert embedder.calls == 1  # a remote embedder: candidates were ranked without embedding the input
     rows = db.sql("SELECT count(*) FROM memory_embeddings WHERE model = 'openai:qwen1.5b'")
     assert rows == [(len(written),)]
+    # The conversation they came from is embedded in the same call, and stored beside each of them.
+    sources = db.sql("SELECT count(DISTINCT input_embedding) FROM memory_embeddings WHERE input_embedding IS NOT NULL")
+    assert sources == [(1,)] and written
     assert db.sql("SELECT purpose, user_id FROM llm_calls ORDER BY purpose") == [
         ("embedding", USER),
         ("extraction", USER),
     ]
-    # What qwen1.5b replied in the recording: both facts, both embedded in that one call.
+    # What qwen1.5b replied in the recording: both facts, embedded with their conversation in that one call.
     assert [(c.operation, c.memory) for c in result.changes] == [
         ("add", "Moved to Porto last month"),
         ("add", "Started learning the guitar"),

@@ -226,7 +226,7 @@ def test_vectors_round_trip_as_float32_bytes(store: Store) -> None:
     with store.transaction() as conn:
         vectors.write_vectors(conn, ALICE, "toy-embedder", [(tea.memory_id, 1)], vecs[:1])
     with store.reading() as conn:
-        assert vectors.missing_vectors(conn, "toy-embedder", 10) == [(rust.memory_id, 1, ALICE, "Writes Rust")]
+        assert vectors.missing_vectors(conn, "toy-embedder", 10) == [(rust.memory_id, 1, ALICE, "Writes Rust", None)]
         rows = vectors.load_user_rows(conn, ALICE, "toy-embedder")
         assert vectors.stored_embedders(conn) == {"toy-embedder": 4}
         with pytest.raises(ConfigError, match="cannot be compared"):

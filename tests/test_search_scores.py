@@ -22,7 +22,7 @@ from .test_search import WordEmbedder
 
 ANA = "ana@example.com"
 FACTS = ("Likes tea", "Drinks green tea every morning", "Lives in Lisbon", "Has a dog named Rex")
-SIGNAL_NAMES = ["vector", "keywords", "input", "names", "recency"]
+SIGNAL_NAMES = ["vector", "input_vector", "keywords", "input", "names", "recency"]
 
 
 @pytest.fixture
@@ -131,9 +131,12 @@ def test_cli_search_prints_scores_and_explains_them(dbfile: str) -> None:
 
     explained = ok("search", "tea", "--user", ANA, "--limit", "1", "--explain", "--db", dbfile, env=env)
     header = next(line for line in explained.splitlines() if "memory_id" in line)
-    assert re.findall(r"\w+", header)[:7] == ["score", "vector", "keywords", "input", "names", "recency", "memory_id"]
+    assert re.findall(r"\w+", header)[:8] == [
+        "score", "vector", "input_vector", "keywords", "input", "names", "recency", "memory_id"
+    ]  # fmt: skip
     # No vectors (lexical): vector 0; "Likes tea" is the best keyword match and the newest of the two.
-    assert re.search(r"│ 1\.00[01] +│ 0\.000 +│ 1\.000 +│ 0\.000 +│ 0\.000 +│ 0\.00[01] +│", explained), explained
+    row = r"│ 1\.00[01] +│ 0\.000 +│ 0\.000 +│ 1\.000 +│ 0\.000 +│ 0\.000 +│ 0\.00[01] +│"
+    assert re.search(row, explained), explained
 
     none = ok("search", "coffee", "--user", ANA, "--min-score", "0.1", "--db", dbfile, env=env)
     assert "no memory matches with a score of 0.1 or more" in none and "Likes tea" not in none

@@ -245,6 +245,14 @@ def m006_embedding_lookup(conn: duckdb.DuckDBPyConnection) -> None:
     return
 
 
+@migration
+def m007_input_embeddings(conn: Connection) -> None:
+    # The vector of the input a memory came from (the conversation an extraction read, or the text
+    # given with a direct add), beside the memory's own, in the same embedder's space. Search ranks
+    # by both: a short turn ("Yes, last week!") means what its context says. NULL: no input.
+    conn.execute("ALTER TABLE memory_embeddings ADD COLUMN input_embedding BYTEA")
+
+
 def applied_migrations(conn: duckdb.DuckDBPyConnection) -> list[str]:
     """The migrations recorded in this database (none for a new one); reads only."""
     if not _has_table(conn, "schema_migrations"):

@@ -23,6 +23,7 @@ from .migrations import MIGRATIONS
 from .migrations import m001_memory_core as m001_tables
 from .migrations import m002_sessions as m002_tables
 from .migrations import m004_retrieval as m004_tables
+from .migrations import m007_input_embeddings as m007_columns
 from .store import Connection
 from .views import POSTGRES_VIEWS
 
@@ -87,6 +88,11 @@ def m006_embedding_lookup(conn: Connection) -> None:
     # this index, which holds every column the join filters on, each memory's vector is one index
     # lookup whatever the statistics: 62 ms for a 10,000-memory user on a table of 20,000.
     conn.execute("CREATE INDEX memory_embeddings_key_idx ON memory_embeddings (user_id, model, memory_id, version)")
+
+
+@pg_migration
+def m007_input_embeddings(conn: Connection) -> None:
+    m007_columns(conn)  # ADD COLUMN ... BYTEA: both stores accept it
 
 
 if len(PG_MIGRATIONS) != len(MIGRATIONS):

@@ -67,18 +67,25 @@ def write_vectors(
     model: str,
     keys: Sequence[tuple[str, int]],
     vectors: npt.NDArray[np.float32],
+    input_vectors: Sequence[npt.NDArray[np.float32] | None] | None = None,
 ) -> None:
-    """Store one vector per (memory_id, version), inside the caller's transaction."""
+    """Store one vector per (memory_id, version), and its input's when given, inside the caller's transaction."""
     if not keys:
         return
     check_embedder(conn, model, int(vectors.shape[1]))
-    keyed = list(zip(keys, vectors, strict=True))
+    inputs = list(input_vectors) if input_vectors is not None else [None] * len(keys)
+    keyed = list(zip(keys, vectors, inputs, strict=True))
     for chunk in chunks(keyed, 5):
         rows: list[Any] = []
-        for (memory_id, version), vector in chunk:
-            rows += [memory_id, version, user_id, model, vector.astype("<f4").tobytes()]
-        values = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
-        conn.execute(f"INSERT INTO memory_embeddings VALUES {values}", rows)
+        for (memory_id, version), vector, source in chunk:
+            blob = None if source is None else source.astype("<f4").tobytes()
+            rows += [memory_id, version, user_id, model, vector.astype("<f4").tobytes(), blob]
+        values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
+        conn.execute(
+            "INSERT INTO memory_embeddings (memory_id, version, user_id, model, embedding, input_embedding)"
+            f" VALUES {values}",
+            rows,
+        )
 
 
 def drop_other_embedders(conn: Connection, keep: str) -> int:
@@ -88,11 +95,11 @@ def drop_other_embedders(conn: Connection, keep: str) -> int:
     return len(deleted)
 
 
-def missing_vectors(conn: Connection, model: str, limit: int) -> list[tuple[str, int, str, str]]:
-    """Current memories with no vector from ``model``: (memory_id, version, user_id, text)."""
+def missing_vectors(conn: Connection, model: str, limit: int) -> list[tuple[str, int, str, str, str | None]]:
+    """Current memories with no vector from ``model``: (memory_id, version, user_id, text, input)."""
     rows = conn.execute(
         """
-        SELECT m.memory_id, m.version, m.user_id, m.memory FROM memories m
+        SELECT m.memory_id, m.version, m.user_id, m.memory, m.input FROM memories m
         WHERE m.valid_to IS NULL AND NOT EXISTS (
             SELECT 1 FROM memory_embeddings e
             WHERE e.model = ? AND e.memory_id = m.memory_id AND e.version = m.version
@@ -101,7 +108,7 @@ def missing_vectors(conn: Connection, model: str, limit: int) -> list[tuple[str,
         """,
         [model, limit],
     ).fetchall()
-    return [(r[0], r[1], r[2], r[3]) for r in rows]
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
 @dataclass
@@ -119,6 +126,7 @@ class LoadedRows:
     updated: list[datetime]
     valid_to: list[datetime | None]
     vectors: list[bytes | None]
+    input_vectors: list[bytes | None]
 
 
 def load_user_rows(conn: Connection, user_id: str, model: str | None, *, as_of: datetime | None = None) -> LoadedRows:
@@ -132,10 +140,10 @@ def load_user_rows(conn: Connection, user_id: str, model: str | None, *, as_of: 
         rows = _select_user_rows(conn, user_id, model, validity, params)
     else:
         rows = _select_duckdb_user_rows(conn, user_id, model, validity, params)
-    columns: list[list[Any]] = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(11)]
-    ids, versions, texts, topics, agents, sessions, inputs, created, updated, valid_to, vectors = columns
+    columns: list[list[Any]] = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(12)]
+    ids, versions, texts, topics, agents, sessions, inputs, created, updated, valid_to, vectors, sources = columns
     return LoadedRows(ids, versions, texts, [list(t) for t in topics], agents, sessions, inputs, created, updated,
-                      valid_to, vectors)  # fmt: skip
+                      valid_to, vectors, sources)  # fmt: skip
 
 
 def _select_duckdb_user_rows(
@@ -159,9 +167,11 @@ def _select_user_rows(
     return conn.execute(
         f"""
         SELECT m.memory_id, m.version, m.memory, m.topics, m.agent_id, m.session_id, m.input, m.created_at,
-               m.valid_from, m.valid_to, e.embedding
+               m.valid_from, m.valid_to, e.embedding, e.input_embedding
         FROM memories m
-        LEFT JOIN (SELECT memory_id, version, embedding FROM memory_embeddings WHERE user_id = ? AND model = ?) e
+        LEFT JOIN (
+            SELECT memory_id, version, embedding, input_embedding FROM memory_embeddings WHERE user_id = ? AND model = ?
+        ) e
             ON e.memory_id = m.memory_id AND e.version = m.version
         WHERE m.user_id = ? AND {validity}
         ORDER BY m.valid_from, m.memory_id

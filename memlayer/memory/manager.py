@@ -26,7 +26,7 @@ from ..records import ExtractionResult, Memory, MemoryEvent, Message, SearchHit
 from ..search.embedders import Embedder, EmbedderOption
 from ..search.retrieval import NO_VECTORS, Retrieval, search_request
 from .extraction import ExtractionPlan
-from .pipeline import add_once, commit_reply, log_failed_call, plan
+from .pipeline import add_once, commit_reply, log_failed_call, plan, replacement_vectors
 
 __all__ = ["MemoryManager"]
 
@@ -246,7 +246,7 @@ class MemoryManager:
         names = None if topics is None else checks.topics(topics)
         origin = Provenance(user, "api", clock.now())
         changes = ChangeSet(origin)
-        vectors = self._retrieval.embed([text])
+        vectors = replacement_vectors(self.db, self._retrieval, user, key, text)
         with self._retrieval.transaction(self.db, changes, vectors) as conn:
             old = _current_memory(conn, user, key)
             new = changes.update(old, text, names if names is not None else old.topics)

@@ -18,7 +18,7 @@ from ..errors import MemlayerError
 from ..llm.typed import TypedReply
 from ..llm.usage import LLMCallError
 from ..records import ExtractionResult, Memory, Message
-from ..search.retrieval import Retrieval
+from ..search.retrieval import NO_VECTORS, Embedded, Retrieval
 from .extraction import ExtractionPlan, add_texts, apply_operations, changed_texts, plan_extraction, source_text
 from .prompts import PROMPT_VERSION
 
@@ -76,7 +76,7 @@ def commit_reply(
     operations = list(getattr(reply.value, "operations", []))
     changes = ChangeSet(origin)
     try:
-        vectors = retrieval.embed(changed_texts(plan, operations))  # one batched call, outside the lock
+        vectors = retrieval.embed(changed_texts(plan, operations), [plan.input])  # one batched call, outside the lock
         with retrieval.transaction(db, changes, vectors) as conn:
             skipped = apply_operations(changes, plan, operations, stored_keys(conn, user, add_texts(plan, operations)))
             changes.write(conn)
@@ -101,10 +101,22 @@ def log_failed_call(db: Store, exc: LLMCallError, user: str, agent: str | None, 
         _log.warning("could not record the failed LLM call %s: %s", exc.usage.call_id, log_error)
 
 
+def replacement_vectors(db: Store, retrieval: Retrieval, user: str, memory_id: str, text: str) -> Embedded:
+    """The vectors of a memory's new text and of the input it keeps: read first, to embed outside the lock.
+
+    If the memory changes before the write, its input may differ: then it gets no input vector.
+    """
+    if retrieval.embedder is None:
+        return NO_VECTORS
+    with db.reading() as conn:
+        old = memory_sql.find_memory(conn, user, memory_id)
+    return retrieval.embed([text], [old.input if old is not None else None])
+
+
 def add_once(db: Store, retrieval: Retrieval, origin: Provenance, text: str, topics: list[str]) -> Memory:
     """Add ``text`` for ``origin.user_id`` unless it is already a current memory; returns the memory it is."""
     changes = ChangeSet(origin)
-    vectors = retrieval.embed([text])  # one call, before the lock
+    vectors = retrieval.embed([text], [origin.input])  # one call, before the lock
     with retrieval.transaction(db, changes, vectors) as conn:
         existing = memory_sql.find_by_text(conn, origin.user_id, text)
         if existing is not None:

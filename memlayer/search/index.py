@@ -42,6 +42,7 @@ from ..db.vectors import LoadedRows
 from ..records import Memory
 from .bm25 import BM25Index, query_names, tokenize
 from .filters import SearchFilters
+from .vector_column import VectorColumn, from_blobs
 
 __all__ = ["SIGNALS", "WEIGHTS", "Fusion", "UserIndex", "Weights"]
 
@@ -56,7 +57,8 @@ FEEDBACK_MIN_ROWS = 100  # below this, word rarity means little and a few result
 class Weights:
     """How much each signal can add to the fused score (its share is its normalised score times this)."""
 
-    vector: float = 1.0
+    vector: float = 1.0  # similarity of the memory's text
+    input_vector: float = 1.0  # similarity of the input it came from
     keywords: float = 1.0  # BM25 over the memory's text
     input: float = 1.0  # BM25 over the start of the input it came from
     names: float = 0.2  # the share of the names in the query that the memory's text holds
@@ -67,7 +69,8 @@ class Weights:
 WEIGHTS = Weights()
 
 
-SIGNALS = ("vector", "keywords", "input", "names", "recency")  # the fused score is the sum of their shares
+# The fused score is the sum of their shares.
+SIGNALS = ("vector", "input_vector", "keywords", "input", "names", "recency")
 
 
 @dataclass(frozen=True)
@@ -110,17 +113,10 @@ class UserIndex:
         self._stamps: list[float] = []
         self._text_words = BM25Index()
         self._input_words = BM25Index(INPUT_TOKENS)
-        self._vectors: npt.NDArray[np.float32] = np.zeros((0, 0), dtype=np.float32)
-        self._has_vec: list[bool] = []
+        self._vectors = VectorColumn()  # of the memories' texts
+        self._input_vectors = VectorColumn()  # of the inputs they came from
         self._arrays: tuple[npt.NDArray[Any], ...] | None = None
-        self._dim = 0
-        blobs = rows.vectors
-        if blobs and all(b is not None for b in blobs) and len({len(b) for b in blobs if b is not None}) == 1:
-            # One buffer for the whole user: a row-by-row copy costs more than the query that read them.
-            matrix = np.frombuffer(b"".join(b for b in blobs if b is not None), dtype="<f4").reshape(len(blobs), -1)
-            self._append_many(rows, list(matrix))
-        else:
-            self._append_many(rows, [None if v is None else np.frombuffer(v, dtype="<f4") for v in blobs])
+        self._append_many(rows, from_blobs(rows.vectors), from_blobs(rows.input_vectors))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -131,7 +127,12 @@ class UserIndex:
 
     # -- building --------------------------------------------------------------------------------
 
-    def _append_many(self, rows: LoadedRows, vectors: Sequence[npt.NDArray[np.float32] | None]) -> None:
+    def _append_many(
+        self,
+        rows: LoadedRows,
+        vectors: Sequence[npt.NDArray[np.float32] | None],
+        input_vectors: Sequence[npt.NDArray[np.float32] | None],
+    ) -> None:
         start = len(self.ids)
         for i, memory_id in enumerate(rows.memory_ids):
             row = start + i
@@ -152,32 +153,17 @@ class UserIndex:
         self.created += rows.created
         self.updated += rows.updated
         self.valid_to += rows.valid_to
-        self._add_vectors(vectors)
+        self._vectors.extend(vectors)
+        self._input_vectors.extend(input_vectors)
         self._arrays = None
 
-    def _add_vectors(self, vectors: Sequence[npt.NDArray[np.float32] | None]) -> None:
-        dims = {v.shape[0] for v in vectors if v is not None}
-        if dims and not self._dim:
-            self._dim = dims.pop()
-        need = len(self._has_vec) + len(vectors)
-        if self._dim and not self._has_vec and all(v is not None and v.shape[0] == self._dim for v in vectors):
-            self._vectors = np.array(vectors, dtype=np.float32).reshape(len(vectors), self._dim)
-            self._has_vec = [True] * len(vectors)
-            return
-        if self._dim and self._vectors.shape[0] < need:
-            grown = np.zeros((max(need, 2 * self._vectors.shape[0], 64), self._dim), dtype=np.float32)
-            if self._vectors.shape[1] == self._dim:
-                grown[: self._vectors.shape[0]] = self._vectors
-            self._vectors = grown
-        for vector in vectors:
-            row = len(self._has_vec)
-            ok = vector is not None and vector.shape[0] == self._dim
-            if ok:
-                assert vector is not None
-                self._vectors[row] = vector
-            self._has_vec.append(ok)
-
-    def apply(self, touched: Sequence[str], current: Sequence[Memory], vectors: dict[tuple[str, int], Any]) -> None:
+    def apply(
+        self,
+        touched: Sequence[str],
+        current: Sequence[Memory],
+        vectors: dict[tuple[str, int], Any],
+        input_vectors: dict[tuple[str, int], Any] | None = None,
+    ) -> None:
         """Retire every row of the ``touched`` memory ids, then add their ``current`` versions."""
         for memory_id in touched:
             row = self.row_of.pop(memory_id, None)
@@ -196,8 +182,11 @@ class UserIndex:
                 [clock.naive(m.updated_at) for m in current],
                 [None for _ in current],
                 [None for _ in current],
+                [None for _ in current],
             )
-            self._append_many(rows, [vectors.get((m.memory_id, m.version)) for m in current])
+            keys = [(m.memory_id, m.version) for m in current]
+            sources = input_vectors or {}
+            self._append_many(rows, [vectors.get(k) for k in keys], [sources.get(k) for k in keys])
         self._arrays = None
 
     # -- ranking ---------------------------------------------------------------------------------
@@ -207,13 +196,14 @@ class UserIndex:
             self._arrays = (
                 np.array(self._alive, dtype=bool),
                 np.array(self._stamps, dtype=np.float64),
-                np.array(self._has_vec, dtype=bool),
+                np.array(self._vectors.has, dtype=bool),
                 np.array(self.agents, dtype=object),
+                np.array(self._input_vectors.has, dtype=bool),
             )
         return self._arrays
 
     def _mask(self, filters: SearchFilters) -> npt.NDArray[np.bool_]:
-        alive, stamps, _has_vec, agents = self._columns()
+        alive, stamps, _has_vec, agents, _has_input = self._columns()
         mask = alive.copy()
         if filters.agent_id is not None:
             mask &= agents == filters.agent_id
@@ -262,19 +252,19 @@ class UserIndex:
         mask = self._mask(filters)
         if not mask.any():
             return Fusion([], np.zeros(0), {})
-        _alive, stamps, has_vec, _agents = self._columns()
+        _alive, stamps, has_vec, _agents, has_input = self._columns()
         # Each signal's weighted share, one array over all rows: the fused score is their sum, added
         # in the order of `SIGNALS`, so the ranking is the same as summing in place.
         parts: dict[str, npt.NDArray[np.float64]] = {}
         fused = np.zeros(len(self.ids), dtype=np.float64)
-        if query_vector is not None and self._dim == query_vector.shape[0]:
-            rows = np.flatnonzero(mask & has_vec)
-            if rows.size:
-                # One pass over the contiguous matrix: gathering the rows first would copy them.
-                similarity = self._vectors[: len(self.ids)] @ query_vector
-                parts["vector"] = np.zeros(len(self.ids), dtype=np.float64)
-                parts["vector"][rows] = weights.vector * _min_max(similarity[rows])
-                fused += parts["vector"]
+        if query_vector is not None:
+            columns = (("vector", self._vectors, has_vec, weights.vector),
+                       ("input_vector", self._input_vectors, has_input, weights.input_vector))  # fmt: skip
+            for name, column, has, weight in columns:
+                share = self._vector_share(column, query_vector, mask & has, weight)
+                if share is not None:
+                    parts[name] = share
+                    fused += share
         if use_bm25:
             for name, scores in self._keyword_parts(query, mask, fused, weights).items():
                 parts[name] = scores
@@ -293,6 +283,18 @@ class UserIndex:
             rows = rows[np.argpartition(-fused[rows], max(limit, DEPTH) - 1)[: max(limit, DEPTH)]]
         rows = rows[np.lexsort((*self._ties(rows), -fused[rows]))[:limit]]
         return Fusion([int(r) for r in rows], fused, parts)
+
+    def _vector_share(
+        self, column: VectorColumn, query: npt.NDArray[np.float32], rows: npt.NDArray[np.bool_], weight: float
+    ) -> npt.NDArray[np.float64] | None:
+        """``weight`` times the min-max scaled similarity of the ``rows`` (0 elsewhere); None if none can be scored."""
+        picked = np.flatnonzero(rows)
+        similarity = column.similarity(query, len(self.ids)) if picked.size and weight else None
+        if similarity is None:
+            return None
+        share = np.zeros(len(self.ids), dtype=np.float64)
+        share[picked] = weight * _min_max(similarity[picked])
+        return share
 
     def _keyword_parts(
         self, query: str, mask: npt.NDArray[np.bool_], fused: npt.NDArray[np.float64], weights: Weights

@@ -71,6 +71,8 @@ class SearchIndex:
         current: Sequence[Memory],
         vectors: dict[tuple[str, int], Any],
         revisions: tuple[int, int] | None = None,
+        *,
+        input_vectors: dict[tuple[str, int], Any] | None = None,
     ) -> None:
         """A committed change of this process; ``revisions`` (before, after) when the store has them."""
         with self._lock:
@@ -80,7 +82,8 @@ class SearchIndex:
             if revisions is not None and self._revisions.get(user_id) != revisions[0]:
                 self.forget(user_id)  # another process wrote since the load: reload on next use
                 return
-            index.apply(touched, current, vectors if self.model is not None else {})
+            embedded = self.model is not None
+            index.apply(touched, current, vectors if embedded else {}, input_vectors if embedded else {})
             if revisions is not None:
                 self._revisions[user_id] = revisions[1]
             if index.alive_count * 2 < len(index):  # mostly retired rows: reload on next use

@@ -36,6 +36,16 @@ __all__ = ["NO_VECTORS", "Embedded", "Retrieval", "SearchRequest", "search_reque
 _log = logging.getLogger("memlayer")
 
 Vectors = dict[str, "npt.NDArray[np.float32]"]
+Keyed = dict[tuple[str, int], Any]  # (memory_id, version) -> vector
+
+# How much of a memory's input is embedded: about the 512 tokens e5 reads, and no whole transcript
+# sent to a remote embedder. BM25 reads the input's first 128 words (`memlayer.search.index`).
+INPUT_CHARS = 2000
+
+
+def input_text(source: str | None) -> str:
+    """The part of an input that is embedded ("" for none)."""
+    return (source or "")[:INPUT_CHARS].strip()
 
 
 @dataclass(frozen=True)
@@ -105,11 +115,12 @@ class Retrieval:
 
     # -- writes ------------------------------------------------------------------------------------
 
-    def embed(self, texts: Sequence[str]) -> Embedded:
-        """One batched call for the distinct ``texts``; call it before taking the write lock."""
+    def embed(self, texts: Sequence[str], inputs: Sequence[str | None] = ()) -> Embedded:
+        """One batched call for the distinct ``texts`` and the start of each of the ``inputs`` they came
+        from; call it before taking the write lock."""
         if self.embedder is None:
             return NO_VECTORS
-        unique = list(dict.fromkeys(t.strip() for t in texts if t.strip()))
+        unique = list(dict.fromkeys(t for t in [*(t.strip() for t in texts), *map(input_text, inputs)] if t))
         if not unique:
             return NO_VECTORS
         matrix, usage = self._embed_documents(unique)
@@ -138,20 +149,23 @@ class Retrieval:
         the indexes."""
         with db.reading(), db.transaction() as conn:
             yield conn
-            keyed = self._keyed(changes, embedded.vectors)
+            keyed, sources = self._keyed(changes, embedded.vectors)
             if keyed and self.model is not None:
                 import numpy as np
 
-                keys = list(keyed)
-                vector_sql.write_vectors(conn, changes.origin.user_id, self.model, keys, np.stack(list(keyed.values())))
+                keys, user = list(keyed), changes.origin.user_id
+                inputs = [sources.get(key) for key in keys]
+                vector_sql.write_vectors(conn, user, self.model, keys, np.stack(list(keyed.values())), inputs)
             for usage in embedded.usage:
                 memory_sql.insert_llm_call(conn, usage, changes.origin, prompt_version=None)
             # Still under the lock: the transaction has committed when the inner block exits, so
             # the index update happens before any other thread can search or write.
-        self._committed(db, changes, keyed)
+        self._committed(db, changes, keyed, sources)
 
-    def _keyed(self, changes: ChangeSet, vectors: Vectors) -> dict[tuple[str, int], Any]:
-        keyed: dict[tuple[str, int], Any] = {}
+    def _keyed(self, changes: ChangeSet, vectors: Vectors) -> tuple[Keyed, Keyed]:
+        """The vectors of the change's current versions, and of the inputs they came from."""
+        keyed: Keyed = {}
+        sources: Keyed = {}
         for memory in changes.current_versions():
             vector = vectors.get(memory.memory.strip())
             if vector is None:
@@ -159,16 +173,21 @@ class Retrieval:
                     _log.warning("memory %s has no vector; search ranks it by keywords", memory.memory_id)
                 continue
             keyed[(memory.memory_id, memory.version)] = vector
-        return keyed
+            source = vectors.get(input_text(memory.input))
+            if source is not None:
+                sources[(memory.memory_id, memory.version)] = source
+        return keyed, sources
 
-    def _committed(self, db: Store, changes: ChangeSet, keyed: dict[tuple[str, int], Any]) -> None:
+    def _committed(self, db: Store, changes: ChangeSet, keyed: Keyed, sources: Keyed) -> None:
         touched, current = changes.touched_ids(), changes.current_versions()
         from .indexes import indexes_of  # here, not at the top: it brings numpy (60 ms)
 
         for index in indexes_of(db):
+            same = index.model == self.model
             index.apply(
-                changes.origin.user_id, touched, current, keyed if index.model == self.model else {}, changes.revisions
-            )
+                changes.origin.user_id, touched, current, keyed if same else {}, changes.revisions,
+                input_vectors=sources if same else {},
+            )  # fmt: skip
 
     def forget(self, db: Store, user_id: str | None = None) -> None:
         """Drop loaded indexes (one user's, or all) after a write that bypassed `transaction`."""
@@ -185,18 +204,23 @@ class Retrieval:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size!r}")
         with db.transaction() as conn:
             vector_sql.drop_other_embedders(conn, self.model)
+        import numpy as np
+
         done = 0
         while True:
             with db.reading() as conn:
                 todo = vector_sql.missing_vectors(conn, self.model, batch_size)
             if not todo:
                 break
-            matrix = self.embedder.embed_documents([text for *_, text in todo])
+            texts = list(dict.fromkeys(t for row in todo for t in (row[3].strip(), input_text(row[4])) if t))
+            vectors = dict(zip(texts, self.embedder.embed_documents(texts), strict=True))
             with db.transaction() as conn:
                 for user in sorted({row[2] for row in todo}):
-                    picked = [i for i, row in enumerate(todo) if row[2] == user]
-                    keys = [(todo[i][0], todo[i][1]) for i in picked]
-                    vector_sql.write_vectors(conn, user, self.model, keys, matrix[picked])
+                    picked = [row for row in todo if row[2] == user]
+                    keys = [(row[0], row[1]) for row in picked]
+                    matrix = np.stack([vectors[row[3].strip()] for row in picked])
+                    sources = [vectors.get(input_text(row[4])) for row in picked]
+                    vector_sql.write_vectors(conn, user, self.model, keys, matrix, sources)
             done += len(todo)
         self.forget(db)
         return done
