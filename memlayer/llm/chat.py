@@ -24,7 +24,7 @@ from .. import flow
 from ..records import LLMUsage
 from .litellm import check_keys_when_recording, import_litellm
 from .spec import ModelSpec
-from .usage import LLMCallError, UsageMeter, call_failure, usage_of
+from .usage import LLMCallError, UsageMeter, call_failure, litellm_pricing, usage_of
 
 __all__ = ["ChatReply", "ToolCall", "ToolMode", "ToolSpec", "default_tool_mode", "step", "tool_result_messages"]
 
@@ -90,7 +90,7 @@ def step(
             response = litellm.stream_chunk_builder(chunks, messages=kwargs["messages"])
     except Exception as exc:
         raise call_failure(spec, "chat", meter, time.perf_counter() - started, exc) from exc
-    meter.record(response, time.perf_counter() - started, litellm)
+    meter.record(response, time.perf_counter() - started, litellm_pricing(litellm))
     return _reply(spec, response, tools, mode, meter, time.perf_counter() - started)
 
 
