@@ -21,15 +21,18 @@ from typing import Any
 
 import pytest
 
-from memlayer import ConfigError, DuckDb, MemoryManager
+from memlayer import ConfigError, DuckDb, MemoryManager, ModelError
 from memlayer.cassettes import use_cassette
+from memlayer.llm.embedding import embed_texts
 from memlayer.llm.openai_http import TRANSPORT_ENV, uses_direct
 from memlayer.llm.spec import parse_model
 from memlayer.llm.usage import LLMCallError
+from memlayer.search.embedders import LiteLLMEmbedder
 
+from . import test_embedding_cassettes as recorded_embeddings
 from . import test_extraction_cassettes as recorded
 from .conftest import CASSETTES, LOCAL_API_BASE, LOCAL_MODEL
-from .openai_stub import OpenAIStub, Stall, chat_reply, openai_stub
+from .openai_stub import OpenAIStub, Stall, chat_reply, embedding_reply, openai_stub
 
 TEA = {"operations": [{"op": "add", "memory": "Drinks green tea every morning", "topics": ["food"]}]}
 SAID = "I drink green tea every morning."
@@ -312,3 +315,42 @@ def test_a_fresh_process_extracts_without_importing_litellm_or_the_sdk(tmp_path:
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     assert json.loads(out.splitlines()[-1]) == {"changes": ["Drinks green tea every morning"] * 2, "heavy": []}
     assert len(stub.requests) == 2
+
+
+# -- embeddings ------------------------------------------------------------------------------------------
+
+
+def test_an_embedding_call_sends_and_reads_what_litellm_does(monkeypatch: pytest.MonkeyPatch, stub: OpenAIStub) -> None:
+    spec = parse_model("openai:text-embedding-3-small", api_base=stub.api_base, api_key="k", num_retries=0)
+    seen = {}
+    for transport in ("litellm", "direct"):
+        monkeypatch.setenv(TRANSPORT_ENV, transport)
+        stub.script(embedding_reply([[0.5, 0.25], [1.0, -1.0]], model="text-embedding-3-small", tokens=8))
+        vectors, usage = embed_texts(spec, ["green tea", "Porto"])
+        seen[transport] = (vectors, usage.input_tokens, usage.cost_usd, stub.requests[0].path, stub.requests[0].body)
+    assert seen["direct"][:2] == seen["litellm"][:2] == ([[0.5, 0.25], [1.0, -1.0]], 8)
+    assert seen["direct"][2] == pytest.approx(seen["litellm"][2]) and seen["direct"][2] == pytest.approx(8 * 2e-8)
+    assert seen["direct"][3:] == seen["litellm"][3:]
+
+
+def test_a_failed_embedding_call_is_a_model_error(monkeypatch: pytest.MonkeyPatch, stub: OpenAIStub) -> None:
+    monkeypatch.setenv(TRANSPORT_ENV, "direct")
+    spec = parse_model("openai:text-embedding-3-small", api_base=stub.api_base, api_key="k", num_retries=1)
+    stub.script((503, {"error": {"message": "busy"}}), (503, {"error": {"message": "busy"}}))
+    with pytest.raises(ModelError, match=r"the embedding call failed, nothing was written: .*busy"):
+        embed_texts(spec, ["green tea"])
+    assert len(stub.requests) == 2  # re-sent once
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["test_embeddings_are_stored_with_the_model_and_its_dimension", "test_one_batched_embedding_call_per_extraction"],
+)
+def test_the_recorded_embeddings_replay_over_the_direct_path(
+    monkeypatch: pytest.MonkeyPatch, db: DuckDb, name: str
+) -> None:
+    monkeypatch.setenv(TRANSPORT_ENV, "direct")
+    embedder = LiteLLMEmbedder(LOCAL_MODEL, api_base=LOCAL_API_BASE, api_key="local", num_retries=0)
+    assert uses_direct(embedder.spec, purpose="embedding")
+    with use_cassette(CASSETTES / "test_embedding_cassettes" / f"{name}.json", mode="none"):
+        getattr(recorded_embeddings, name)(db, embedder)

@@ -10,12 +10,14 @@ made per call, and is deterministic:
   request qualifies, even with LiteLLM imported; ``auto`` (the default) as ``direct``, but only while
   LiteLLM is not imported in the process (``"litellm" in sys.modules``): then nothing would be saved,
   and a user's LiteLLM callbacks and logging must see the calls. Another value is a `ConfigError`.
-- A request qualifies when the provider is ``openai`` (``openai:x`` or ``openai/x``, with or without
+- A typed request qualifies when the provider is ``openai`` (``openai:x`` or ``openai/x``, with or without
   ``api_base``), the model is not one LiteLLM rewrites requests for (``o1``..``o9*``, ``gpt-5*``/``gpt-6*``,
   audio, search and realtime models), the mode is ``tools`` or ``json_schema`` (the two default modes),
   every extra keyword is a plain chat completions body parameter (`BODY_PARAMS`) or ``timeout``, and no
   proxy is set in the environment (``HTTPS_PROXY``, ...). Anything else (LiteLLM's ``mock_response``,
-  ``extra_headers``, ...) goes to LiteLLM; so does every other provider.
+  ``extra_headers``, ...) goes to LiteLLM; so does every other provider. An embedding request
+  (``/v1/embeddings``) qualifies on the same terms, with `EMBEDDING_PARAMS`, ``timeout`` and
+  ``num_retries`` (how often a transient error is re-sent; LiteLLM's default, 2) as its extra keywords.
 
 The endpoint and key come from the call (``api_base``, ``api_key``) or the environment, as LiteLLM reads
 them: ``OPENAI_BASE_URL`` / ``OPENAI_API_BASE``, ``OPENAI_API_KEY``, ``OPENAI_ORGANIZATION`` /
@@ -34,13 +36,14 @@ import re
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import ConfigError
 from .spec import ModelSpec
 
 __all__ = [
     "BODY_PARAMS",
+    "EMBEDDING_PARAMS",
     "TRANSPORT_ENV",
     "Completion",
     "ProviderError",
@@ -48,6 +51,7 @@ __all__ = [
     "acomplete",
     "build_request",
     "complete",
+    "post_json",
     "transport_setting",
     "uses_direct",
 ]
@@ -59,6 +63,7 @@ BODY_PARAMS = frozenset(
     {"temperature", "top_p", "max_tokens", "max_completion_tokens", "seed", "stop", "presence_penalty",
      "frequency_penalty", "logit_bias", "user"}
 )  # fmt: skip
+EMBEDDING_PARAMS = frozenset({"dimensions", "user"})
 _REWRITTEN_MODELS = re.compile(r"^o\d|gpt-5|gpt-6|audio|search|realtime")
 _DEFAULT_BASE = "https://api.openai.com/v1"
 _DEFAULT_TIMEOUT = 600.0  # seconds, LiteLLM's default for OpenAI
@@ -72,15 +77,17 @@ def transport_setting() -> str:
     return value
 
 
-def uses_direct(spec: ModelSpec) -> bool:
-    """Whether the typed call for ``spec`` goes over this module instead of LiteLLM (see the module doc)."""
+def uses_direct(spec: ModelSpec, *, purpose: Literal["typed", "embedding"] = "typed") -> bool:
+    """Whether the typed call (or an embedding call) for ``spec`` goes over this module (see the module doc)."""
     setting = transport_setting()
     if setting == "litellm" or (setting == "auto" and "litellm" in sys.modules):
         return False
+    if _proxied() or spec.provider != "openai":
+        return False
+    if purpose == "embedding":
+        return all(key in EMBEDDING_PARAMS or key in ("timeout", "num_retries") for key in spec.extra)
     return (
-        not _proxied()
-        and spec.provider == "openai"
-        and not _REWRITTEN_MODELS.search(spec.name.rsplit("/", 1)[-1].lower())
+        not _REWRITTEN_MODELS.search(spec.name.rsplit("/", 1)[-1].lower())
         and spec.instructor_mode in ("tools", "json_schema")
         and all(key in BODY_PARAMS or key == "timeout" for key in spec.extra)
     )
@@ -115,8 +122,8 @@ class Request:
     timeout: float
 
 
-def build_request(spec: ModelSpec, body: dict[str, Any]) -> Request:
-    """The POST for ``body`` (``model`` and the rest): URL, headers and timeout from the spec or environment."""
+def build_request(spec: ModelSpec, body: dict[str, Any], *, endpoint: str = "chat/completions") -> Request:
+    """The POST of ``body`` to ``endpoint``: URL, headers and timeout from the spec or the environment."""
     base = spec.api_base or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE") or _DEFAULT_BASE
     key = spec.api_key or os.environ.get("OPENAI_API_KEY")
     if not key:
@@ -128,7 +135,7 @@ def build_request(spec: ModelSpec, body: dict[str, Any]) -> Request:
         headers["openai-project"] = project
     timeout = float(spec.extra.get("timeout") or _DEFAULT_TIMEOUT)
     sent = {key: value for key, value in body.items() if key != "timeout" and value is not None}
-    return Request(base.rstrip("/") + "/chat/completions", headers, sent, timeout)
+    return Request(f"{base.rstrip('/')}/{endpoint}", headers, sent, timeout)
 
 
 # -- the reply ------------------------------------------------------------------------------------
@@ -213,17 +220,20 @@ def _usage(data: dict[str, Any]) -> Usage:
 
 
 def complete(request: Request) -> Completion:
-    """POST ``request``; the parsed reply, or `ProviderError`."""
-    status, reason, raw = _post(request)
-    return _read(status, reason, raw)
+    """POST ``request``; the parsed chat completion, or `ProviderError`."""
+    return parse_completion(post_json(request))
 
 
 async def acomplete(request: Request) -> Completion:
     """`complete` from the event loop: the blocking request runs in a worker thread."""
     import asyncio
 
-    status, reason, raw = await asyncio.to_thread(_post, request)
-    return _read(status, reason, raw)
+    return parse_completion(_read(*await asyncio.to_thread(_post, request)))
+
+
+def post_json(request: Request) -> Any:
+    """POST ``request``; the reply's JSON, or `ProviderError`."""
+    return _read(*_post(request))
 
 
 def _post(request: Request) -> tuple[int, str, bytes]:
@@ -275,7 +285,7 @@ def _connect(kind: Any, host: str, port: int, tls: bool, timeout: float) -> Any:
     return kind(host, port, timeout=timeout)
 
 
-def _read(status: int, reason: str, raw: bytes) -> Completion:
+def _read(status: int, reason: str, raw: bytes) -> Any:
     text = raw.decode("utf-8", errors="replace")
     if status >= 400:
         kind = _STATUS_KINDS.get(status, "InternalServerError" if status >= 500 else "APIError")
@@ -285,7 +295,7 @@ def _read(status: int, reason: str, raw: bytes) -> Completion:
         data = json.loads(text)
     except ValueError as exc:
         raise ProviderError("APIError", f"the reply is not JSON: {text[:200]!r}") from exc
-    return parse_completion(data)
+    return data
 
 
 def _error_text(text: str, reason: str) -> str:

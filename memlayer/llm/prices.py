@@ -20,7 +20,7 @@ from typing import Any
 
 from .openai_http import Completion
 
-__all__ = ["completion_cost", "price_entry"]
+__all__ = ["completion_cost", "embedding_cost", "price_entry"]
 
 _FILE = "model_prices_and_context_window_backup.json"
 _TIER = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
@@ -73,3 +73,11 @@ def completion_cost(response: Completion, *, provider: str = "openai") -> float 
     cached = min(usage.cached_tokens, usage.prompt_tokens)
     cache_rate = rate("cache_read_input_token_cost") if "cache_read_input_token_cost" in entry else input_rate
     return (usage.prompt_tokens - cached) * input_rate + cached * cache_rate + usage.completion_tokens * output_rate
+
+
+def embedding_cost(model: str, tokens: int, *, provider: str = "openai") -> float | None:
+    """The cost in USD of embedding ``tokens`` input tokens, or ``None`` when ``model`` is not priced."""
+    entry = price_entry(model) or price_entry(f"{provider}/{model}")
+    if entry is None or "input_cost_per_token" not in entry:
+        return None
+    return tokens * float(entry["input_cost_per_token"])
