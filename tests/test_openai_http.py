@@ -24,6 +24,7 @@ import pytest
 from memlayer import ConfigError, DuckDb, MemoryManager, ModelError
 from memlayer.cassettes import use_cassette
 from memlayer.llm.embedding import embed_texts
+from memlayer.llm.litellm import missing_keys
 from memlayer.llm.openai_http import TRANSPORT_ENV, uses_direct
 from memlayer.llm.spec import parse_model
 from memlayer.llm.usage import LLMCallError
@@ -354,3 +355,31 @@ def test_the_recorded_embeddings_replay_over_the_direct_path(
     assert uses_direct(embedder.spec, purpose="embedding")
     with use_cassette(CASSETTES / "test_embedding_cassettes" / f"{name}.json", mode="none"):
         getattr(recorded_embeddings, name)(db, embedder)
+
+
+@pytest.mark.parametrize("key", [None, "", "sk-test"])
+def test_the_openai_key_check_agrees_with_litellm_without_importing_it(
+    monkeypatch: pytest.MonkeyPatch, key: str | None
+) -> None:
+    import litellm
+
+    if key is None:
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    else:
+        monkeypatch.setenv("OPENAI_API_KEY", key)
+    spec = parse_model("openai:gpt-4o-mini")
+    assert missing_keys(spec) == litellm.validate_environment(model=spec.litellm_model)["missing_keys"]
+
+
+def test_recording_without_a_key_names_the_variable_before_sending(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, stub: OpenAIStub
+) -> None:
+    monkeypatch.setenv(TRANSPORT_ENV, "direct")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    manager = _manager(tmp_path, stub, "direct", api_key=None)
+    with (
+        pytest.raises(ConfigError, match=r"needs an API key to record .*: set OPENAI_API_KEY"),
+        use_cassette(tmp_path / "new.json", mode="once"),
+    ):
+        manager.create_user_memories(SAID, user_id="u1")
+    assert stub.requests == [] and not (tmp_path / "new.json").exists()

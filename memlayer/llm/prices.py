@@ -1,12 +1,13 @@
 """What a direct call cost, from the price list LiteLLM ships, read as a file without importing LiteLLM.
 
 LiteLLM's ``model_prices_and_context_window_backup.json`` is 3.5 MB and parsing all of it takes ~35 ms,
-so only the entry asked for is parsed: the file's top-level keys are the model names, each at the
-start of a line (``    "gpt-4o-mini": {``). The text is read once per process; each model's entry
-(or its absence) once. The price is LiteLLM's for a chat completion: prompt tokens at the input rate,
-those read from the prompt cache at the cache-read rate, completion tokens at the output rate, with the
-service tier's rates (``_priority``, ``_flex``) and the long-prompt tiers (``_above_128k_tokens``) where
-the entry has them. A model the file does not price (local servers) costs ``None``.
+so only the entry asked for is decoded and parsed: the file's top-level keys are the model names, each
+at the start of a line (``    "gpt-4o-mini": {``). The bytes are read once per process (~2 ms); each
+model's entry (or its absence) is looked up once. The price is LiteLLM's for a chat completion: prompt
+tokens at the input rate, those read from the prompt cache at the cache-read rate, completion tokens at
+the output rate, with the service tier's rates (``_priority``, ``_flex``) and the long-prompt tiers
+(``_above_128k_tokens``) where the entry has them; an embedding's input tokens at the input rate. A
+model the file does not price (local servers) costs ``None``.
 """
 
 from __future__ import annotations
@@ -27,29 +28,33 @@ _TIER = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
 
 
 @functools.cache
-def _price_text() -> str:
+def _price_file() -> bytes:
     spec = importlib.util.find_spec("litellm")
     if spec is None or not spec.submodule_search_locations:
-        return ""
+        return b""
     try:
-        return Path(spec.submodule_search_locations[0], _FILE).read_text(encoding="utf-8")
+        return Path(spec.submodule_search_locations[0], _FILE).read_bytes()
     except OSError:
-        return ""
+        return b""
 
 
 @functools.lru_cache(maxsize=256)
 def price_entry(model: str) -> dict[str, Any] | None:
     """The price list's entry for ``model`` (an exact key), or ``None``."""
-    text = _price_text()
-    key = f"\n    {json.dumps(model)}:"
-    start = text.find(key)
+    data = _price_file()
+    key = f"\n    {json.dumps(model)}:".encode()
+    start = data.find(key)
     if start < 0:
         return None
-    try:
-        entry, _ = json.JSONDecoder().raw_decode(text, text.index("{", start + len(key)))
-    except ValueError:
-        return None
-    return entry if isinstance(entry, dict) else None
+    start += len(key)
+    for window in (8_192, 65_536, len(data)):  # an entry is ~1 kB: decode only the bytes it spans
+        text = data[start : start + window].decode("utf-8", errors="replace")
+        try:
+            entry, _ = json.JSONDecoder().raw_decode(text, text.index("{"))
+        except ValueError:
+            continue
+        return entry if isinstance(entry, dict) else None
+    return None
 
 
 def completion_cost(response: Completion, *, provider: str = "openai") -> float | None:
