@@ -71,6 +71,7 @@ def _extract(monkeypatch: pytest.MonkeyPatch, transport: str, manager: MemoryMan
         ("openai:gpt-4o-mini", {"max_tokens": 300, "seed": 1, "timeout": 30}, True),
         ("anthropic:claude-sonnet-4-5", {}, False),
         ("openai:o3-mini", {}, False),
+        ("openai:responses/gpt-4o-mini", {}, False),
         ("openai:gpt-5-mini", {}, False),
         ("openai:gpt-4o-mini", {"mock_response": "hi"}, False),
         ("openai:gpt-4o-mini", {"extra_headers": {"x": "y"}}, False),

@@ -11,8 +11,9 @@ made per call, and is deterministic:
   LiteLLM is not imported in the process (``"litellm" in sys.modules``): then nothing would be saved,
   and a user's LiteLLM callbacks and logging must see the calls. Another value is a `ConfigError`.
 - A typed request qualifies when the provider is ``openai`` (``openai:x`` or ``openai/x``, with or without
-  ``api_base``), the model is not one LiteLLM rewrites requests for (``o1``..``o9*``, ``gpt-5*``/``gpt-6*``,
-  audio, search and realtime models), the mode is ``tools`` or ``json_schema`` (the two default modes),
+  ``api_base``), the model name has no ``/`` (LiteLLM routes ``openai:responses/x`` to the Responses
+  API) and is not one LiteLLM rewrites requests for (``o1``..``o9*``, ``gpt-5*``/``gpt-6*``, audio,
+  search and realtime models), the mode is ``tools`` or ``json_schema`` (the two default modes),
   every extra keyword is a plain chat completions body parameter (`BODY_PARAMS`) or ``timeout``, and no
   proxy is set in the environment (``HTTPS_PROXY``, ...). Anything else (LiteLLM's ``mock_response``,
   ``extra_headers``, ...) goes to LiteLLM; so does every other provider. An embedding request
@@ -82,12 +83,13 @@ def uses_direct(spec: ModelSpec, *, purpose: Literal["typed", "embedding"] = "ty
     setting = transport_setting()
     if setting == "litellm" or (setting == "auto" and "litellm" in sys.modules):
         return False
-    if _proxied() or spec.provider != "openai":
+    # A name with "/" is LiteLLM's to route: "responses/x" goes to the Responses API.
+    if _proxied() or spec.provider != "openai" or "/" in spec.name:
         return False
     if purpose == "embedding":
         return all(key in EMBEDDING_PARAMS or key in ("timeout", "num_retries") for key in spec.extra)
     return (
-        not _REWRITTEN_MODELS.search(spec.name.rsplit("/", 1)[-1].lower())
+        not _REWRITTEN_MODELS.search(spec.name.lower())
         and spec.instructor_mode in ("tools", "json_schema")
         and all(key in BODY_PARAMS or key == "timeout" for key in spec.extra)
     )
