@@ -384,3 +384,17 @@ def test_recording_without_a_key_names_the_variable_before_sending(
     ):
         manager.create_user_memories(SAID, user_id="u1")
     assert stub.requests == [] and not (tmp_path / "new.json").exists()
+
+
+@pytest.mark.parametrize("mode", ["json_schema", "tools"])
+def test_a_reply_cut_off_at_max_tokens_is_not_reasked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, stub: OpenAIStub, mode: str
+) -> None:
+    cut = chat_reply('{"operations": [{"op": "ad', finish="length")
+    if mode == "tools":
+        cut = chat_reply(tool_args={"operations": []}, finish="length")
+    for transport in ("litellm", "direct"):
+        stub.script(cut, cut)
+        failure = _extract(monkeypatch, transport, _manager(tmp_path, stub, transport, mode=mode, max_retries=1))
+        assert isinstance(failure, LLMCallError) and failure.attempts == 1, transport
+        assert "The output is incomplete due to a max_tokens length limit." in str(failure), transport
