@@ -9,6 +9,7 @@ here: the tests choose the transport with ``MEMLAYER_LLM_TRANSPORT``.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import socket
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from memlayer import ConfigError, DuckDb, MemoryManager, ModelError
+from memlayer import Agent, ConfigError, DuckDb, MemoryManager, MemoryTools, ModelError, clock
 from memlayer.cassettes import use_cassette
 from memlayer.llm.embedding import embed_texts
 from memlayer.llm.litellm import missing_keys
@@ -398,3 +399,37 @@ def test_a_reply_cut_off_at_max_tokens_is_not_reasked(
         failure = _extract(monkeypatch, transport, _manager(tmp_path, stub, transport, mode=mode, max_retries=1))
         assert isinstance(failure, LLMCallError) and failure.attempts == 1, transport
         assert "The output is incomplete due to a max_tokens length limit." in str(failure), transport
+
+
+# -- an agent's chat step --------------------------------------------------------------------------------
+
+
+def _tool_round(mode: str) -> list[Any]:
+    if mode == "native":
+        return [chat_reply(tool_args={}, tool_name="get_memories"), chat_reply("You like green tea.")]
+    call = {"tool_calls": [{"name": "get_memories", "arguments": {}}], "content": ""}
+    return [chat_reply(call), chat_reply({"tool_calls": [], "content": "You like green tea."})]
+
+
+@pytest.mark.parametrize("mode", ["native", "json"])
+def test_a_chat_step_sends_what_litellm_sends(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, stub: OpenAIStub, mode: str
+) -> None:
+    seen = {}
+    for transport in ("litellm", "direct"):
+        monkeypatch.setenv(TRANSPORT_ENV, transport)
+        stub.script(*_tool_round(mode))
+        with clock.pinned(dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc), seed="chat"):  # the same memory ids
+            memory = _manager(tmp_path, stub, transport)
+            memory.add_user_memory("Likes green tea", user_id="u1")
+            agent = Agent(
+                "openai:stub-model", api_base=stub.api_base, api_key="k", db=memory.db, memory_manager=memory,
+                tools=[MemoryTools()], tool_mode=mode, max_tokens=200, update_memory_on_run=False,
+            )  # fmt: skip
+            response = agent.run("What do I like?", user_id="u1")
+        assert response.content == "You like green tea.", transport
+        assert [t.name for t in response.tool_calls] == ["get_memories"], transport
+        assert [u.input_tokens for u in response.llm_calls] == [11, 11], transport
+        seen[transport] = [r.body for r in stub.requests]
+    assert seen["direct"] == seen["litellm"]
+    assert len(seen["direct"]) == 2 and seen["direct"][0]["max_tokens"] == 200

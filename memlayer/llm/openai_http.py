@@ -16,9 +16,11 @@ made per call, and is deterministic:
   search and realtime models), the mode is ``tools`` or ``json_schema`` (the two default modes),
   every extra keyword is a plain chat completions body parameter (`BODY_PARAMS`) or ``timeout``, and no
   proxy is set in the environment (``HTTPS_PROXY``, ...). Anything else (LiteLLM's ``mock_response``,
-  ``extra_headers``, ...) goes to LiteLLM; so does every other provider. An embedding request
-  (``/v1/embeddings``) qualifies on the same terms, with `EMBEDDING_PARAMS`, ``timeout`` and
-  ``num_retries`` (how often a transient error is re-sent; LiteLLM's default, 2) as its extra keywords.
+  ``extra_headers``, ...) goes to LiteLLM; so does every other provider. An agent's chat step that is
+  not streamed qualifies on the same terms, in either tool mode (a streamed one goes to LiteLLM, which
+  then stays loaded). An embedding request (``/v1/embeddings``) qualifies on the same terms too, with
+  `EMBEDDING_PARAMS`, ``timeout`` and ``num_retries`` (how often a transient error is re-sent; LiteLLM's
+  default, 2) as its extra keywords.
 
 The endpoint and key come from the call (``api_base``, ``api_key``) or the environment, as LiteLLM reads
 them: ``OPENAI_BASE_URL`` / ``OPENAI_API_BASE``, ``OPENAI_API_KEY``, ``OPENAI_ORGANIZATION`` /
@@ -49,8 +51,10 @@ __all__ = [
     "Completion",
     "ProviderError",
     "Request",
+    "achat",
     "acomplete",
     "build_request",
+    "chat",
     "complete",
     "post_json",
     "transport_setting",
@@ -78,8 +82,9 @@ def transport_setting() -> str:
     return value
 
 
-def uses_direct(spec: ModelSpec, *, purpose: Literal["typed", "embedding"] = "typed") -> bool:
-    """Whether the typed call (or an embedding call) for ``spec`` goes over this module (see the module doc)."""
+def uses_direct(spec: ModelSpec, *, purpose: Literal["typed", "chat", "embedding"] = "typed") -> bool:
+    """Whether the typed call (a chat step, an embedding call) for ``spec`` goes over this module (see the
+    module doc)."""
     setting = transport_setting()
     if setting == "litellm" or (setting == "auto" and "litellm" in sys.modules):
         return False
@@ -90,7 +95,7 @@ def uses_direct(spec: ModelSpec, *, purpose: Literal["typed", "embedding"] = "ty
         return all(key in EMBEDDING_PARAMS or key in ("timeout", "num_retries") for key in spec.extra)
     return (
         not _REWRITTEN_MODELS.search(spec.name.lower())
-        and spec.instructor_mode in ("tools", "json_schema")
+        and (purpose == "chat" or spec.instructor_mode in ("tools", "json_schema"))
         and all(key in BODY_PARAMS or key == "timeout" for key in spec.extra)
     )
 
@@ -137,7 +142,13 @@ def build_request(spec: ModelSpec, body: dict[str, Any], *, endpoint: str = "cha
         headers["openai-project"] = project
     timeout = float(spec.extra.get("timeout") or _DEFAULT_TIMEOUT)
     sent = {key: value for key, value in body.items() if key != "timeout" and value is not None}
+    if isinstance(sent.get("messages"), list):  # LiteLLM drops a message's None fields ("content": None)
+        sent["messages"] = [_without_none(m) for m in sent["messages"]]
     return Request(f"{base.rstrip('/')}/{endpoint}", headers, sent, timeout)
+
+
+def _without_none(message: Any) -> Any:
+    return {k: v for k, v in message.items() if v is not None} if isinstance(message, dict) else message
 
 
 # -- the reply ------------------------------------------------------------------------------------
@@ -219,6 +230,15 @@ def _usage(data: dict[str, Any]) -> Usage:
 
 
 # -- sending --------------------------------------------------------------------------------------
+
+
+def chat(spec: ModelSpec, body: dict[str, Any]) -> Completion:
+    """One chat completion for ``spec``: `build_request`, then `complete`."""
+    return complete(build_request(spec, body))
+
+
+async def achat(spec: ModelSpec, body: dict[str, Any]) -> Completion:
+    return await acomplete(build_request(spec, body))
 
 
 def complete(request: Request) -> Completion:

@@ -16,12 +16,13 @@ import functools
 import importlib.util
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .openai_http import Completion
 
-__all__ = ["completion_cost", "embedding_cost", "price_entry"]
+__all__ = ["completion_cost", "embedding_cost", "price_entry", "pricing"]
 
 _FILE = "model_prices_and_context_window_backup.json"
 _TIER = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
@@ -86,3 +87,8 @@ def embedding_cost(model: str, tokens: int, *, provider: str = "openai") -> floa
     if entry is None or "input_cost_per_token" not in entry:
         return None
     return tokens * float(entry["input_cost_per_token"])
+
+
+def pricing(provider: str) -> Callable[[Any], float | None]:
+    """`completion_cost` for ``provider``'s replies, as `memlayer.llm.usage.UsageMeter` takes a price."""
+    return functools.partial(completion_cost, provider=provider)

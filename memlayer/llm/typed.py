@@ -101,15 +101,12 @@ def _direct_sender(
     spec: ModelSpec, meter: UsageMeter, provider_retries: int
 ) -> Callable[[dict[str, Any]], flow.Flow[Any]]:
     def send(**body: Any) -> Any:
-        return openai_http.complete(openai_http.build_request(spec, body))
+        return openai_http.chat(spec, body)
 
     async def asend(**body: Any) -> Any:
-        return await openai_http.acomplete(openai_http.build_request(spec, body))
+        return await openai_http.achat(spec, body)
 
-    def price(response: Any) -> float | None:
-        return prices.completion_cost(response, provider=spec.provider)
-
-    transport = Transport(send, asend, price)
+    transport = Transport(send, asend, prices.pricing(spec.provider))
     return lambda body: send_with_retries(transport, meter, provider_retries, body)
 
 
