@@ -1,4 +1,5 @@
-"""One chat step of an agent through LiteLLM: streamed or not, with tools called natively or as JSON.
+"""One chat step of an agent through LiteLLM (or, not streamed, the direct OpenAI transport of
+`memlayer.llm.openai_http`, under its rules): streamed or not, with tools called natively or as JSON.
 
 A step is a flow (`memlayer.flow`): it yields the answer's text as it arrives (when streaming) and
 returns one `ChatReply`; the agent drives it in a thread or in an event loop. Tools are called
@@ -22,9 +23,10 @@ from pydantic_core import from_json
 
 from .. import flow
 from ..records import LLMUsage
+from . import openai_http, prices
 from .litellm import check_keys_when_recording, import_litellm
 from .spec import ModelSpec
-from .usage import LLMCallError, UsageMeter, call_failure, usage_of
+from .usage import LLMCallError, UsageMeter, call_failure, litellm_pricing, usage_of
 
 __all__ = ["ChatReply", "ToolCall", "ToolMode", "ToolSpec", "default_tool_mode", "step", "tool_result_messages"]
 
@@ -75,13 +77,17 @@ def step(
     spec: ModelSpec, messages: list[dict[str, Any]], tools: Sequence[ToolSpec], *, mode: ToolMode, stream: bool
 ) -> flow.Flow[ChatReply]:
     """One model call: yields text deltas (when ``stream`` and the text is the answer), returns the reply."""
-    litellm = import_litellm()
+    direct = not stream and openai_http.uses_direct(spec, purpose="chat")
+    litellm = None if direct else import_litellm()
     check_keys_when_recording(spec)
     meter, started = UsageMeter(), time.perf_counter()
     kwargs = _request(spec, messages, tools, mode, stream)
     try:
-        response = yield flow.Call(litellm.completion, litellm.acompletion, **kwargs)
-        if stream:
+        if litellm is None:
+            response = yield flow.Call(openai_http.chat, openai_http.achat, spec, _direct_body(spec, kwargs))
+        else:
+            response = yield flow.Call(litellm.completion, litellm.acompletion, **kwargs)
+        if stream and litellm is not None:
             chunks, answer = [], _AnswerText(json_reply=mode == "json" and bool(tools))
             while (chunk := (yield flow.Next(response))) is not flow.END:
                 chunks.append(chunk)
@@ -90,7 +96,8 @@ def step(
             response = litellm.stream_chunk_builder(chunks, messages=kwargs["messages"])
     except Exception as exc:
         raise call_failure(spec, "chat", meter, time.perf_counter() - started, exc) from exc
-    meter.record(response, time.perf_counter() - started, litellm)
+    price = prices.pricing(spec.provider) if litellm is None else litellm_pricing(litellm)
+    meter.record(response, time.perf_counter() - started, price)
     return _reply(spec, response, tools, mode, meter, time.perf_counter() - started)
 
 
@@ -124,6 +131,12 @@ def _request(
     if stream:
         kwargs.update(stream=True, stream_options={"include_usage": True})
     return kwargs
+
+
+def _direct_body(spec: ModelSpec, kwargs: dict[str, Any]) -> dict[str, Any]:
+    # LiteLLM's keywords are not the body's: the provider prefix, the endpoint, the key, its retries.
+    body = {k: v for k, v in kwargs.items() if k not in ("num_retries", "api_base", "api_key")}
+    return {**body, "model": spec.name}
 
 
 class _AnswerText:

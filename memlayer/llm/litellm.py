@@ -60,6 +60,8 @@ def missing_keys(spec: ModelSpec) -> list[str]:
     """
     if spec.api_key:
         return []
+    if spec.provider == "openai":  # LiteLLM's answer for OpenAI, without importing LiteLLM (seconds)
+        return [] if "OPENAI_API_KEY" in os.environ else ["OPENAI_API_KEY"]
     found = import_litellm().validate_environment(model=spec.litellm_model, api_base=spec.api_base)
     if found.get("keys_in_environment"):
         return []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -12,7 +13,9 @@ from ..errors import MemlayerError, ModelError
 from ..records import LLMUsage
 from .spec import ModelSpec
 
-__all__ = ["LLMCallError", "UsageMeter", "call_failure", "usage_of"]
+__all__ = ["LLMCallError", "Pricing", "UsageMeter", "call_failure", "litellm_pricing", "usage_of"]
+
+Pricing = Callable[[Any], "float | None"]  # a response's cost in USD; None (or an error) when unpriced
 
 _UNPRICED: set[str] = set()  # models LiteLLM has no price for; asking again costs ~1 ms per call
 
@@ -28,7 +31,8 @@ class UsageMeter:
     model_seconds: float = 0.0
     last_reply: str | None = None
 
-    def record(self, response: Any, seconds: float, litellm: ModuleType) -> None:
+    def record(self, response: Any, seconds: float, price: Pricing) -> None:
+        """Count one answered request; ``price`` gives its cost (``None`` or an error: not priced)."""
         # ``count`` is moved by `send_with_retries` for every request sent, answered or not.
         self.model_seconds += seconds
         usage = getattr(response, "usage", None)
@@ -39,11 +43,22 @@ class UsageMeter:
         if model in _UNPRICED:
             return
         try:
-            cost = float(litellm.completion_cost(completion_response=response))
-        except Exception:  # no price known for this model (local servers, new models): ask once
+            cost = price(response)
+        except Exception:  # LiteLLM raises for a model it has no price for
+            cost = None
+        if cost is None:  # no price known for this model (local servers, new models): ask once
             _UNPRICED.add(model)
             return
-        self.cost_usd = (self.cost_usd or 0.0) + cost
+        self.cost_usd = (self.cost_usd or 0.0) + float(cost)
+
+
+def litellm_pricing(litellm: ModuleType) -> Pricing:
+    """LiteLLM's price for one of its responses."""
+
+    def price(response: Any) -> float:
+        return float(litellm.completion_cost(completion_response=response))
+
+    return price
 
 
 def _reply_text(response: Any) -> str | None:
@@ -80,15 +95,16 @@ def usage_of(spec: ModelSpec, purpose: str, meter: UsageMeter, seconds: float) -
 
 def call_failure(spec: ModelSpec, purpose: str, meter: UsageMeter, seconds: float, exc: Exception) -> MemlayerError:
     """The error a failed call raises: a `CassetteError` for an unrecorded request, else `LLMCallError`."""
-    from instructor.core import InstructorRetryException
-
     unrecorded = explain_unrecorded(
         exc, subject=str(spec), request="this request", changed="The prompt, schema or model"
     )
     if unrecorded is not None:
         return unrecorded
     # Instructor wraps a provider error in its retry exception; report the provider's own words.
-    cause = exc.__cause__ if isinstance(exc, InstructorRetryException) and exc.__cause__ else exc
+    # By name: importing Instructor's errors takes ~0.4 s, and the direct path (`memlayer.llm.structured`)
+    # never raises them.
+    wrapped = any(kind.__name__ == "InstructorRetryException" for kind in type(exc).__mro__)
+    cause = exc.__cause__ if wrapped and exc.__cause__ else exc
     what = "the provider failed" if meter.last_reply is None else "the reply never validated"
     summary = str(cause).strip().splitlines()[0][:300] if str(cause).strip() else type(cause).__name__
     return LLMCallError(
