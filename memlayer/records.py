@@ -45,8 +45,9 @@ class Memory(BaseModel):
 class SearchHit(BaseModel):
     """One search result: the memory, its fused score, and each signal's share of that score.
 
-    ``score`` is the sum of ``signals`` (``vector``, ``keywords``, ``input``, ``recency``): each a
-    normalised score times its weight, so 0 to a little over 3 (recency weighs 0.001). Scores order
+    ``score`` is the sum of ``signals`` (``vector``, ``input_vector``, ``keywords``, ``input``, ``names``,
+    ``recency``): each a normalised score times its weight, so 0 to a little over 4 (names weigh 0.2,
+    recency 0.001). Scores order
     the results of one query; they are scaled per query, so do not compare two queries' scores.
     """
 

@@ -83,7 +83,7 @@ def search(
     user: UserOpt,
     limit: Annotated[int, typer.Option(min=1)] = 10,
     min_score: Annotated[
-        float | None, typer.Option("--min-score", help="only results scoring at least this (0 to about 3)")
+        float | None, typer.Option("--min-score", help="only results scoring at least this (0 to about 4)")
     ] = None,
     explain: Annotated[
         bool, typer.Option("--explain", help="show each signal's share of the score: vector, keywords, input, recency")

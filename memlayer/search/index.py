@@ -21,7 +21,7 @@ more, the BM25 query is widened by pseudo-relevance feedback: the rarest words o
 first-pass results are added at a lower weight. The weights are measured on LoCoMo by leaving one
 conversation out (``benchmarks/locomo.py --cv``): chosen on the others, scored on it.
 
-The fused score (`Fusion`, a `SearchHit`'s ``score``) is that sum: 0 to a little over 3 with the
+The fused score (`Fusion`, a `SearchHit`'s ``score``) is that sum: 0 to a little over 4 with the
 default weights (each signal at most its weight). It compares the results of one query, not two
 queries: each signal is scaled over this query's scores, so the nearest vector is always 1.
 """

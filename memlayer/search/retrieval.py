@@ -99,7 +99,7 @@ def search_request(
         isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not math.isfinite(min_score)
     ):
         # A NaN would quietly drop every result; a bool is almost certainly a misplaced flag.
-        raise ConfigError(f"min_score must be a finite number (scores run from 0 to about 3), got {min_score!r}")
+        raise ConfigError(f"min_score must be a finite number (scores run from 0 to about 4), got {min_score!r}")
     return SearchRequest(user, query, count, filters, moment, None if min_score is None else float(min_score))
 
 
