@@ -241,7 +241,8 @@ class ChangeSet:
         return rows
 
     def _skip_duplicates(self, stored: set[tuple[str, int]]) -> None:
-        """Leave out the adds the unique index refused; refuse the whole set if an update was among them."""
+        """Leave out the adds refused as held texts (Postgres's unique index, DuckDB's guard); refuse the whole
+        set if an update was among them."""
         refused = [m for key, m in self._versions.items() if key not in stored]
         updates = sorted(m.memory_id for m in refused if m.version > 1)
         if updates:

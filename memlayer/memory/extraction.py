@@ -197,7 +197,7 @@ _FUNCTION_WORDS = frozenset(
 _WORD = re.compile(r"\w+")
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=512)
 def content_words(text: str) -> frozenset[str]:
     """The lower-cased words of ``text`` that can carry a fact.
 
