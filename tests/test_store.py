@@ -185,3 +185,63 @@ def test_closed_store_says_so(tmp_path: Path) -> None:
 def test_empty_memory_text_is_refused(manager: MemoryManager, text: object) -> None:
     with pytest.raises(ConfigError, match="memory must be"):
         manager.add_user_memory(text, user_id=ALICE)  # type: ignore[arg-type]
+
+
+def test_threads_adding_one_text_at_once_store_it_once(manager: MemoryManager) -> None:
+    # No lookup before the INSERT: the INSERT's own guard keeps the second writer from repeating it.
+    barrier = threading.Barrier(4)
+    got: list[str] = []
+
+    def add(worker: int) -> None:
+        barrier.wait()
+        got.append(manager.add_user_memory(["Likes tea", "likes  TEA"][worker % 2], user_id=ALICE).memory_id)
+
+    threads = [threading.Thread(target=add, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(got)) == 1
+    assert [m.memory_id for m in manager.get_user_memories(user_id=ALICE)] == got[:1]
+    assert [e.operation for e in manager.get_user_events(ALICE)] == ["add"]
+
+
+def test_a_lone_add_of_a_held_text_is_skipped_by_the_store(db: DuckDb) -> None:
+    from memlayer import clock
+    from memlayer.db.changes import ChangeSet, Provenance
+
+    held = MemoryManager(db=db).add_user_memory("Likes tea", user_id=ALICE)
+    changes = ChangeSet(Provenance(ALICE, "api", clock.now()))
+    with db.transaction() as conn:
+        changes.add("likes TEA ", [])
+        changes.write(conn)
+    assert [m.memory for m in changes.skipped] == ["likes TEA "] and changes.changes == []
+    assert db.sql("SELECT memory_id FROM memories") == [(held.memory_id,)]
+    assert db.sql("SELECT count(*) FROM memory_events") == [(1,)]
+
+
+def test_a_direct_add_that_fails_in_its_transaction_writes_nothing(db: DuckDb) -> None:
+    manager = MemoryManager(db=db)
+    manager.add_user_memory("Likes tea", user_id=ALICE)
+    # A vector of another dimension than the stored ones fails the write after the memory and event rows.
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO embedders VALUES ('other-model', 3, now()::TIMESTAMP)")
+    vectors = MemoryManager(db=db, embedder=_Fixed())
+    with pytest.raises(ConfigError, match="other-model"):
+        vectors.add_user_memory("Writes Rust", user_id=ALICE)
+    assert [m.memory for m in manager.get_user_memories(user_id=ALICE)] == ["Likes tea"]
+    assert [e.new_memory for e in manager.get_user_events(ALICE)] == ["Likes tea"]
+
+
+class _Fixed:
+    """An embedder of one fixed 2-d vector, local: enough to reach the vector write."""
+
+    name, local = "fixed-2d", True
+
+    def embed_documents(self, texts: list[str]) -> object:
+        import numpy as np
+
+        return np.ones((len(texts), 2), dtype=np.float32)
+
+    def embed_query(self, text: str) -> object:
+        return self.embed_documents([text])[0]

@@ -11,6 +11,12 @@ On Postgres, where many processes write, a unique index holds one current versio
 moment ago, or twice in one set) is skipped and listed in `ChangeSet.skipped`, with no version, event
 or vector written for it. An update whose new text is already another current memory is refused with
 `StorageError` instead: skipping it would delete the memory it replaces.
+
+DuckDB has one writing process and no partial unique index. A set of one add (a direct add) is
+guarded in its INSERT (``WHERE NOT EXISTS`` the same current text), skipped the same way, so a direct
+add is one statement, not a lookup and an insert. A larger set goes in unguarded: an extraction looks
+its add texts up first, in the same transaction (`stored_keys`), because the skip reasons it reports
+depend on them, and a guard over a multi-row insert is a join that costs more than that lookup.
 """
 
 from __future__ import annotations
@@ -182,11 +188,39 @@ class ChangeSet:
         stored: set[tuple[str, int]] = set()
         for chunk in chunks(list(self._versions.values()), 12):
             stored |= self._insert_versions(conn, chunk)
-        if dialect(conn) == "postgres" and len(stored) != len(self._versions):
+        if len(stored) != len(self._versions):
             self._skip_duplicates(stored)
 
     def _insert_versions(self, conn: Connection, versions: list[Memory]) -> set[tuple[str, int]]:
-        """Insert ``versions``; on Postgres return the keys of those stored (the unique index may refuse some)."""
+        """Insert ``versions``; return the keys of those stored (a held text's add may be refused)."""
+        rows = self._version_rows(versions)
+        columns = (
+            "memory_id, version, user_id, agent_id, session_id, memory, memory_key, topics, input, created_at,"
+            " valid_from, valid_to"
+        )
+        keys = {(m.memory_id, m.version) for m in versions}
+        if dialect(conn) == "postgres":
+            values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(versions))
+            stored = conn.execute(
+                f"INSERT INTO memories ({columns}) VALUES {values}"
+                " ON CONFLICT (user_id, memory_key) WHERE valid_to IS NULL DO NOTHING RETURNING memory_id, version",
+                rows,
+            ).fetchall()
+            return {(str(r[0]), int(r[1])) for r in stored}
+        if len(versions) == 1 and versions[0].version == 1:  # a lone add: guarded here (module docstring)
+            guard = "SELECT 1 FROM memories WHERE user_id = ? AND memory_key = ? AND valid_to IS NULL"
+            select = ", ".join(["?"] * 12)
+            added = changed_rows(
+                conn,
+                f"INSERT INTO memories ({columns}) SELECT {select} WHERE NOT EXISTS ({guard})",
+                [*rows, self.origin.user_id, rows[6]],
+            )
+            return keys if added else set()
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(versions))
+        conn.execute(f"INSERT INTO memories ({columns}) VALUES {values}", rows)
+        return keys
+
+    def _version_rows(self, versions: list[Memory]) -> list[Any]:
         origin = self.origin
         rows: list[Any] = []
         for m in versions:
@@ -204,23 +238,11 @@ class ChangeSet:
                 naive(m.updated_at),
                 naive(m.valid_to) if m.valid_to else None,
             ]
-        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(versions))
-        insert = (
-            "INSERT INTO memories (memory_id, version, user_id, agent_id, session_id, memory, memory_key, topics,"
-            f" input, created_at, valid_from, valid_to) VALUES {values}"
-        )
-        if dialect(conn) == "duckdb":
-            conn.execute(insert, rows)  # one writing process: the extraction's own dedupe is enough
-            return set()
-        stored = conn.execute(
-            insert
-            + " ON CONFLICT (user_id, memory_key) WHERE valid_to IS NULL DO NOTHING RETURNING memory_id, version",
-            rows,
-        ).fetchall()
-        return {(str(r[0]), int(r[1])) for r in stored}
+        return rows
 
     def _skip_duplicates(self, stored: set[tuple[str, int]]) -> None:
-        """Leave out the adds the unique index refused; refuse the whole set if an update was among them."""
+        """Leave out the adds refused as held texts (Postgres's unique index, DuckDB's guard); refuse the whole
+        set if an update was among them."""
         refused = [m for key, m in self._versions.items() if key not in stored]
         updates = sorted(m.memory_id for m in refused if m.version > 1)
         if updates:

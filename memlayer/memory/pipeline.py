@@ -118,12 +118,10 @@ def add_once(db: Store, retrieval: Retrieval, origin: Provenance, text: str, top
     changes = ChangeSet(origin)
     vectors = retrieval.embed([text], [origin.input])  # one call, before the lock
     with retrieval.transaction(db, changes, vectors) as conn:
-        existing = memory_sql.find_by_text(conn, origin.user_id, text)
-        if existing is not None:
-            return existing
         new = changes.add(text, topics)
+        # No lookup first: the INSERT itself skips a held text (a guard on DuckDB, the unique index on
+        # Postgres), and only then is the memory that holds it read, in the same transaction.
         changes.write(conn)
-    if changes.skipped:  # another process stored the same text a moment ago (Postgres's unique index)
-        with db.reading() as conn:
+        if changes.skipped:
             return memory_sql.find_by_text(conn, origin.user_id, text) or new
     return new
