@@ -1,6 +1,6 @@
 """The first extraction in a fresh process: how long ``create_user_memories`` takes beyond the server's time.
 
-    uv run python benchmarks/first_call.py [--runs 7] [--async]
+    uv run python benchmarks/first_call.py [--runs 7] [--async] [--existing N]
 
 Each run is a new interpreter that imports memlayer, builds
 ``MemoryManager(model="openai:stub-model", api_base=<stub>, db=DuckDb(<file>), embedder="lexical")``
@@ -8,7 +8,9 @@ Each run is a new interpreter that imports memlayer, builds
 server on 127.0.0.1 (``tests/openai_stub.py``, run by this process). The server's own time for that
 request is subtracted. Printed: the p50 per transport (``MEMLAYER_LLM_TRANSPORT`` auto, i.e. the direct
 HTTP path, and litellm), target <= 75 ms, the call's CPU time (steadier than wall time on a busy
-machine), and which heavy modules the call imported. Bytecode is cached (in a temporary
+machine), and which heavy modules the call imported. ``--existing N`` gives the user N memories first
+(not timed): then the first extraction also loads the user's search index (numpy, the stop-word
+lists), which a new user's skips. Bytecode is cached (in a temporary
 ``PYTHONPYCACHEPREFIX``) by an untimed warm-up run, as it is for an installed package.
 """
 
@@ -31,6 +33,8 @@ import asyncio, sys, time
 from memlayer import DuckDb, MemoryManager
 manager = MemoryManager(model="openai:stub-model", api_base=sys.argv[1], api_key="stub",
                         db=DuckDb(db_file=sys.argv[2]), embedder="lexical")
+for i in range(int(sys.argv[4])):
+    manager.add_user_memory(f"Fact number {i} about the user", user_id="u1")
 before = {m for m in ("litellm", "openai", "instructor", "httpx") if m in sys.modules}
 started, cpu = time.perf_counter(), time.process_time()
 if sys.argv[3] == "async":
@@ -49,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--async", dest="use_async", action="store_true", help="time acreate_user_memories")
+    parser.add_argument("--existing", type=int, default=0, help="memories the user has before the call")
     args = parser.parse_args()
     driver = "async" if args.use_async else "sync"
     # Bytecode as an installed package has it: written once (the warm-up run), read by every timed run.
@@ -61,7 +66,7 @@ def main() -> None:
             for run in range(args.runs + 1):
                 stub.script(chat_reply(REPLY))
                 db = str(Path(tmp, f"{transport}-{run}.duckdb"))
-                cmd = [sys.executable, "-c", PROBE, stub.api_base, db, driver]
+                cmd = [sys.executable, "-c", PROBE, stub.api_base, db, driver, str(args.existing)]
                 done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
                 out = done.stdout.splitlines()[-1].split()  # LiteLLM prints to stdout too
                 if run == 0:

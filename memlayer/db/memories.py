@@ -19,6 +19,7 @@ __all__ = [
     "erase_user",
     "find_by_text",
     "find_memory",
+    "has_current_memory",
     "insert_llm_call",
     "list_events",
     "list_memories",
@@ -89,6 +90,12 @@ def find_memory(conn: Connection, user_id: str, memory_id: str, *, as_of: dateti
         [user_id, memory_id, *params],
     ).fetchone()
     return None if row is None else _memory(row)
+
+
+def has_current_memory(conn: Connection, user_id: str) -> bool:
+    """Whether the user has any current memory."""
+    row = conn.execute("SELECT 1 FROM memories WHERE user_id = ? AND valid_to IS NULL LIMIT 1", [user_id]).fetchone()
+    return row is not None
 
 
 def find_by_text(conn: Connection, user_id: str, text: str) -> Memory | None:
