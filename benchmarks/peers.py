@@ -10,6 +10,10 @@ then either everything from that venv, or memlayer from the project's venv and t
     /tmp/peers-venv/bin/python benchmarks/peers.py [--runs 5] [--steady 20] [--big 10000] [--json]
     UV_NO_SYNC=1 uv run python benchmarks/peers.py --peers-python /tmp/peers-venv/bin/python
 
+The defaults take about 25 minutes on 2 cores, most of it seeding 10k memories one direct add at a time
+(``--big 0`` skips that row; ``--runs 1 --steady 3 --search-size 50 --big 200`` is a smoke run).
+``--memlayer-embedder lexical`` (or ``local``) measures memlayer with its own embedder instead of the server's.
+
 Design. This process starts one scripted OpenAI-compatible server on 127.0.0.1 (a thread here) and
 runs every measurement in a fresh worker subprocess (this file with ``--worker``): memlayer with
 ``--memlayer-python`` (default: this interpreter), Agno and mem0 with ``--peers-python``. The worker
@@ -562,6 +566,14 @@ def print_table(table_rows: list[dict[str, Any]], libs: list[str]) -> None:
         print(f"  {reason}")
 
 
+NOTES = """notes:
+  a time is wall time minus the server's time for the requests inside it: HTTP client, parsing, store, glue stay in
+  import: a fresh `python -c`, the import statement alone; cold start: import, build, first extraction in one process
+  steady: the user starts with that many memories (direct adds) and gains 2 per extraction (the same 2 facts for all)
+  direct add: memlayer add_user_memory, Agno MemoryManager.add_user_memory, mem0 add(infer=False); search: memlayer
+  hybrid search, mem0 search (both embed the query on the server), Agno agentic search (one LLM call, every memory)"""
+
+
 def checks(results: dict[str, Any]) -> list[str]:
     """What each library really stored and found, so a row where one did nothing shows."""
     lines = []
@@ -630,6 +642,7 @@ def main() -> None:
           f" {args.memlayer_embedder}; {load} ({os.cpu_count()} cores)")  # fmt: skip
     print("versions: " + ", ".join(f"{lib} {v}" for lib, v in info.items()) + "\n")
     print_table(out, args.libs)
+    print(NOTES)
     print("\nchecks (memories stored / found by each library):")
     print("\n".join(checks(results)))
 
