@@ -11,6 +11,7 @@ import difflib
 import functools
 import importlib.util
 import pathlib
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -100,19 +101,23 @@ def parse_model(
 
 @functools.lru_cache(maxsize=1)
 def known_providers() -> frozenset[str]:
-    """LiteLLM's provider names, read from its source without importing it (0.1 s instead of 8 s).
+    """LiteLLM's provider names, read from its source without importing it (2 ms instead of seconds).
 
-    Empty when LiteLLM's layout has changed: then the provider is not checked here, and LiteLLM's own
-    error (wrapped in `ModelError`) reports it on the first call.
+    Only the ``LlmProviders`` class is parsed, not the 10k-line module around it (100 ms). Empty when
+    LiteLLM's layout has changed: then the provider is not checked here, and LiteLLM's own error
+    (wrapped in `ModelError`) reports it on the first call.
     """
     try:
         spec = importlib.util.find_spec("litellm")
         assert spec is not None and spec.submodule_search_locations
         source = pathlib.Path(spec.submodule_search_locations[0], "types", "utils.py").read_text()
+        start = source.index("\nclass LlmProviders(") + 1
+        end = re.search(r"\n(?=\S)", source[start:])  # the next top-level line
+        block = source[start : start + end.start()] if end else source[start:]
         enum = next(
-            node for node in ast.parse(source).body if isinstance(node, ast.ClassDef) and node.name == "LlmProviders"
+            node for node in ast.parse(block).body if isinstance(node, ast.ClassDef) and node.name == "LlmProviders"
         )
-    except (AssertionError, OSError, StopIteration, SyntaxError):
+    except (AssertionError, OSError, StopIteration, SyntaxError, ValueError):
         return frozenset()
     return frozenset(
         stmt.value.value
