@@ -31,7 +31,8 @@ bag of words, ``--dim`` floats, float or base64). Every extraction stores the sa
 Each library uses its embedded default store in a temp dir: memlayer a DuckDB file, Agno a SqliteDb
 file, mem0 its local Qdrant (path in the temp dir, in memory as by default) with its SQLite history
 there too (``MEM0_DIR`` too). Embeddings: memlayer and mem0 both call the server (memlayer through
-``LiteLLMEmbedder``); Agno's memory does not embed. Telemetry off (``MEM0_TELEMETRY``,
+``LiteLLMEmbedder`` with an ``openai:`` model string, so over its direct transport while LiteLLM is not
+imported); Agno's memory does not embed. Telemetry off (``MEM0_TELEMETRY``,
 ``AGNO_TELEMETRY``). mem0's spaCy steps (entities, BM25 lemmas) run only with its ``nlp`` extra and a
 downloaded model; by default they are skipped, as here. Tokens: tiktoken o200k_base over message
 texts, tool calls, ``tools`` and ``response_format`` as JSON (LiteLLM's bundled file, no download).
