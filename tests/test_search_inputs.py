@@ -37,10 +37,21 @@ def test_a_short_memory_is_found_by_its_input(db: Store) -> None:
     manager.add_user_memory("Bought new running shoes", user_id=USER)
     hits = {h.memory.memory: h for h in manager.search_user_memories_with_scores("kayaking river", USER, limit=3)}
     assert next(iter(hits)) == SHORT
-    # Scaled over the memories that have an input vector: the nearest 1, the farthest 0.
+    # Scaled with the texts' similarities, over the lowest and highest of either: the nearest 1.
     assert hits[SHORT].signals["input_vector"] == pytest.approx(1.0)
     assert hits["Sunday lunch at the cafe"].signals["input_vector"] == 0.0
     assert hits["Bought new running shoes"].signals["input_vector"] == 0.0  # no input: nothing to compare
+
+
+def test_the_only_memory_with_an_input_still_scores_on_it(db: Store) -> None:
+    # One input among texts: scaled alone, its one similarity would be both the best and the worst (0).
+    manager = MemoryManager(db=db, embedder=WordEmbedder())
+    manager.add_user_memory(SHORT, user_id=USER, input="Did you go kayaking with Rui?\nYes, last Sunday!")
+    manager.add_user_memory("Rui likes green tea", user_id=USER)
+    manager.add_user_memory("Works as a nurse in Lisbon", user_id=USER)
+    hits = manager.search_user_memories_with_scores("when did she go kayaking with Rui", USER, limit=3)
+    assert hits[0].memory.memory == SHORT
+    assert hits[0].signals["input_vector"] > 0.5  # its input is the nearest of all texts and inputs
 
 
 def test_input_vectors_are_stored_batched_and_remade_by_reembed(db: Store) -> None:

@@ -8,13 +8,13 @@ user loads their current rows (texts, vectors, metadata) in one query; later sea
 numpy (under 1 ms for 1k rows). Every write through `MemoryManager` updates the loaded index in the
 same lock as its commit, so a search never sees a stale index.
 
-Fusion: a weighted sum of normalised scores over five signals (`Weights`): vector similarity
-(min-max scaled over the user's rows, so the best is 1 and the worst 0), BM25 over the memory's text
-and BM25 over the start of the input it came from (each divided by its best score, so a non-match
-stays 0), names (the share of the people and places the query names that the memory's text holds:
-in one person's memories a friend's name is a common word, so BM25 gives it little weight, yet a
-question naming someone is about them), and recency (min-max scaled). Unlike reciprocal rank fusion,
-this keeps how far apart the scores are: a strong keyword match is not pulled level with the vector
+Fusion: a weighted sum of normalised scores over six signals (`Weights`): the similarity of the
+memory's text and of its input to the query (min-max scaled together, so the best of either is 1),
+BM25 over the memory's text and over the start of its input (each divided by its best score, so a
+non-match stays 0), names (the share of the names in the query that the memory's text holds: in one
+person's memories a friend's name is a common word, so BM25 gives it little weight, yet a question
+naming someone is about them), and recency (min-max scaled). Unlike reciprocal rank fusion, this
+keeps how far apart the scores are: a strong keyword match is not pulled level with the vector
 ranking's 1st place by a weak one. Recency has a tiny weight: it only orders near-equal matches, and
 a memory with no match at all is returned newest first. For users of `FEEDBACK_MIN_ROWS` memories or
 more, the BM25 query is widened by pseudo-relevance feedback: the rarest words of the best
@@ -258,13 +258,9 @@ class UserIndex:
         parts: dict[str, npt.NDArray[np.float64]] = {}
         fused = np.zeros(len(self.ids), dtype=np.float64)
         if query_vector is not None:
-            columns = (("vector", self._vectors, has_vec, weights.vector),
-                       ("input_vector", self._input_vectors, has_input, weights.input_vector))  # fmt: skip
-            for name, column, has, weight in columns:
-                share = self._vector_share(column, query_vector, mask & has, weight)
-                if share is not None:
-                    parts[name] = share
-                    fused += share
+            for name, share in self._vector_parts(query_vector, mask, has_vec, has_input, weights).items():
+                parts[name] = share
+                fused += share
         if use_bm25:
             for name, scores in self._keyword_parts(query, mask, fused, weights).items():
                 parts[name] = scores
@@ -284,17 +280,40 @@ class UserIndex:
         rows = rows[np.lexsort((*self._ties(rows), -fused[rows]))[:limit]]
         return Fusion([int(r) for r in rows], fused, parts)
 
-    def _vector_share(
-        self, column: VectorColumn, query: npt.NDArray[np.float32], rows: npt.NDArray[np.bool_], weight: float
-    ) -> npt.NDArray[np.float64] | None:
-        """``weight`` times the min-max scaled similarity of the ``rows`` (0 elsewhere); None if none can be scored."""
-        picked = np.flatnonzero(rows)
-        similarity = column.similarity(query, len(self.ids)) if picked.size and weight else None
-        if similarity is None:
-            return None
-        share = np.zeros(len(self.ids), dtype=np.float64)
-        share[picked] = weight * _min_max(similarity[picked])
-        return share
+    def _vector_parts(
+        self,
+        query: npt.NDArray[np.float32],
+        mask: npt.NDArray[np.bool_],
+        has_vec: npt.NDArray[np.bool_],
+        has_input: npt.NDArray[np.bool_],
+        weights: Weights,
+    ) -> dict[str, npt.NDArray[np.float64]]:
+        """The weighted shares of the text's and the input's similarity to the query.
+
+        Both are cosines in one space against one query, so they are scaled together, over the lowest
+        and highest of either: the only memory with an input still scores high on a close input, where
+        scaling its one similarity alone would give it 0.
+        """
+        found: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], float]] = {}
+        for name, column, has, weight in (
+            ("vector", self._vectors, has_vec, weights.vector),
+            ("input_vector", self._input_vectors, has_input, weights.input_vector),
+        ):
+            rows = np.flatnonzero(mask & has)
+            similarity = column.similarity(query, len(self.ids)) if rows.size and weight else None
+            if similarity is not None:
+                found[name] = (rows, similarity[rows], weight)
+        if not found:
+            return {}
+        low = min(float(values.min()) for _, values, _ in found.values())
+        spread = max(float(values.max()) for _, values, _ in found.values()) - low
+        shares = {}
+        for name, (rows, values, weight) in found.items():
+            share = np.zeros(len(self.ids), dtype=np.float64)
+            if spread > 0:
+                share[rows] = weight * (values.astype(np.float64) - low) / spread
+            shares[name] = share
+        return shares
 
     def _keyword_parts(
         self, query: str, mask: npt.NDArray[np.bool_], fused: npt.NDArray[np.float64], weights: Weights
