@@ -186,12 +186,13 @@ def evaluate(manager: MemoryManager, data: list[Any], dia: dict[str, str]) -> No
             search_ms.append((time.perf_counter() - t0) * 1000)
             results["memlayer"].append((qa["category"], recall([dia[m.memory_id] for m in found], evidence)))
             index = user_index(manager, user)
-            baselines = {"bm25 only": index.rank(qa["question"], None, SearchFilters(), max(KS), use_recency=False)}
+            keywords = index.fuse(qa["question"], None, SearchFilters(), max(KS), use_recency=False)
+            baselines = {"bm25 only": keywords.rows}
             if manager.embedder is not None:
                 vector = manager.embedder.embed_query(qa["question"])  # from the cache when --cache
-                baselines["vector only"] = index.rank(
+                baselines["vector only"] = index.fuse(
                     qa["question"], vector, SearchFilters(), max(KS), use_bm25=False, use_recency=False
-                )
+                ).rows
             for name, rows in baselines.items():
                 results[name].append((qa["category"], recall([dia[index.ids[r]] for r in rows], evidence)))
     report(results, search_ms)
@@ -217,7 +218,7 @@ def recalls_at_10(manager: MemoryManager, sample: dict[str, Any], dia: dict[str,
     index, found = user_index(manager, sample["sample_id"]), []
     for qa, evidence in asked(sample):
         vector = manager.embedder.embed_query(qa["question"]) if manager.embedder else None
-        rows = index.rank(qa["question"], vector, SearchFilters(), 10, weights=weights)
+        rows = index.fuse(qa["question"], vector, SearchFilters(), 10, weights=weights).rows
         found.append(recall([dia[index.ids[r]] for r in rows], evidence)[10])
     return found
 

@@ -218,24 +218,6 @@ class UserIndex:
                     mask[row] = False
         return mask
 
-    def rank(
-        self,
-        query: str,
-        query_vector: npt.NDArray[np.float32] | None,
-        filters: SearchFilters,
-        limit: int,
-        *,
-        use_bm25: bool = True,
-        use_recency: bool = True,
-        min_score: float | None = None,
-        weights: Weights = WEIGHTS,
-    ) -> list[int]:
-        """The rows to return, best first (those scoring at least ``min_score``, when given)."""
-        return self.fuse(
-            query, query_vector, filters, limit, use_bm25=use_bm25, use_recency=use_recency, min_score=min_score,
-            weights=weights,
-        ).rows  # fmt: skip
-
     def fuse(
         self,
         query: str,
