@@ -25,7 +25,13 @@ Operation = Literal["add", "update", "delete"]
 
 
 class Memory(BaseModel):
-    """One version of a fact about a user. The current version has ``valid_to=None``."""
+    """One version of a fact about a user. The current version has ``valid_to=None``.
+
+    Two clocks: ``updated_at`` / ``valid_to`` are record time (when memlayer held this text);
+    ``held_from`` / ``held_until`` are when the fact held in the user's life (None: not said), and
+    ``learned_at`` is when memlayer learnt it (the time of the conversation it came from).
+    ``subject`` and ``attribute`` say what it is about (`memlayer.facts`).
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -40,6 +46,11 @@ class Memory(BaseModel):
     created_at: datetime
     updated_at: datetime
     valid_to: datetime | None = None
+    subject: str = "user"
+    attribute: str = "other"
+    held_from: datetime | None = None
+    held_until: datetime | None = None
+    learned_at: datetime | None = None
 
 
 class SearchHit(BaseModel):

@@ -16,6 +16,7 @@ from .revisions import drop_revision, lock_user
 from .store import Connection
 
 __all__ = [
+    "current_fact_holders",
     "erase_user",
     "find_by_text",
     "find_memory",
@@ -25,7 +26,10 @@ __all__ = [
     "list_memories",
 ]
 
-_COLUMNS = "memory_id, memory, topics, user_id, agent_id, session_id, input, version, created_at, valid_from, valid_to"
+_COLUMNS = (
+    "memory_id, memory, topics, user_id, agent_id, session_id, input, version, created_at, valid_from, valid_to,"
+    " subject, attribute, held_from, held_until, learned_at"
+)
 _EVENT_COLUMNS = (
     "event_id, memory_id, user_id, operation, old_memory, new_memory, old_topics, new_topics, "
     "reason, source, agent_id, session_id, call_id, model, created_at"
@@ -33,7 +37,8 @@ _EVENT_COLUMNS = (
 
 
 def _memory(row: tuple[Any, ...]) -> Memory:
-    memory_id, text, topics, user_id, agent_id, session_id, source, version, created, valid_from, valid_to = row
+    memory_id, text, topics, user_id, agent_id, session_id, source, version, created, valid_from, valid_to = row[:11]
+    subject, attribute, held_from, held_until, learned_at = row[11:]
     return Memory(
         memory_id=memory_id,
         memory=text,
@@ -46,6 +51,11 @@ def _memory(row: tuple[Any, ...]) -> Memory:
         created_at=clock.aware(created),
         updated_at=clock.aware(valid_from),
         valid_to=clock.aware(valid_to),
+        subject=subject or "user",
+        attribute=attribute or "other",
+        held_from=clock.aware(held_from),
+        held_until=clock.aware(held_until),
+        learned_at=clock.aware(learned_at),
     )
 
 
@@ -56,6 +66,26 @@ def _validity(as_of: datetime | None) -> tuple[str, list[Any]]:
     return "valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)", [ts, ts]
 
 
+def _holding(as_of: datetime | None, valid_at: datetime | None) -> tuple[str, list[Any]]:
+    """The versions that hold in the user's life at ``valid_at`` (default: now), as memlayer knew at ``as_of``.
+
+    Record time picks what memlayer held (``valid_from`` / ``valid_to``); a version closed because its
+    value stopped holding (it has a ``held_until``: the old home after a move) stays known as the past.
+    Event time then picks what held: from ``held_from`` (NULL: since before anything said) until
+    ``held_until`` (NULL: still).
+    """
+    moment = naive(valid_at) if valid_at is not None else naive(clock.now())
+    if as_of is None:
+        record, params = "(valid_to IS NULL OR held_until IS NOT NULL)", []
+        if valid_at is None:
+            record = "valid_to IS NULL"  # now, as memlayer knows now: the current versions
+    else:
+        ts = naive(as_of)
+        record, params = "valid_from <= ? AND (valid_to IS NULL OR valid_to > ? OR held_until IS NOT NULL)", [ts, ts]
+    world = "(held_from IS NULL OR held_from <= ?) AND (held_until IS NULL OR held_until > ?)"
+    return f"{record} AND {world}", [*params, moment, moment]
+
+
 def list_memories(
     conn: Connection,
     user_id: str,
@@ -64,9 +94,15 @@ def list_memories(
     agent_id: str | None = None,
     limit: int | None = None,
     as_of: datetime | None = None,
+    valid_at: datetime | None = None,
 ) -> list[Memory]:
-    """The user's memories valid now (or at ``as_of``), most recently changed first."""
-    where, params = _validity(as_of)
+    """The user's memories that hold now (or at ``valid_at``), as memlayer knows them now (or knew at
+    ``as_of``), most recently changed first. Without ``valid_at``, ``as_of`` reads the versions that
+    were current then, as before event time existed."""
+    if valid_at is None and as_of is not None:
+        where, params = _validity(as_of)
+    else:
+        where, params = _holding(as_of, valid_at)
     sql = f"SELECT {_COLUMNS} FROM memories WHERE user_id = ? AND {where}"
     params = [user_id, *params]
     if topics:
@@ -105,6 +141,15 @@ def find_by_text(conn: Connection, user_id: str, text: str) -> Memory | None:
         [user_id, memory_key(text)],
     ).fetchone()
     return None if row is None else _memory(row)
+
+
+def current_fact_holders(conn: Connection, user_id: str) -> dict[str, Memory]:
+    """The user's current memories of single-valued facts, by fact key ("user:home" -> "Lives in Lisbon")."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS}, fact_key FROM memories WHERE user_id = ? AND valid_to IS NULL AND fact_key IS NOT NULL",
+        [user_id],
+    ).fetchall()
+    return {row[-1]: _memory(row[:-1]) for row in rows}
 
 
 def insert_llm_call(

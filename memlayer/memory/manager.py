@@ -306,15 +306,22 @@ class MemoryManager:
         agent_id: str | None = None,
         limit: int | None = None,
         as_of: datetime | str | date | None = None,
+        valid_at: datetime | str | date | None = None,
     ) -> list[Memory]:
-        """The user's memories now (or as they were at ``as_of``), most recently changed first.
+        """The user's memories that hold now, most recently changed first.
 
-        ``as_of``: a datetime (naive means UTC), a date (its midnight, UTC) or an ISO 8601 string.
+        Two clocks: ``valid_at`` reads what held in the user's life then (event time: "where did they
+        live in 2018?"); ``as_of`` what memlayer held then (record time: the store as it was). Both
+        together: what memlayer knew at ``as_of`` about ``valid_at``. Each a datetime (naive means
+        UTC), a date (its midnight, UTC) or an ISO 8601 string.
         """
         user, names, agent = checks.user(user_id), checks.topics(topics), checks.optional_text("agent_id", agent_id)
         count, moment = checks.limit(limit), checks.timestamp("as_of", as_of)
+        held = checks.timestamp("valid_at", valid_at)
         with self.db.reading() as conn:
-            return memory_sql.list_memories(conn, user, topics=names or None, agent_id=agent, limit=count, as_of=moment)
+            return memory_sql.list_memories(
+                conn, user, topics=names or None, agent_id=agent, limit=count, as_of=moment, valid_at=held
+            )
 
     def get_user_memory(
         self, memory_id: str, user_id: str, *, as_of: datetime | str | date | None = None

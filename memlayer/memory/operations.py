@@ -11,7 +11,9 @@ from __future__ import annotations
 import functools
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from ..facts import Attribute
 
 __all__ = ["AddOp", "DeleteOp", "UpdateOp", "build_response_model"]
 
@@ -20,30 +22,62 @@ MAX_MEMORY_CHARS = 240
 MAX_REASON_CHARS = 120
 MAX_TOPICS = 4
 MAX_TOPIC_CHARS = 32
+MAX_SUBJECT_CHARS = 40
+MAX_TIME_CHARS = 40
 
 Topic = Annotated[str, Field(min_length=1, max_length=MAX_TOPIC_CHARS)]
 MemoryText = Annotated[str, Field(min_length=1, max_length=MAX_MEMORY_CHARS)]
 Reason = Annotated[str, Field(max_length=MAX_REASON_CHARS)]
 Topics = Annotated[list[Topic], Field(max_length=MAX_TOPICS)]
+Subject = Annotated[str, Field(min_length=1, max_length=MAX_SUBJECT_CHARS)]
+When = Annotated[str | None, Field(max_length=MAX_TIME_CHARS)]
 
 
-class AddOp(BaseModel):
-    """Store a new fact about the user."""
+def _require(schema: dict[str, Any], *names: str, drop: str | None = None) -> None:
+    properties = schema["properties"]
+    if drop is not None:
+        properties.pop(drop, None)
+    required = [name for name in schema.get("required", []) if name in properties]
+    schema["required"] = required + [name for name in names if name not in required]
 
-    op: Literal["add"]
+
+class _Fact(BaseModel):
+    """What a written memory is about (`memlayer.facts`) and, when the user said, when it held.
+
+    ``op`` (and an update's ``target``) are declared here, first, so that a grammar-constrained model
+    writes them first, as the prompt's example does; each operation narrows them.
+    """
+
+    # A reply without a key still validates (as "user" / "other"), but the schema a model is given
+    # requires both, so a grammar-constrained local model always writes them.
+    model_config = ConfigDict(json_schema_extra=lambda schema: _require(schema, "subject", "attribute"))
+
+    op: str
+    target: str | None = None
+    subject: Subject = Field(default="user", description='"user", or the name of the person the fact is about')
+    attribute: Attribute = "other"
     memory: MemoryText
+    since: When = Field(default=None, description="when it started to hold, if the user said: a date, month or year")
+    until: When = Field(default=None, description="when it stopped holding, if the user said")
     topics: Topics = Field(default_factory=list)
     reason: Reason = ""
 
 
-class UpdateOp(BaseModel):
+class AddOp(_Fact):
+    """Store a new fact about the user."""
+
+    # An add targets nothing: the schema the model is given has no ``target`` for it.
+    model_config = ConfigDict(json_schema_extra=lambda schema: _require(schema, "subject", "attribute", drop="target"))
+
+    op: Literal["add"]
+    target: None = Field(default=None, exclude=True)
+
+
+class UpdateOp(_Fact):
     """Replace the text of an existing memory (by its alias) with a corrected or newer fact."""
 
     op: Literal["update"]
     target: str
-    memory: MemoryText
-    topics: Topics = Field(default_factory=list)
-    reason: Reason = ""
 
 
 class DeleteOp(BaseModel):

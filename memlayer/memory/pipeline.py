@@ -12,9 +12,11 @@ import logging
 
 from .. import clock
 from ..db import memories as memory_sql
-from ..db.changes import ChangeSet, Provenance, stored_keys
+from ..db.changes import ChangeSet, Fact, Provenance, stored_keys
+from ..db.revisions import lock_user
 from ..db.store import Store
 from ..errors import MemlayerError
+from ..facts import fact_key, infer_attribute
 from ..llm.typed import TypedReply
 from ..llm.usage import LLMCallError
 from ..records import ExtractionResult, Memory, Message
@@ -72,13 +74,17 @@ def commit_reply(
         call_id=reply.usage.call_id,
         model=reply.usage.model,
         input=plan.input,
+        learned_at=plan.learned_at,
     )
     operations = list(getattr(reply.value, "operations", []))
     changes = ChangeSet(origin)
     try:
         vectors = retrieval.embed(changed_texts(plan, operations), [plan.input])  # one batched call, outside the lock
         with retrieval.transaction(db, changes, vectors) as conn:
-            skipped = apply_operations(changes, plan, operations, stored_keys(conn, user, add_texts(plan, operations)))
+            lock_user(conn, user)  # the fact holders read here must still hold when the set is written
+            stored = stored_keys(conn, user, add_texts(plan, operations))
+            holders = memory_sql.current_fact_holders(conn, user)
+            skipped = apply_operations(changes, plan, operations, stored, holders)
             changes.write(conn)
             memory_sql.insert_llm_call(conn, reply.usage, origin, prompt_version=PROMPT_VERSION)
     except MemlayerError as exc:
@@ -113,12 +119,29 @@ def replacement_vectors(db: Store, retrieval: Retrieval, user: str, memory_id: s
     return retrieval.embed([text], [old.input if old is not None else None])
 
 
-def add_once(db: Store, retrieval: Retrieval, origin: Provenance, text: str, topics: list[str]) -> Memory:
-    """Add ``text`` for ``origin.user_id`` unless it is already a current memory; returns the memory it is."""
+def add_once(
+    db: Store, retrieval: Retrieval, origin: Provenance, text: str, topics: list[str], fact: Fact | None = None
+) -> Memory:
+    """Add ``text`` for ``origin.user_id`` unless it is already a current memory; returns the memory it is.
+
+    Without a ``fact``, the key is inferred from the text and topics (`memlayer.facts.infer_attribute`).
+    A new value of a single-valued fact the user holds ("Lives in Bristol" beside "Lives in Leeds")
+    is the update it is: the held memory gets the new text as its next version.
+    """
+    fact = fact or Fact(attribute=infer_attribute(text, topics))
+    key = fact_key(fact.subject, fact.attribute)
     changes = ChangeSet(origin)
     vectors = retrieval.embed([text], [origin.input])  # one call, before the lock
     with retrieval.transaction(db, changes, vectors) as conn:
-        new = changes.add(text, topics)
+        holder = memory_sql.current_fact_holders(conn, origin.user_id).get(key) if key else None
+        if holder is not None:
+            if holder.memory == text:
+                return holder
+            new = changes.update(holder, text, topics or holder.topics, "a new value of a single-valued fact", fact,
+                                 ends_old=True)  # fmt: skip
+            changes.write(conn)
+            return new
+        new = changes.add(text, topics, fact=fact)
         # No lookup first: the INSERT itself skips a held text (a guard on DuckDB, the unique index on
         # Postgres), and only then is the memory that holds it read, in the same transaction.
         changes.write(conn)
