@@ -15,8 +15,8 @@ or vector written for it. An update whose new text is already another current me
 DuckDB has one writing process and no partial unique index. A set of one add (a direct add) is
 guarded in its INSERT (``WHERE NOT EXISTS`` the same current text), skipped the same way, so a direct
 add is one statement, not a lookup and an insert. A larger set goes in unguarded: an extraction looks
-its add texts up first, in the same transaction (`stored_keys`), because the skip reasons it reports
-depend on them, and a guard over a multi-row insert is a join that costs more than that lookup.
+its add texts up first, in the same transaction (`memlayer.db.memories.stored_keys`), because the skip
+reasons it reports depend on them, and a guard over a multi-row insert is a join that costs more than that lookup.
 """
 
 from __future__ import annotations
@@ -393,16 +393,3 @@ def chunks(items: list[_T], params_per_item: int) -> Iterator[list[_T]]:
     size = (_MAX_PARAMS - 2) // params_per_item
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def stored_keys(conn: Connection, user_id: str, texts: list[str]) -> set[str]:
-    """Which of ``texts`` the user already has as a current memory (compared by `memory_key`)."""
-    keys = sorted({memory_key(t) for t in texts})
-    if not keys:
-        return set()
-    placeholders = ", ".join("?" * len(keys))
-    rows = conn.execute(
-        f"SELECT memory_key FROM memories WHERE user_id = ? AND valid_to IS NULL AND memory_key IN ({placeholders})",
-        [user_id, *keys],
-    ).fetchall()
-    return {row[0] for row in rows}

@@ -24,6 +24,7 @@ __all__ = [
     "insert_llm_call",
     "list_events",
     "list_memories",
+    "stored_keys",
 ]
 
 _COLUMNS = (
@@ -150,6 +151,19 @@ def current_fact_holders(conn: Connection, user_id: str) -> dict[str, Memory]:
         [user_id],
     ).fetchall()
     return {row[-1]: _memory(row[:-1]) for row in rows}
+
+
+def stored_keys(conn: Connection, user_id: str, texts: list[str]) -> set[str]:
+    """Which of ``texts`` the user already has as a current memory (compared by `memory_key`)."""
+    keys = sorted({memory_key(t) for t in texts})
+    if not keys:
+        return set()
+    placeholders = ", ".join("?" * len(keys))
+    rows = conn.execute(
+        f"SELECT memory_key FROM memories WHERE user_id = ? AND valid_to IS NULL AND memory_key IN ({placeholders})",
+        [user_id, *keys],
+    ).fetchall()
+    return {row[0] for row in rows}
 
 
 def insert_llm_call(

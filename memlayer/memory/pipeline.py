@@ -12,7 +12,7 @@ import logging
 
 from .. import clock
 from ..db import memories as memory_sql
-from ..db.changes import ChangeSet, Fact, Provenance, stored_keys
+from ..db.changes import ChangeSet, Fact, Provenance
 from ..db.revisions import lock_user
 from ..db.store import Store
 from ..errors import MemlayerError
@@ -21,8 +21,9 @@ from ..llm.typed import TypedReply
 from ..llm.usage import LLMCallError
 from ..records import ExtractionResult, Memory, Message
 from ..search.retrieval import NO_VECTORS, Embedded, Retrieval
-from .extraction import ExtractionPlan, add_texts, apply_operations, changed_texts, plan_extraction, source_text
+from .extraction import ExtractionPlan, add_texts, changed_texts, plan_extraction, source_text
 from .prompts import PROMPT_VERSION
+from .reconcile import apply_operations
 
 __all__ = ["add_once", "commit_reply", "log_failed_call", "plan"]
 
@@ -82,7 +83,7 @@ def commit_reply(
         vectors = retrieval.embed(changed_texts(plan, operations), [plan.input])  # one batched call, outside the lock
         with retrieval.transaction(db, changes, vectors) as conn:
             lock_user(conn, user)  # the fact holders read here must still hold when the set is written
-            stored = stored_keys(conn, user, add_texts(plan, operations))
+            stored = memory_sql.stored_keys(conn, user, add_texts(plan, operations))
             holders = memory_sql.current_fact_holders(conn, user)
             skipped = apply_operations(changes, plan, operations, stored, holders)
             changes.write(conn)
