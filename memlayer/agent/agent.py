@@ -21,6 +21,7 @@ from ..db import DuckDb, sessions
 from ..db.store import Store
 from ..errors import ConfigError, MemlayerError
 from ..llm import chat
+from ..llm.litellm import start_import
 from ..llm.spec import Mode, ModelSpec, parse_model
 from ..llm.usage import LLMCallError
 from ..memory.manager import MemoryManager
@@ -73,6 +74,7 @@ class Agent:
         if model is None:
             raise ConfigError("Agent needs a model, e.g. Agent(model='openai:gpt-4o')")
         self.model = parse_model(model, api_base=api_base, api_key=api_key, mode=mode, **model_kwargs)
+        start_import()  # LiteLLM and Instructor, in a background thread: the first run finds them
         self.name = name
         self.agent_id = agent_id or (_slug(name) if name else None)
         self.instructions = [instructions] if isinstance(instructions, str) else list(instructions or [])

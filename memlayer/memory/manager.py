@@ -7,7 +7,6 @@ transaction together with the usage row. A failure at any step writes no memory 
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -19,6 +18,7 @@ from ..db import memories as memory_sql
 from ..db.changes import ChangeSet, Provenance
 from ..db.store import Store
 from ..errors import ConfigError
+from ..llm.litellm import start_import
 from ..llm.spec import Mode, ModelSpec, parse_model
 from ..llm.typed import typed_call
 from ..llm.usage import LLMCallError
@@ -29,8 +29,6 @@ from .extraction import ExtractionPlan
 from .pipeline import add_once, commit_reply, log_failed_call, plan, replacement_vectors
 
 __all__ = ["MemoryManager"]
-
-_log = logging.getLogger("memlayer")
 
 MessagesInput = str | Message | dict[str, Any] | Sequence[str | Message | dict[str, Any]]
 
@@ -60,6 +58,8 @@ class MemoryManager:
         self.model = (
             None if model is None else parse_model(model, api_base=api_base, api_key=api_key, mode=mode, **model_kwargs)
         )
+        if self.model is not None:
+            start_import()  # LiteLLM and Instructor, in a background thread: the first request finds them
         if db is not None and not isinstance(db, Store):
             raise ConfigError(f"db must be a DuckDb or a PostgresDb, e.g. DuckDb('agents.duckdb'), got {db!r}")
         # Set once: given here, joined by an Agent (`join`), or an in-memory one on first use.
@@ -389,7 +389,7 @@ class MemoryManager:
     aget_user_events = flow.threaded(get_user_events)
 
     def __repr__(self) -> str:
-        return f"MemoryManager(model={str(self.model) if self.model else None!r}, db={self.db!r})"
+        return f"MemoryManager(model={str(self.model) if self.model else None!r}, db={self._db!r})"
 
 
 def _current_memory(conn: Any, user: str, memory_id: str) -> Memory:
