@@ -22,6 +22,7 @@ from ..db.store import Store
 from ..errors import ConfigError, MemlayerError
 from ..llm import chat
 from ..llm.litellm import start_import
+from ..llm.road import labelled
 from ..llm.spec import Mode, ModelSpec, parse_model
 from ..llm.usage import LLMCallError
 from ..memory.manager import MemoryManager
@@ -150,7 +151,8 @@ class Agent:
         try:
             for round_no in range(self.max_tool_rounds + 1):
                 tools = self._tools_for(round_no)
-                reply = yield from chat.step(self.model, run.prompt_messages, tools, mode=self.tool_mode, stream=stream)
+                step = chat.step(self.model, run.prompt_messages, tools, mode=self.tool_mode, stream=stream)
+                reply = yield from labelled(step, user_id=run.ctx.user_id, operation="agent_run")
                 if not run.add_reply(reply):
                     break
                 results = []

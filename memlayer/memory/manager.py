@@ -19,6 +19,7 @@ from ..db.changes import ChangeSet, Provenance
 from ..db.store import Store
 from ..errors import ConfigError
 from ..llm.litellm import start_import
+from ..llm.road import labelled
 from ..llm.spec import Mode, ModelSpec, parse_model
 from ..llm.typed import typed_call
 from ..llm.usage import LLMCallError
@@ -26,7 +27,7 @@ from ..records import ExtractionResult, Memory, MemoryEvent, Message, SearchHit
 from ..search.embedders import Embedder, EmbedderOption
 from ..search.retrieval import NO_VECTORS, Retrieval, search_request
 from .extraction import ExtractionPlan
-from .pipeline import add_once, commit_reply, log_failed_call, plan, replacement_vectors
+from .pipeline import add_once, commit_reply, current_memory, log_failed_call, plan, replacement_vectors
 
 __all__ = ["MemoryManager"]
 
@@ -177,7 +178,7 @@ class MemoryManager:
     ) -> flow.Flow[ExtractionResult]:
         """The one LLM call (no lock held), then every operation in one transaction (in a thread)."""
         try:
-            reply = yield from typed_call(
+            call = typed_call(
                 self._require_model(),
                 plan.messages,
                 plan.response_model,
@@ -185,6 +186,7 @@ class MemoryManager:
                 retries=self.max_retries,
                 provider_retries=self.provider_retries,
             )
+            reply = yield from labelled(call, user_id=user, operation=purpose)
         except LLMCallError as exc:
             yield flow.Blocking(log_failed_call, self.db, exc, user, *who)
             raise
@@ -248,7 +250,7 @@ class MemoryManager:
         changes = ChangeSet(origin)
         vectors = replacement_vectors(self.db, self._retrieval, user, key, text)
         with self._retrieval.transaction(self.db, changes, vectors) as conn:
-            old = _current_memory(conn, user, key)
+            old = current_memory(conn, user, key)
             new = changes.update(old, text, names if names is not None else old.topics)
             changes.write(conn)
         return new
@@ -259,7 +261,7 @@ class MemoryManager:
         origin = Provenance(user, "api", clock.now())
         changes = ChangeSet(origin)
         with self._retrieval.transaction(self.db, changes, NO_VECTORS) as conn:
-            changes.delete(_current_memory(conn, user, key))
+            changes.delete(current_memory(conn, user, key))
             changes.write(conn)
 
     def clear_user_memories(self, user_id: str) -> int:
@@ -390,11 +392,3 @@ class MemoryManager:
 
     def __repr__(self) -> str:
         return f"MemoryManager(model={str(self.model) if self.model else None!r}, db={self._db!r})"
-
-
-def _current_memory(conn: Any, user: str, memory_id: str) -> Memory:
-    memory = memory_sql.find_memory(conn, user, memory_id)
-    if memory is None:
-        # Same words whether the id is unknown or another user's: an error must not confirm it exists.
-        raise ConfigError(f"user {user!r} has no current memory {memory_id!r}")
-    return memory

@@ -9,12 +9,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from .. import clock
 from ..db import memories as memory_sql
 from ..db.changes import ChangeSet, Provenance, stored_keys
 from ..db.store import Store
-from ..errors import MemlayerError
+from ..errors import ConfigError, MemlayerError
 from ..llm.typed import TypedReply
 from ..llm.usage import LLMCallError
 from ..records import ExtractionResult, Memory, Message
@@ -22,7 +23,7 @@ from ..search.retrieval import NO_VECTORS, Embedded, Retrieval
 from .extraction import ExtractionPlan, add_texts, apply_operations, changed_texts, plan_extraction, source_text
 from .prompts import PROMPT_VERSION
 
-__all__ = ["add_once", "commit_reply", "log_failed_call", "plan"]
+__all__ = ["add_once", "commit_reply", "current_memory", "log_failed_call", "plan"]
 
 _log = logging.getLogger("memlayer")
 
@@ -125,3 +126,12 @@ def add_once(db: Store, retrieval: Retrieval, origin: Provenance, text: str, top
         if changes.skipped:
             return memory_sql.find_by_text(conn, origin.user_id, text) or new
     return new
+
+
+def current_memory(conn: Any, user: str, memory_id: str) -> Memory:
+    """The user's current memory ``memory_id``, for an edit; `ConfigError` when there is none."""
+    memory = memory_sql.find_memory(conn, user, memory_id)
+    if memory is None:
+        # Same words whether the id is unknown or another user's: an error must not confirm it exists.
+        raise ConfigError(f"user {user!r} has no current memory {memory_id!r}")
+    return memory
