@@ -313,8 +313,9 @@ class MemoryManager:
 
         ``as_of``: a datetime (naive means UTC), a date (its midnight, UTC) or an ISO 8601 string.
         """
-        user, names, agent = checks.user(user_id), checks.topics(topics), checks.optional_text("agent_id", agent_id)
-        count, moment = checks.limit(limit), checks.timestamp("as_of", as_of)
+        user, names = checks.user(user_id), checks.topic_filter(topics)
+        agent, count = checks.optional_text("agent_id", agent_id), checks.limit(limit)
+        moment = checks.timestamp("as_of", as_of)
         with self.db.reading() as conn:
             return memory_sql.list_memories(conn, user, topics=names or None, agent_id=agent, limit=count, as_of=moment)
 

@@ -13,13 +13,12 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Field, create_model
 
+from ..checks import MAX_MEMORY_CHARS, MAX_TOPIC_CHARS, MAX_TOPICS
+
 __all__ = ["AddOp", "DeleteOp", "UpdateOp", "build_response_model"]
 
 MAX_OPERATIONS = 12
-MAX_MEMORY_CHARS = 240
 MAX_REASON_CHARS = 120
-MAX_TOPICS = 4
-MAX_TOPIC_CHARS = 32
 
 Topic = Annotated[str, Field(min_length=1, max_length=MAX_TOPIC_CHARS)]
 MemoryText = Annotated[str, Field(min_length=1, max_length=MAX_MEMORY_CHARS)]
