@@ -26,11 +26,20 @@ __all__ = [
     "source_input",
     "text",
     "timestamp",
+    "topic_filter",
     "topics",
     "user",
     "utf8",
     "who",
 ]
+
+# One set of bounds on what a memory holds, however it is written: the Python API (`memory_text`, `topics`
+# below), an agent's memory tools, the MCP tools, and the extraction's response schema
+# (memlayer.memory.operations), which is where they come from: a memory is one fact in a sentence or two,
+# and a small model under a JSON grammar runs on to max_tokens without them.
+MAX_MEMORY_CHARS = 240
+MAX_TOPICS = 4
+MAX_TOPIC_CHARS = 32
 
 # DuckDB's LIMIT is a BIGINT; anything past it is an internal error, not a "no limit".
 MAX_LIMIT = 2**62
@@ -61,8 +70,8 @@ def user(value: object) -> str:
     return text("user_id", value)
 
 
-def topics(value: object) -> list[str]:
-    """A list of topic names; one string is one topic (not its letters)."""
+def topic_filter(value: object) -> list[str]:
+    """Topic names to filter by; one string is one topic (not its letters). Unbounded: old memories may hold more."""
     if value is None:
         return []
     if isinstance(value, str):
@@ -70,6 +79,17 @@ def topics(value: object) -> list[str]:
     if not isinstance(value, Sequence) or isinstance(value, (bytes, bytearray)):
         raise ConfigError(f"topics must be a list of strings, got {value!r}")
     return [text("each topic", item) for item in value]
+
+
+def topics(value: object) -> list[str]:
+    """A memory's topics: at most `MAX_TOPICS` names of at most `MAX_TOPIC_CHARS` characters each."""
+    names = topic_filter(value)
+    if len(names) > MAX_TOPICS:
+        raise ConfigError(f"a memory has at most {MAX_TOPICS} topics, got {len(names)}: {names!r}")
+    for name in names:
+        if len(name) > MAX_TOPIC_CHARS:
+            raise ConfigError(f"a topic has at most {MAX_TOPIC_CHARS} characters, got {len(name)}: {name!r}")
+    return names
 
 
 def count(name: str, value: object, *, minimum: int) -> int:
@@ -134,7 +154,14 @@ def _message(item: object) -> Message:
 
 
 def memory_text(value: object) -> str:
-    return text("memory", value).strip()
+    """A memory's text, stripped: one fact of at most `MAX_MEMORY_CHARS` characters."""
+    stripped = text("memory", value).strip()
+    if len(stripped) > MAX_MEMORY_CHARS:
+        raise ConfigError(
+            f"a memory has at most {MAX_MEMORY_CHARS} characters (one fact; split longer text), "
+            f"got {len(stripped)}: {stripped[:60]!r}..."
+        )
+    return stripped
 
 
 def memory_id(value: object) -> str:

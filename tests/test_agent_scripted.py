@@ -54,7 +54,6 @@ def test_both_memory_modes_is_a_clear_error(db: DuckDb) -> None:
     ("kwargs", "message"),
     [
         ({}, "needs a model"),
-        ({"model": "opnai:gpt-4o"}, "did you mean 'openai:gpt-4o'"),
         ({"model": MODEL, "num_history_runs": -1}, ">= 0"),
         ({"model": MODEL, "tools": [MemoryTools(), MemoryTools()]}, "share the name"),
     ],
@@ -62,6 +61,14 @@ def test_both_memory_modes_is_a_clear_error(db: DuckDb) -> None:
 def test_bad_configuration_is_a_config_error(db: DuckDb, kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Agent(db=db, **kwargs)
+
+
+def test_an_unknown_provider_fails_before_the_first_request(db: DuckDb) -> None:
+    # Building an agent never waits for LiteLLM's import; its provider list is read before the first call.
+    agent = Agent(model="opnai:gpt-4o", db=db)
+    with scripted_model() as model, pytest.raises(ConfigError, match="did you mean 'openai:gpt-4o'"):
+        agent.run("hi", user_id="u1")
+    assert model.calls == 0
 
 
 def test_a_run_needs_a_user_and_a_message(db: DuckDb) -> None:

@@ -37,5 +37,15 @@ def test_next_weekday_is_never_today_and_the_year_turns() -> None:
     assert resolve_relative_dates("Moving next month", friday) == "Moving in 2027-01"
 
 
+def test_this_weekday_said_on_that_day_is_today_and_next_is_a_week_later() -> None:
+    friday = date(2026, 3, 13)
+    assert resolve_relative_dates("Dentist this Friday", friday) == "Dentist on 2026-03-13"
+    assert resolve_relative_dates("Dentist next Friday", friday) == "Dentist on 2026-03-20"
+    # "coming" looks ahead: on a Friday, the coming Friday is the next one.
+    assert resolve_relative_dates("Dentist this coming Friday", friday) == "Dentist on 2026-03-20"
+    assert resolve_relative_dates("Dentist this Sunday", friday) == "Dentist on 2026-03-15"
+    assert resolve_relative_dates("Dentist this Friday", SUNDAY) == "Dentist on 2026-03-13"
+
+
 def test_without_a_time_nothing_changes() -> None:
     assert resolve_relative_dates("Dentist next Friday", None) == "Dentist next Friday"

@@ -8,8 +8,7 @@ import sys
 import pytest
 
 from memlayer import ConfigError, ModelSpec, parse_model
-from memlayer.llm.litellm import import_litellm
-from memlayer.llm.spec import known_providers
+from memlayer.llm.litellm import check_provider, import_litellm, known_providers
 
 
 @pytest.mark.parametrize(
@@ -55,8 +54,9 @@ def test_both_forms_parse(text: str, provider: str, name: str, litellm_model: st
     ],
 )
 def test_malformed_strings_raise_one_typed_error(text: str, message: str) -> None:
+    # The form is checked by parse_model; the provider before the first request (after LiteLLM's import).
     with pytest.raises(ConfigError, match=message):
-        parse_model(text)
+        check_provider(parse_model(text))
 
 
 def test_a_non_string_is_refused() -> None:

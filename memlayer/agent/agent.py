@@ -21,6 +21,8 @@ from ..db import DuckDb, sessions
 from ..db.store import Store
 from ..errors import ConfigError, MemlayerError
 from ..llm import chat
+from ..llm.litellm import start_import
+from ..llm.road import labelled
 from ..llm.spec import Mode, ModelSpec, parse_model
 from ..llm.usage import LLMCallError
 from ..memory.manager import MemoryManager
@@ -73,6 +75,7 @@ class Agent:
         if model is None:
             raise ConfigError("Agent needs a model, e.g. Agent(model='openai:gpt-4o')")
         self.model = parse_model(model, api_base=api_base, api_key=api_key, mode=mode, **model_kwargs)
+        start_import()  # LiteLLM and Instructor, in a background thread: the first run finds them
         self.name = name
         self.agent_id = agent_id or (_slug(name) if name else None)
         self.instructions = [instructions] if isinstance(instructions, str) else list(instructions or [])
@@ -148,7 +151,8 @@ class Agent:
         try:
             for round_no in range(self.max_tool_rounds + 1):
                 tools = self._tools_for(round_no)
-                reply = yield from chat.step(self.model, run.prompt_messages, tools, mode=self.tool_mode, stream=stream)
+                step = chat.step(self.model, run.prompt_messages, tools, mode=self.tool_mode, stream=stream)
+                reply = yield from labelled(step, user_id=run.ctx.user_id, operation="agent_run")
                 if not run.add_reply(reply):
                     break
                 results = []

@@ -9,14 +9,17 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from ..checks import MAX_MEMORY_CHARS, MAX_TOPIC_CHARS, MAX_TOPICS
 from ..errors import MemlayerError
 from ..records import MemoryChange
 from .tools import RunContext, Tool, Toolkit, from_function
 
 __all__ = ["AGENTIC_MEMORY_TOOL", "MemoryTools"]
 
-MemoryText = Annotated[str, Field(min_length=1, max_length=240)]
-Topics = Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=4)]
+# The bounds `MemoryManager` enforces (memlayer.checks), in the schema, so the model sees them. (A blank
+# topic is refused by the manager; the schema says nothing of it, as the recorded cassettes were sent.)
+MemoryText = Annotated[str, Field(min_length=1, max_length=MAX_MEMORY_CHARS)]
+Topics = Annotated[list[Annotated[str, Field(max_length=MAX_TOPIC_CHARS)]], Field(max_length=MAX_TOPICS)]
 
 
 def _line(memory: Any) -> str:

@@ -114,20 +114,14 @@ def _options(
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def quiet_litellm() -> None:
-    """LiteLLM prints a "Give Feedback / Get Help" banner to stdout on every failed call unless told not to."""
-    from ..llm.litellm import import_litellm
-
-    import_litellm().suppress_debug_info = True  # type: ignore[attr-defined]  # this process is the command's own
-
-
 def model_ready(model: str, *, api_base: str | None = None, api_key: str | None = None) -> None:
     """Check the model string and its provider key before anything is opened, asked or printed."""
-    from ..llm.litellm import require_keys
+    from ..llm.litellm import check_provider, require_keys, start_import
     from ..llm.spec import parse_model
 
     spec = parse_model(model, api_base=api_base, api_key=api_key)
-    quiet_litellm()
+    start_import()
+    check_provider(spec)
     require_keys(spec)
 
 

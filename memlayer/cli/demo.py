@@ -27,6 +27,7 @@ from rich.markup import escape
 from .. import analytics
 from ..db import DuckDb
 from ..errors import ConfigError
+from ..llm.litellm import start_import
 from ..memory.manager import MemoryManager
 from ..records import ExtractionResult, Message
 from .app import (
@@ -38,7 +39,6 @@ from .app import (
     memories_table,
     model_ready,
     out,
-    quiet_litellm,
     table,
 )
 
@@ -206,7 +206,7 @@ def demo(
     if model:
         model_ready(model, api_base=api_base)
     else:
-        quiet_litellm()
+        start_import()  # the recorded session replays through LiteLLM
     _say_what_runs(model)
     out.print(table("known before the conversation (stored directly, no LLM call)", ["user", "memory", "topics"], SEED))
     if db:

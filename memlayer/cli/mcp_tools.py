@@ -18,6 +18,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
+from ..checks import MAX_MEMORY_CHARS, MAX_TOPIC_CHARS, MAX_TOPICS
 from ..errors import ConfigError, MemlayerError
 from ..memory.manager import MemoryManager
 from ..records import Memory, MemoryEvent
@@ -29,10 +30,15 @@ UserOf = Callable[[Context], str]
 
 MEMORY_RESOURCE = "memlayer://memories{?topic}"
 
-# Bounds at the edge, so a runaway argument fails the input schema before it reaches the store.
+# Bounds at the edge, so a runaway argument fails the input schema before it reaches the store. A memory's
+# text and topics have the bounds `MemoryManager` enforces (memlayer.checks); a filter's are looser, since
+# memories stored before those bounds may carry longer topics.
 MemoryId = Annotated[str, Field(min_length=1, max_length=64, description="a memory_id from list or search")]
-MemoryText = Annotated[str, Field(min_length=1, max_length=2000, description="the fact, as it should be stored")]
-Topics = Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=10)]
+MemoryText = Annotated[
+    str, Field(min_length=1, max_length=MAX_MEMORY_CHARS, description="the fact, as it should be stored")
+]
+Topics = Annotated[list[Annotated[str, Field(min_length=1, max_length=MAX_TOPIC_CHARS)]], Field(max_length=MAX_TOPICS)]
+TopicFilter = Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=10)]
 
 
 class ChatTurn(BaseModel):
@@ -153,7 +159,7 @@ class MemoryService:
     async def list_(
         self,
         ctx: Context,
-        topics: Annotated[Topics | None, Field(description="only memories with any of these topics")] = None,
+        topics: Annotated[TopicFilter | None, Field(description="only memories with any of these topics")] = None,
         limit: Annotated[int, Field(ge=1, le=200)] = 50,
     ) -> Memories:
         """List the user's current memories, most recently changed first."""

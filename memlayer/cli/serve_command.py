@@ -17,7 +17,8 @@ import typer
 
 from .. import checks
 from ..errors import ConfigError
-from .app import ApiBaseOpt, DbOpt, ModelOpt, app, open_manager, quiet_litellm
+from ..llm.litellm import start_import
+from .app import ApiBaseOpt, DbOpt, ModelOpt, app, open_manager
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -72,8 +73,8 @@ def serve(
     _log_to_stderr()
     if not model:
         logging.getLogger("memlayer.serve").warning("no --model: remember is off (it extracts memories with a model)")
-    else:
-        quiet_litellm()  # its "Give Feedback" banner goes to stdout, which is the stdio transport
+    else:  # LiteLLM and Instructor import in the background while the server starts (and stay off stdout)
+        start_import()
     with open_manager(db, model, api_base) as manager:
         anyio.run(run, mcp_server.build_server(manager, user_of, tools=names, agent_id=agent_id))
 

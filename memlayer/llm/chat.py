@@ -1,5 +1,5 @@
-"""One chat step of an agent through LiteLLM (or, not streamed, the direct OpenAI transport of
-`memlayer.llm.openai_http`, under its rules): streamed or not, with tools called natively or as JSON.
+"""One chat step of an agent through LiteLLM (`memlayer.llm.road`): streamed or not, with tools called
+natively or as JSON.
 
 A step is a flow (`memlayer.flow`): it yields the answer's text as it arrives (when streaming) and
 returns one `ChatReply`; the agent drives it in a thread or in an event loop. Tools are called
@@ -23,10 +23,10 @@ from pydantic_core import from_json
 
 from .. import flow
 from ..records import LLMUsage
-from . import openai_http, prices
-from .litellm import check_keys_when_recording, import_litellm
+from .litellm import import_litellm
+from .road import Road, road
 from .spec import ModelSpec
-from .usage import LLMCallError, UsageMeter, call_failure, litellm_pricing, usage_of
+from .usage import LLMCallError, UsageMeter, call_failure, usage_of
 
 __all__ = ["ChatReply", "ToolCall", "ToolMode", "ToolSpec", "default_tool_mode", "step", "tool_result_messages"]
 
@@ -77,27 +77,22 @@ def step(
     spec: ModelSpec, messages: list[dict[str, Any]], tools: Sequence[ToolSpec], *, mode: ToolMode, stream: bool
 ) -> flow.Flow[ChatReply]:
     """One model call: yields text deltas (when ``stream`` and the text is the answer), returns the reply."""
-    direct = not stream and openai_http.uses_direct(spec, purpose="chat")
-    litellm = None if direct else import_litellm()
-    check_keys_when_recording(spec)
+    way = road(spec)
+    way.ready()
     meter, started = UsageMeter(), time.perf_counter()
-    kwargs = _request(spec, messages, tools, mode, stream)
+    kwargs = _request(way, messages, tools, mode, stream)
     try:
-        if litellm is None:
-            response = yield flow.Call(openai_http.chat, openai_http.achat, spec, _direct_body(spec, kwargs))
-        else:
-            response = yield flow.Call(litellm.completion, litellm.acompletion, **kwargs)
-        if stream and litellm is not None:
+        response = yield from way.send(meter, 0, kwargs)  # one request per step, each counted
+        if stream:
             chunks, answer = [], _AnswerText(json_reply=mode == "json" and bool(tools))
             while (chunk := (yield flow.Next(response))) is not flow.END:
                 chunks.append(chunk)
                 if text := answer.feed(_delta(chunk)):
                     yield text
-            response = litellm.stream_chunk_builder(chunks, messages=kwargs["messages"])
+            response = import_litellm().stream_chunk_builder(chunks, messages=kwargs["messages"])
+            meter.record(response, time.perf_counter() - started, way.price)
     except Exception as exc:
         raise call_failure(spec, "chat", meter, time.perf_counter() - started, exc) from exc
-    price = prices.pricing(spec.provider) if litellm is None else litellm_pricing(litellm)
-    meter.record(response, time.perf_counter() - started, price)
     return _reply(spec, response, tools, mode, meter, time.perf_counter() - started)
 
 
@@ -113,30 +108,19 @@ def tool_result_messages(mode: ToolMode, calls: Sequence[ToolCall], results: Seq
 
 
 def _request(
-    spec: ModelSpec, messages: list[dict[str, Any]], tools: Sequence[ToolSpec], mode: ToolMode, stream: bool
+    way: Road, messages: list[dict[str, Any]], tools: Sequence[ToolSpec], mode: ToolMode, stream: bool
 ) -> dict[str, Any]:
     # A copy: the agent appends to its list after the call, and the call must keep what was sent.
-    # num_retries per call (not LiteLLM's global): one request per step, each counted in the usage.
-    kwargs: dict[str, Any] = {"num_retries": 0, **spec.extra, "model": spec.litellm_model, "messages": list(messages)}
-    if spec.api_base:
-        kwargs["api_base"] = spec.api_base
-    if spec.api_key:
-        kwargs["api_key"] = spec.api_key
+    call: dict[str, Any] = {"messages": list(messages)}
     if tools and mode == "native":
-        kwargs["tools"] = [tool.schema() for tool in tools]
+        call["tools"] = [tool.schema() for tool in tools]
     elif tools:
-        kwargs["messages"] = _with_tool_guide(messages, tools)
+        call["messages"] = _with_tool_guide(messages, tools)
         schema = _step_model(tuple(tools)).model_json_schema()
-        kwargs["response_format"] = {"type": "json_schema", "json_schema": {"name": "agent_step", "schema": schema}}
+        call["response_format"] = {"type": "json_schema", "json_schema": {"name": "agent_step", "schema": schema}}
     if stream:
-        kwargs.update(stream=True, stream_options={"include_usage": True})
-    return kwargs
-
-
-def _direct_body(spec: ModelSpec, kwargs: dict[str, Any]) -> dict[str, Any]:
-    # LiteLLM's keywords are not the body's: the provider prefix, the endpoint, the key, its retries.
-    body = {k: v for k, v in kwargs.items() if k not in ("num_retries", "api_base", "api_key")}
-    return {**body, "model": spec.name}
+        call.update(stream=True, stream_options={"include_usage": True})
+    return way.keywords(purpose="chat", **call)
 
 
 class _AnswerText:

@@ -1,14 +1,23 @@
-"""The one place LiteLLM is imported: without its network side effects, and only on first use.
+"""The one place LiteLLM (and Instructor) are imported: in a background thread, without network side effects.
 
-LiteLLM takes 8 s to import, so ``import memlayer`` never imports it; and it never fetches its price
-list or other data from GitHub (the ``LITELLM_LOCAL_*`` switches below). LiteLLM's process-wide
-settings (``num_retries``, ``suppress_debug_info``, ...) are the user's: memlayer passes what it needs
-per call, so a user's own LiteLLM calls behave as they would without memlayer.
+LiteLLM takes seconds to import, so ``import memlayer`` never imports it. Building a `MemoryManager`,
+an `Agent` or ``memlayer serve`` with a model calls `start_import`: one daemon thread imports LiteLLM
+and Instructor while the caller goes on, so a server's first request finds them loaded. Whoever needs
+them (`import_litellm`, `import_instructor`) waits for that thread instead of importing a second time.
+LiteLLM never fetches its price list or other data from GitHub (the ``LITELLM_LOCAL_*`` switches below).
+
+LiteLLM's process-wide settings (``num_retries``, callbacks, ...) are the user's: memlayer passes what it
+needs per call. One exception: ``suppress_debug_info`` is set, because LiteLLM prints its "Provider List"
+and "Give Feedback" banners to stdout on every provider error and has no per-call switch for them; a
+library must not write to its user's stdout (an MCP server's stdio transport is stdout).
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+import sys
+import threading
 from types import ModuleType
 
 from ..cassettes import active_cassette
@@ -18,10 +27,14 @@ from .spec import ModelSpec
 __all__ = [
     "LITELLM_OFFLINE_SWITCHES",
     "check_keys_when_recording",
+    "check_provider",
+    "import_instructor",
     "import_litellm",
     "keep_litellm_offline",
+    "known_providers",
     "missing_keys",
     "require_keys",
+    "start_import",
 ]
 
 
@@ -42,12 +55,69 @@ def keep_litellm_offline() -> None:
         os.environ.setdefault(name, "True")
 
 
-def import_litellm() -> ModuleType:
-    """Import LiteLLM without its network side effects: no data fetched from GitHub."""
-    keep_litellm_offline()
-    import litellm
+class _Import:
+    """The one import of LiteLLM and Instructor in this process: its thread, and how it ended."""
 
-    return litellm
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def start(self) -> threading.Thread:
+        with self.lock:
+            if self.thread is None:
+                keep_litellm_offline()
+                self.thread = threading.Thread(target=self._run, name="memlayer-import-litellm", daemon=True)
+                self.thread.start()
+            return self.thread
+
+    def _run(self) -> None:
+        try:
+            import litellm
+
+            litellm.suppress_debug_info = True  # banners go to stdout (module doc)
+            import instructor  # noqa: F401
+        except BaseException as exc:  # re-raised in every thread that waits for the import
+            self.error = exc
+
+    def wait(self) -> None:
+        self.start().join()
+        if self.error is not None:
+            raise self.error
+
+
+_IMPORT = _Import()
+
+
+def start_import() -> None:
+    """Begin importing LiteLLM and Instructor in a background thread, once per process; returns at once."""
+    _IMPORT.start()
+
+
+def import_litellm() -> ModuleType:
+    """LiteLLM, imported without its network side effects: waits for the background import (starting it)."""
+    _IMPORT.wait()
+    return sys.modules["litellm"]
+
+
+def import_instructor() -> ModuleType:
+    """Instructor, imported by the same background thread as LiteLLM."""
+    _IMPORT.wait()
+    return sys.modules["instructor"]
+
+
+def known_providers() -> frozenset[str]:
+    """LiteLLM's provider names (``litellm.provider_list``); waits for LiteLLM's background import."""
+    return frozenset(str(getattr(p, "value", p)) for p in import_litellm().provider_list)
+
+
+def check_provider(spec: ModelSpec) -> None:
+    """Raise `ConfigError`, with a suggestion, when LiteLLM knows no provider of ``spec``'s name."""
+    providers = known_providers()
+    if spec.provider not in providers:
+        close = difflib.get_close_matches(spec.provider, sorted(providers), n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(f'{c}:{spec.name}') for c in close)}?" if close else ""
+        raise ConfigError(f"unknown provider {spec.provider!r} in model {str(spec)!r}{hint}")
 
 
 def missing_keys(spec: ModelSpec) -> list[str]:
@@ -60,8 +130,6 @@ def missing_keys(spec: ModelSpec) -> list[str]:
     """
     if spec.api_key:
         return []
-    if spec.provider == "openai":  # LiteLLM's answer for OpenAI, without importing LiteLLM (seconds)
-        return [] if "OPENAI_API_KEY" in os.environ else ["OPENAI_API_KEY"]
     found = import_litellm().validate_environment(model=spec.litellm_model, api_base=spec.api_base)
     if found.get("keys_in_environment"):
         return []
@@ -90,6 +158,3 @@ def check_keys_when_recording(spec: ModelSpec) -> None:
     cassette = active_cassette()
     if cassette is not None and cassette.mode != "none":
         require_keys(spec, doing=f" to record {cassette.path}")
-
-
-_UNPRICED: set[str] = set()  # models LiteLLM has no price for; asking again costs ~1 ms per call

@@ -1,23 +1,21 @@
 """Model strings: ``"openai:gpt-4o"`` or LiteLLM's ``"openai/gpt-4o"``, parsed into a `ModelSpec`.
 
-Switching provider means changing that string. The provider is checked against LiteLLM's list, read
-from its source without importing it (LiteLLM takes seconds to import).
+Switching provider means changing that string. Parsing checks the form; the provider is checked against
+LiteLLM's own list (`memlayer.llm.litellm.check_provider`) once LiteLLM's background import has finished,
+before the model's first request (`memlayer.llm.road`), so building a manager never waits for that import.
 """
 
 from __future__ import annotations
 
-import ast
-import difflib
 import functools
-import importlib.util
-import pathlib
-import re
+import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 
-__all__ = ["Mode", "ModelSpec", "known_providers", "parse_model"]
+__all__ = ["Mode", "ModelSpec", "parse_model"]
 
 Mode = Literal["tools", "json_schema", "json", "md_json"]
 
@@ -45,17 +43,27 @@ class ModelSpec:
     def litellm_model(self) -> str:
         return f"{self.provider}/{self.name}"
 
-    @property
+    @functools.cached_property
     def instructor_mode(self) -> Mode:
-        """The explicit mode, else JSON schema for local servers and tool calling for hosted APIs."""
+        """The explicit mode, else JSON schema for local servers and tool calling for hosted APIs.
+
+        An ``openai`` model is a local or compatible server when its base URL, from ``api_base=`` or the
+        environment (``OPENAI_BASE_URL`` / ``OPENAI_API_BASE``, as LiteLLM reads them), is not OpenAI's
+        host. Resolved once per spec.
+        """
         if self.mode is not None:
             return self.mode
-        if self.provider in _JSON_SCHEMA_PROVIDERS or (self.provider == "openai" and self.api_base):
+        if self.provider in _JSON_SCHEMA_PROVIDERS or (self.provider == "openai" and _compatible_server(self)):
             return "json_schema"
         return "tools"
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.name}"
+
+
+def _compatible_server(spec: ModelSpec) -> bool:
+    base = spec.api_base or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE")
+    return bool(base) and urlsplit(str(base)).hostname != "api.openai.com"
 
 
 def parse_model(
@@ -89,41 +97,9 @@ def parse_model(
         )
     provider, name = text[:cut].lower(), text[cut + 1 :]
     provider = _PROVIDER_ALIASES.get(provider, provider)
-    providers = known_providers()
-    if providers and provider not in providers:
-        close = difflib.get_close_matches(provider, sorted(providers), n=3, cutoff=0.6)
-        hint = f"; did you mean {' or '.join(repr(f'{c}:{name}') for c in close)}?" if close else ""
-        raise ConfigError(f"unknown provider {provider!r} in model {model!r}{hint}")
     if mode is not None and mode not in ("tools", "json_schema", "json", "md_json"):
         raise ConfigError(f"mode must be one of 'tools', 'json_schema', 'json', 'md_json', got {mode!r}")
     return ModelSpec(provider=provider, name=name, api_base=api_base, api_key=api_key, mode=mode, extra=extra)
-
-
-@functools.lru_cache(maxsize=1)
-def known_providers() -> frozenset[str]:
-    """LiteLLM's provider names, read from its source without importing it (2 ms instead of seconds).
-
-    Only the ``LlmProviders`` class is parsed, not the 10k-line module around it (100 ms). Empty when
-    LiteLLM's layout has changed: then the provider is not checked here, and LiteLLM's own error
-    (wrapped in `ModelError`) reports it on the first call.
-    """
-    try:
-        spec = importlib.util.find_spec("litellm")
-        assert spec is not None and spec.submodule_search_locations
-        source = pathlib.Path(spec.submodule_search_locations[0], "types", "utils.py").read_text()
-        start = source.index("\nclass LlmProviders(") + 1
-        end = re.search(r"\n(?=\S)", source[start:])  # the next top-level line
-        block = source[start : start + end.start()] if end else source[start:]
-        enum = next(
-            node for node in ast.parse(block).body if isinstance(node, ast.ClassDef) and node.name == "LlmProviders"
-        )
-    except (AssertionError, OSError, StopIteration, SyntaxError, ValueError):
-        return frozenset()
-    return frozenset(
-        stmt.value.value
-        for stmt in enum.body
-        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
-    )
 
 
 def _bare_model_hint(text: str) -> str:

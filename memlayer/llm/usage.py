@@ -1,10 +1,12 @@
-"""What a model call cost and how it failed: the meter at the completion function, and `LLMCallError`."""
+"""What a model call cost and how it failed: the meter at the completion function, and `LLMCallError`.
+
+Every failed model call (typed, chat step, embedding) is turned into memlayer's error here, in `call_failure`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 from .. import clock
@@ -13,7 +15,7 @@ from ..errors import MemlayerError, ModelError
 from ..records import LLMUsage
 from .spec import ModelSpec
 
-__all__ = ["LLMCallError", "Pricing", "UsageMeter", "call_failure", "litellm_pricing", "usage_of"]
+__all__ = ["LLMCallError", "Pricing", "UsageMeter", "call_failure", "usage_of"]
 
 Pricing = Callable[[Any], "float | None"]  # a response's cost in USD; None (or an error) when unpriced
 
@@ -52,15 +54,6 @@ class UsageMeter:
         self.cost_usd = (self.cost_usd or 0.0) + float(cost)
 
 
-def litellm_pricing(litellm: ModuleType) -> Pricing:
-    """LiteLLM's price for one of its responses."""
-
-    def price(response: Any) -> float:
-        return float(litellm.completion_cost(completion_response=response))
-
-    return price
-
-
 def _reply_text(response: Any) -> str | None:
     try:
         message = response.choices[0].message
@@ -93,16 +86,22 @@ def usage_of(spec: ModelSpec, purpose: str, meter: UsageMeter, seconds: float) -
     )
 
 
-def call_failure(spec: ModelSpec, purpose: str, meter: UsageMeter, seconds: float, exc: Exception) -> MemlayerError:
+def call_failure(
+    spec: ModelSpec,
+    purpose: str,
+    meter: UsageMeter,
+    seconds: float,
+    exc: Exception,
+    *,
+    request: str = "this request",
+) -> MemlayerError:
     """The error a failed call raises: a `CassetteError` for an unrecorded request, else `LLMCallError`."""
-    unrecorded = explain_unrecorded(
-        exc, subject=str(spec), request="this request", changed="The prompt, schema or model"
-    )
+    changed = "The texts or model" if purpose == "embedding" else "The prompt, schema or model"
+    unrecorded = explain_unrecorded(exc, subject=str(spec), request=request, changed=changed)
     if unrecorded is not None:
         return unrecorded
     # Instructor wraps a provider error in its retry exception; report the provider's own words.
-    # By name: importing Instructor's errors takes ~0.4 s, and the direct path (`memlayer.llm.structured`)
-    # never raises them.
+    # By name: a failure before Instructor was imported must not import it.
     wrapped = any(kind.__name__ == "InstructorRetryException" for kind in type(exc).__mro__)
     cause = exc.__cause__ if wrapped and exc.__cause__ else exc
     what = "the provider failed" if meter.last_reply is None else "the reply never validated"

@@ -31,6 +31,11 @@ def _ahead(today: date, weekday: str) -> date:
     return today + timedelta(days=(_WEEKDAYS.index(weekday.lower()) - today.weekday() - 1) % 7 + 1)
 
 
+def _this(today: date, weekday: str) -> date:
+    # "This Friday" said on a Friday is that day; on any other day it is the coming one.
+    return today if today.weekday() == _WEEKDAYS.index(weekday.lower()) else _ahead(today, weekday)
+
+
 def _before(today: date, weekday: str) -> date:
     return today - timedelta(days=(today.weekday() - _WEEKDAYS.index(weekday.lower()) - 1) % 7 + 1)
 
@@ -52,7 +57,8 @@ _RULES: tuple[_Rule, ...] = tuple(
         (r"\b(?:on )?the day after tomorrow\b", lambda m, d: f"on {d + timedelta(days=2)}"),
         (r"\b(?:on )?tomorrow\b", lambda m, d: f"on {d + timedelta(days=1)}"),
         (r"\b(?:on )?yesterday\b", lambda m, d: f"on {d - timedelta(days=1)}"),
-        (rf"\b(?:on )?(?:next|this|coming|this coming) ({_DAY})\b", lambda m, d: f"on {_ahead(d, m[1])}"),
+        (rf"\b(?:on )?(?:next|coming|this coming) ({_DAY})\b", lambda m, d: f"on {_ahead(d, m[1])}"),
+        (rf"\b(?:on )?this ({_DAY})\b", lambda m, d: f"on {_this(d, m[1])}"),
         (rf"\b(?:on )?last ({_DAY})\b", lambda m, d: f"on {_before(d, m[1])}"),
         (rf"\bin ({_COUNT}) (days?|weeks?)(?: time)?\b", lambda m, d: f"on {d + _span(m[2], _count(m[1]))}"),
         (rf"\b({_COUNT}) (days?|weeks?) from (?:today|now)\b", lambda m, d: f"on {d + _span(m[2], _count(m[1]))}"),

@@ -7,7 +7,6 @@ transaction together with the usage row. A failure at any step writes no memory 
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -19,6 +18,8 @@ from ..db import memories as memory_sql
 from ..db.changes import ChangeSet, Provenance
 from ..db.store import Store
 from ..errors import ConfigError
+from ..llm.litellm import start_import
+from ..llm.road import labelled
 from ..llm.spec import Mode, ModelSpec, parse_model
 from ..llm.typed import typed_call
 from ..llm.usage import LLMCallError
@@ -26,11 +27,9 @@ from ..records import ExtractionResult, Memory, MemoryEvent, Message, SearchHit
 from ..search.embedders import Embedder, EmbedderOption
 from ..search.retrieval import NO_VECTORS, Retrieval, search_request
 from .extraction import ExtractionPlan
-from .pipeline import add_once, commit_reply, log_failed_call, plan, replacement_vectors
+from .pipeline import add_once, commit_reply, current_memory, log_failed_call, plan, replacement_vectors
 
 __all__ = ["MemoryManager"]
-
-_log = logging.getLogger("memlayer")
 
 MessagesInput = str | Message | dict[str, Any] | Sequence[str | Message | dict[str, Any]]
 
@@ -60,6 +59,8 @@ class MemoryManager:
         self.model = (
             None if model is None else parse_model(model, api_base=api_base, api_key=api_key, mode=mode, **model_kwargs)
         )
+        if self.model is not None:
+            start_import()  # LiteLLM and Instructor, in a background thread: the first request finds them
         if db is not None and not isinstance(db, Store):
             raise ConfigError(f"db must be a DuckDb or a PostgresDb, e.g. DuckDb('agents.duckdb'), got {db!r}")
         # Set once: given here, joined by an Agent (`join`), or an in-memory one on first use.
@@ -177,7 +178,7 @@ class MemoryManager:
     ) -> flow.Flow[ExtractionResult]:
         """The one LLM call (no lock held), then every operation in one transaction (in a thread)."""
         try:
-            reply = yield from typed_call(
+            call = typed_call(
                 self._require_model(),
                 plan.messages,
                 plan.response_model,
@@ -185,6 +186,7 @@ class MemoryManager:
                 retries=self.max_retries,
                 provider_retries=self.provider_retries,
             )
+            reply = yield from labelled(call, user_id=user, operation=purpose)
         except LLMCallError as exc:
             yield flow.Blocking(log_failed_call, self.db, exc, user, *who)
             raise
@@ -248,7 +250,7 @@ class MemoryManager:
         changes = ChangeSet(origin)
         vectors = replacement_vectors(self.db, self._retrieval, user, key, text)
         with self._retrieval.transaction(self.db, changes, vectors) as conn:
-            old = _current_memory(conn, user, key)
+            old = current_memory(conn, user, key)
             new = changes.update(old, text, names if names is not None else old.topics)
             changes.write(conn)
         return new
@@ -259,7 +261,7 @@ class MemoryManager:
         origin = Provenance(user, "api", clock.now())
         changes = ChangeSet(origin)
         with self._retrieval.transaction(self.db, changes, NO_VECTORS) as conn:
-            changes.delete(_current_memory(conn, user, key))
+            changes.delete(current_memory(conn, user, key))
             changes.write(conn)
 
     def clear_user_memories(self, user_id: str) -> int:
@@ -315,9 +317,9 @@ class MemoryManager:
         together: what memlayer knew at ``as_of`` about ``valid_at``. Each a datetime (naive means
         UTC), a date (its midnight, UTC) or an ISO 8601 string.
         """
-        user, names, agent = checks.user(user_id), checks.topics(topics), checks.optional_text("agent_id", agent_id)
-        count, moment = checks.limit(limit), checks.timestamp("as_of", as_of)
-        held = checks.timestamp("valid_at", valid_at)
+        user, names = checks.user(user_id), checks.topic_filter(topics)
+        agent, count = checks.optional_text("agent_id", agent_id), checks.limit(limit)
+        moment, held = checks.timestamp("as_of", as_of), checks.timestamp("valid_at", valid_at)
         with self.db.reading() as conn:
             return memory_sql.list_memories(
                 conn, user, topics=names or None, agent_id=agent, limit=count, as_of=moment, valid_at=held
@@ -396,12 +398,4 @@ class MemoryManager:
     aget_user_events = flow.threaded(get_user_events)
 
     def __repr__(self) -> str:
-        return f"MemoryManager(model={str(self.model) if self.model else None!r}, db={self.db!r})"
-
-
-def _current_memory(conn: Any, user: str, memory_id: str) -> Memory:
-    memory = memory_sql.find_memory(conn, user, memory_id)
-    if memory is None:
-        # Same words whether the id is unknown or another user's: an error must not confirm it exists.
-        raise ConfigError(f"user {user!r} has no current memory {memory_id!r}")
-    return memory
+        return f"MemoryManager(model={str(self.model) if self.model else None!r}, db={self._db!r})"

@@ -13,15 +13,13 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from ..checks import MAX_MEMORY_CHARS, MAX_TOPIC_CHARS, MAX_TOPICS
 from ..facts import Attribute
 
 __all__ = ["AddOp", "DeleteOp", "UpdateOp", "build_response_model"]
 
 MAX_OPERATIONS = 12
-MAX_MEMORY_CHARS = 240
 MAX_REASON_CHARS = 120
-MAX_TOPICS = 4
-MAX_TOPIC_CHARS = 32
 MAX_SUBJECT_CHARS = 40
 MAX_TIME_CHARS = 40
 

@@ -9,13 +9,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from .. import clock
 from ..db import memories as memory_sql
 from ..db.changes import ChangeSet, Fact, Provenance
 from ..db.revisions import lock_user
 from ..db.store import Store
-from ..errors import MemlayerError
+from ..errors import ConfigError, MemlayerError
 from ..facts import fact_key, infer_attribute
 from ..llm.typed import TypedReply
 from ..llm.usage import LLMCallError
@@ -25,7 +26,7 @@ from .extraction import ExtractionPlan, add_texts, changed_texts, plan_extractio
 from .prompts import PROMPT_VERSION
 from .reconcile import apply_operations
 
-__all__ = ["add_once", "commit_reply", "log_failed_call", "plan"]
+__all__ = ["add_once", "commit_reply", "current_memory", "log_failed_call", "plan"]
 
 _log = logging.getLogger("memlayer")
 
@@ -149,3 +150,12 @@ def add_once(
         if changes.skipped:
             return memory_sql.find_by_text(conn, origin.user_id, text) or new
     return new
+
+
+def current_memory(conn: Any, user: str, memory_id: str) -> Memory:
+    """The user's current memory ``memory_id``, for an edit; `ConfigError` when there is none."""
+    memory = memory_sql.find_memory(conn, user, memory_id)
+    if memory is None:
+        # Same words whether the id is unknown or another user's: an error must not confirm it exists.
+        raise ConfigError(f"user {user!r} has no current memory {memory_id!r}")
+    return memory

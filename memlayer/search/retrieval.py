@@ -90,7 +90,7 @@ def search_request(
     count = checks.count("limit", limit, minimum=1)
     filters = SearchFilters(
         agent_id=checks.optional_text("agent_id", agent_id),
-        topics=tuple(checks.topics(topics)),
+        topics=tuple(checks.topic_filter(topics)),
         since=checks.timestamp("since", since),
         until=checks.timestamp("until", until),
     )

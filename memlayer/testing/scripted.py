@@ -1,8 +1,10 @@
 """A scripted model: LLM replies given in advance, for unit tests of pure memory logic.
 
-It stands in for the provider at ``litellm.completion`` / ``litellm.acompletion``. Each call takes
-the next reply and hands it to LiteLLM as ``mock_response``, so LiteLLM still builds a real response
-object and Instructor still parses and validates it (and re-asks on a validation error). Use it where
+It is a caller injected into memlayer's model road (`memlayer.llm.road.inject`), not a patch of
+``litellm.completion``: a user's own LiteLLM calls are untouched. Each chat call takes the next reply
+and hands it to LiteLLM as ``mock_response``, so LiteLLM still builds a real response object, its
+callbacks still run, and Instructor still parses and validates it (and re-asks on a validation error).
+Embedding calls go to LiteLLM unchanged. Use it where
 a test is about memlayer's own semantics; use cassettes where it is about real traffic.
 
 ```python
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..llm.litellm import import_litellm
+from ..llm.road import inject
 
 __all__ = ["ScriptedModel", "ToolCalls", "scripted_model", "tool_calls"]
 
@@ -81,22 +84,21 @@ class ScriptedModel:
         ]
         return {**kwargs, "mock_response": "", "mock_tool_calls": calls}
 
+    # -- the caller memlayer's road calls (`memlayer.llm.road.Caller`) --------------------------------
+
+    def completion(self, **kwargs: Any) -> Any:
+        return import_litellm().completion(**self._mock(kwargs))
+
+    async def acompletion(self, **kwargs: Any) -> Any:
+        return await import_litellm().acompletion(**self._mock(kwargs))
+
+    def embedding(self, **kwargs: Any) -> Any:
+        return import_litellm().embedding(**kwargs)
+
 
 @contextmanager
 def scripted_model(*replies: Reply) -> Iterator[ScriptedModel]:
-    """Answer the next LLM calls with ``replies``, in order; fail on a call beyond them."""
-    litellm = import_litellm()
+    """Answer memlayer's next chat calls with ``replies``, in order; fail on a call beyond them."""
     model = ScriptedModel(list(replies))
-    real_completion, real_acompletion = litellm.completion, litellm.acompletion
-
-    def completion(*args: Any, **kwargs: Any) -> Any:
-        return real_completion(*args, **model._mock(kwargs))
-
-    async def acompletion(*args: Any, **kwargs: Any) -> Any:
-        return await real_acompletion(*args, **model._mock(kwargs))
-
-    litellm.completion, litellm.acompletion = completion, acompletion  # type: ignore[attr-defined]
-    try:
+    with inject(model):
         yield model
-    finally:
-        litellm.completion, litellm.acompletion = real_completion, real_acompletion  # type: ignore[attr-defined]
