@@ -76,15 +76,14 @@ def _holding(as_of: datetime | None, valid_at: datetime | None) -> tuple[str, li
     ``held_until`` (NULL: still).
     """
     moment = naive(valid_at) if valid_at is not None else naive(clock.now())
+    world = "(held_from IS NULL OR held_from <= ?) AND (held_until IS NULL OR held_until > ?"
     if as_of is None:
-        record, params = "(valid_to IS NULL OR held_until IS NOT NULL)", []
-        if valid_at is None:
-            record = "valid_to IS NULL"  # now, as memlayer knows now: the current versions
-    else:
-        ts = naive(as_of)
-        record, params = "valid_from <= ? AND (valid_to IS NULL OR valid_to > ? OR held_until IS NOT NULL)", [ts, ts]
-    world = "(held_from IS NULL OR held_from <= ?) AND (held_until IS NULL OR held_until > ?)"
-    return f"{record} AND {world}", [*params, moment, moment]
+        record = "valid_to IS NULL" if valid_at is None else "(valid_to IS NULL OR held_until IS NOT NULL)"
+        return f"{record} AND {world})", [moment, moment]
+    # At ``as_of`` a version closed later was still open: the end it got when it was closed was not known.
+    ts = naive(as_of)
+    record = "valid_from <= ? AND (valid_to IS NULL OR valid_to > ? OR held_until IS NOT NULL)"
+    return f"{record} AND {world} OR valid_to > ?)", [ts, ts, moment, moment, ts]
 
 
 def list_memories(
