@@ -73,13 +73,17 @@ def _holding(as_of: datetime | None, valid_at: datetime | None) -> tuple[str, li
     Record time picks what memlayer held (``valid_from`` / ``valid_to``); a version closed because its
     value stopped holding (it has a ``held_until``: the old home after a move) stays known as the past.
     Event time then picks what held: from ``held_from`` (NULL: since before anything said) until
-    ``held_until`` (NULL: still).
+    ``held_until`` (NULL: still). Read now, a fact that starts later is shown (it was said), one that
+    ended is not.
     """
     moment = naive(valid_at) if valid_at is not None else naive(clock.now())
     world = "(held_from IS NULL OR held_from <= ?) AND (held_until IS NULL OR held_until > ?"
+    if as_of is None and valid_at is None:
+        # Now: every current version whose fact has not ended; one that starts later (a job from next
+        # month) is something the user said, and shown.
+        return "valid_to IS NULL AND (held_until IS NULL OR held_until > ?)", [moment]
     if as_of is None:
-        record = "valid_to IS NULL" if valid_at is None else "(valid_to IS NULL OR held_until IS NOT NULL)"
-        return f"{record} AND {world})", [moment, moment]
+        return f"(valid_to IS NULL OR held_until IS NOT NULL) AND {world})", [moment, moment]
     # At ``as_of`` a version closed later was still open: the end it got when it was closed was not known.
     ts = naive(as_of)
     record = "valid_from <= ? AND (valid_to IS NULL OR valid_to > ? OR held_until IS NOT NULL)"
