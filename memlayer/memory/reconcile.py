@@ -104,7 +104,7 @@ def _read(
     topics = clean_topics(op.topics) or (target.topics if target else ([attribute] if attribute != "other" else []))
     learned = plan.learned_at or datetime.now(timezone.utc)
     past = fact.held_until is not None and fact.held_until <= learned
-    return _Write(op, text, topics, fact, None if past else fact_key(fact.subject, attribute), target)
+    return _Write(op, text, topics, fact, None if past else fact_key(fact.subject, fact.attribute), target)
 
 
 def _fact(op: AddOp | UpdateOp, plan: ExtractionPlan) -> Fact:
