@@ -31,12 +31,35 @@ Subject = Annotated[str, Field(min_length=1, max_length=MAX_SUBJECT_CHARS)]
 When = Annotated[str | None, Field(max_length=MAX_TIME_CHARS)]
 
 
-def _require(schema: dict[str, Any], *names: str, drop: str | None = None) -> None:
+def _require(schema: dict[str, Any], *names: str, drop: tuple[str, ...] = ("topics",)) -> None:
+    # ``topics`` still parses (a scripted reply, an older prompt) but is not asked for: the attribute is
+    # the typed topic, and every property costs prompt tokens on every call (tools mode) or output ones.
     properties = schema["properties"]
-    if drop is not None:
-        properties.pop(drop, None)
+    for name in drop:
+        properties.pop(name, None)
     required = [name for name in schema.get("required", []) if name in properties]
     schema["required"] = required + [name for name in names if name not in required]
+
+
+def _compact(schema: dict[str, Any]) -> None:
+    """The schema as sent, made short: no titles, and each long enum (the attributes, the aliases) written
+    once under ``$defs`` and referred to (1,369 tokens for 30 aliases before, far fewer after)."""
+    hoisted: dict[str, Any] = {}
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node.get("enum", ())) > 3:
+            name = "Attribute" if node["enum"][0] == "name" else "Alias"
+            hoisted[name] = {"enum": node["enum"], "type": "string"}
+            return {"$ref": f"#/$defs/{name}"}
+        return {k: walk(v) for k, v in node.items() if not (k == "title" and isinstance(v, str))}
+
+    for key, value in list(schema.items()):
+        schema[key] = walk(value) if key != "$defs" else {name: walk(d) for name, d in value.items()}
+    schema.setdefault("$defs", {}).update(hoisted)
 
 
 class _Fact(BaseModel):
@@ -52,11 +75,11 @@ class _Fact(BaseModel):
 
     op: str
     target: str | None = None
-    subject: Subject = Field(default="user", description='"user", or the name of the person the fact is about')
+    subject: Subject = "user"
     attribute: Attribute = "other"
     memory: MemoryText
-    since: When = Field(default=None, description="when it started to hold, if the user said: a date, month or year")
-    until: When = Field(default=None, description="when it stopped holding, if the user said")
+    since: When = None
+    until: When = None
     topics: Topics = Field(default_factory=list)
     reason: Reason = ""
 
@@ -65,7 +88,9 @@ class AddOp(_Fact):
     """Store a new fact about the user."""
 
     # An add targets nothing: the schema the model is given has no ``target`` for it.
-    model_config = ConfigDict(json_schema_extra=lambda schema: _require(schema, "subject", "attribute", drop="target"))
+    model_config = ConfigDict(
+        json_schema_extra=lambda schema: _require(schema, "subject", "attribute", drop=("target", "topics"))
+    )
 
     op: Literal["add"]
     target: None = Field(default=None, exclude=True)
@@ -88,9 +113,16 @@ class DeleteOp(BaseModel):
 
 class _OperationsBase(BaseModel):
     # Operations apply in order. Two on one memory in one reply ("update m1", then "delete m1") are
-    # not refused: small local models emit them often, a re-ask rarely fixes it, and in-order
-    # application gives one clear result (see `extract.apply_operations`).
+    # not refused: small local models emit them often, a re-ask rarely fixes it, and reconciling the
+    # reply gives one clear result (see `memlayer.memory.reconcile.apply_operations`).
     operations: list[Any]
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The schema every provider is sent (Instructor reads it here), made short by `_compact`."""
+        schema = super().model_json_schema(*args, **kwargs)
+        _compact(schema)
+        return schema
 
 
 @functools.lru_cache(maxsize=64)
