@@ -12,7 +12,8 @@ import dataclasses
 import logging
 import re
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, TextIO
 
@@ -21,6 +22,7 @@ from ..db import DuckDb, sessions
 from ..db.store import Store
 from ..errors import ConfigError, MemlayerError
 from ..llm import chat
+from ..llm.options import model_options
 from ..llm.spec import Mode, ModelSpec, parse_model
 from ..llm.usage import LLMCallError
 from ..memory.manager import MemoryManager
@@ -65,17 +67,42 @@ class Agent:
         num_history_runs: int = 3,
         max_tool_rounds: int = 5,
         tool_mode: chat.ToolMode | None = None,
+        description: str | None = None,
+        expected_output: str | None = None,
+        additional_context: str | None = None,
+        markdown: bool = False,
+        id: str | None = None,
+        debug_mode: bool = False,
+        telemetry: bool = False,
+        monitoring: bool = False,
         api_base: str | None = None,
         api_key: str | None = None,
         mode: Mode | None = None,
-        **model_kwargs: Any,
+        model_kwargs: Mapping[str, Any] | None = None,
+        **litellm_params: Any,
     ) -> None:
+        """Agno's prompt options build the system prompt as in Agno: ``description`` first, then
+        ``instructions``, ``expected_output``, ``additional_context``, and ``markdown=True`` asks for
+        Markdown. ``id`` is ``agent_id``; ``debug_mode`` logs at DEBUG; ``telemetry`` and ``monitoring``
+        are accepted and ignored (memlayer sends no telemetry anywhere).
+
+        Only LiteLLM completion parameters (``temperature=0.2``) and ``model_kwargs={...}`` are sent to the
+        provider; any other keyword raises `ConfigError` (`memlayer.llm.options`).
+        """
+        extra = model_options("Agent", litellm_params, model_kwargs, _AGENT_PARAMS)
         if model is None:
             raise ConfigError("Agent needs a model, e.g. Agent(model='openai:gpt-4o')")
-        self.model = parse_model(model, api_base=api_base, api_key=api_key, mode=mode, **model_kwargs)
+        self.model = parse_model(model, api_base=api_base, api_key=api_key, mode=mode, **extra)
         self.name = name
+        if id is not None and agent_id is not None and id != agent_id:
+            raise ConfigError("id and agent_id are the same option (Agno's name and memlayer's); set only one")
+        agent_id = agent_id or id
         self.agent_id = agent_id or (_slug(name) if name else None)
-        self.instructions = [instructions] if isinstance(instructions, str) else list(instructions or [])
+        self.description = description
+        self.markdown, self.debug_mode, self.telemetry, self.monitoring = markdown, debug_mode, telemetry, monitoring
+        if debug_mode:
+            logging.getLogger("memlayer").setLevel(logging.DEBUG)
+        self.instructions = _prompt_parts(description, instructions, expected_output, additional_context, markdown)
         self.update_memory_on_run = _always_on(update_memory_on_run, enable_user_memories)
         self.enable_agentic_memory = enable_agentic_memory
         if enable_agentic_memory and self.update_memory_on_run:
@@ -100,6 +127,7 @@ class Agent:
         self.user_id = user_id
         self.session_id = session_id
         self._default_sessions: dict[str, str] = {}
+        self._manager_lock = threading.Lock()
 
     # -- runs -------------------------------------------------------------------------------------
 
@@ -291,9 +319,11 @@ class Agent:
         return checks.user(user_id if user_id is not None else self.user_id)
 
     def _manager(self) -> MemoryManager:
-        if self.memory_manager is None:
-            raise ConfigError("this agent has no memory_manager; pass memory_manager= or enable a memory option")
-        return self.memory_manager
+        # As in Agno, reading memories needs no memory option: a manager on the agent's db is made then.
+        with self._manager_lock:
+            if self.memory_manager is None:
+                self.memory_manager = MemoryManager(model=_for_extraction(self.model), db=self.db)
+            return self.memory_manager
 
     def __repr__(self) -> str:
         return f"Agent(name={self.name!r}, model={str(self.model)!r}, db={self.db!r})"
@@ -350,6 +380,33 @@ def _for_extraction(model: ModelSpec) -> ModelSpec:
     # A cap meant for chat answers would cut an extraction's JSON short; its schema bounds it instead.
     extra = {k: v for k, v in model.extra.items() if k not in ("max_tokens", "max_completion_tokens")}
     return dataclasses.replace(model, extra=extra)
+
+
+_AGENT_PARAMS = (
+    "model name agent_id db memory_manager instructions tools user_id session_id enable_agentic_memory "
+    "update_memory_on_run enable_user_memories add_memories_to_context num_memories_in_context "
+    "add_history_to_context num_history_runs max_tool_rounds tool_mode description expected_output "
+    "additional_context markdown id debug_mode telemetry monitoring api_base api_key mode model_kwargs"
+).split()
+
+
+def _prompt_parts(
+    description: str | None,
+    instructions: str | Sequence[str] | None,
+    expected_output: str | None,
+    additional_context: str | None,
+    markdown: bool,
+) -> list[str]:
+    """The agent's own part of its system prompt, in Agno's order."""
+    parts = [description] if description else []
+    parts += [instructions] if isinstance(instructions, str) else list(instructions or [])
+    if expected_output:
+        parts.append(f"The expected output:\n{expected_output}")
+    if additional_context:
+        parts.append(additional_context)
+    if markdown:
+        parts.append("Use markdown to format your answers.")
+    return parts
 
 
 def _slug(name: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, overload
 
@@ -19,6 +19,7 @@ from ..db import memories as memory_sql
 from ..db.changes import ChangeSet, Provenance
 from ..db.store import Store
 from ..errors import ConfigError
+from ..llm.options import model_options
 from ..llm.spec import Mode, ModelSpec, parse_model
 from ..llm.typed import typed_call
 from ..llm.usage import LLMCallError
@@ -26,7 +27,7 @@ from ..records import ExtractionResult, Memory, MemoryEvent, Message, SearchHit
 from ..search.embedders import Embedder, EmbedderOption
 from ..search.retrieval import NO_VECTORS, Retrieval, search_request
 from .extraction import ExtractionPlan
-from .pipeline import add_once, commit_reply, log_failed_call, plan, replacement_vectors
+from .pipeline import ALL_OPERATIONS, add_once, commit_reply, log_failed_call, plan, replacement_vectors
 
 __all__ = ["MemoryManager"]
 
@@ -47,7 +48,18 @@ class MemoryManager:
         model: str | ModelSpec | None = None,
         db: Store | None = None,
         *,
+        system_message: str | None = None,
+        memory_capture_instructions: str | None = None,
         additional_instructions: str | Sequence[str] | None = None,
+        add_memories: bool = True,
+        update_memories: bool = True,
+        delete_memories: bool = True,
+        clear_memories: bool = False,
+        debug_mode: bool = False,
+        id: str | None = None,
+        name: str | None = None,
+        owner_id: str | None = None,
+        owner_type: str | None = None,
         api_base: str | None = None,
         api_key: str | None = None,
         mode: Mode | None = None,
@@ -55,17 +67,41 @@ class MemoryManager:
         provider_retries: int = 2,
         candidate_limit: int = 30,
         embedder: EmbedderOption = "auto",
-        **model_kwargs: Any,
+        model_kwargs: Mapping[str, Any] | None = None,
+        **litellm_params: Any,
     ) -> None:
+        """Agno's options (README, "Coming from Agno"): ``system_message`` replaces the rules of the extraction
+        prompt; ``memory_capture_instructions`` come first among the instructions; ``add_memories``,
+        ``update_memories`` and ``delete_memories`` set which operations the reply's schema admits (all three
+        by default: Agno's ``delete_memories=False`` would keep retracted facts current); ``debug_mode`` logs
+        each extraction. ``clear_memories`` (the reply has no "clear" operation: a task to forget everything
+        deletes each memory), ``id``, ``name``, ``owner_id`` and ``owner_type`` are kept as attributes only.
+
+        Only LiteLLM completion parameters (``temperature=0.2``) and ``model_kwargs={...}`` are sent to the
+        provider; any other keyword raises `ConfigError` (`memlayer.llm.options`).
+        """
+        extra = model_options("MemoryManager", litellm_params, model_kwargs, _MANAGER_PARAMS)
         self.model = (
-            None if model is None else parse_model(model, api_base=api_base, api_key=api_key, mode=mode, **model_kwargs)
+            None if model is None else parse_model(model, api_base=api_base, api_key=api_key, mode=mode, **extra)
         )
         if db is not None and not isinstance(db, Store):
             raise ConfigError(f"db must be a DuckDb or a PostgresDb, e.g. DuckDb('agents.duckdb'), got {db!r}")
         # Set once: given here, joined by an Agent (`join`), or an in-memory one on first use.
         self._db: Store | None = db
         self._db_lock = threading.Lock()
+        self.system_message = None if system_message is None else checks.text("system_message", system_message)
+        self.memory_capture_instructions = checks.instructions(memory_capture_instructions)
         self.additional_instructions = checks.instructions(additional_instructions)
+        switches = {"add": add_memories, "update": update_memories, "delete": delete_memories}
+        self.allowed_operations = tuple(op for op, on in switches.items() if on)
+        if not self.allowed_operations:
+            raise ConfigError("add_memories, update_memories and delete_memories are all False: nothing could change")
+        self.add_memories, self.update_memories, self.delete_memories = add_memories, update_memories, delete_memories
+        self.clear_memories = clear_memories
+        self.debug_mode = debug_mode
+        if debug_mode:
+            _debug_logging()
+        self.id, self.name, self.owner_id, self.owner_type = id, name, owner_id, owner_type
         self.max_retries = checks.count("max_retries", max_retries, minimum=0)
         self.provider_retries = checks.count("provider_retries", provider_retries, minimum=0)
         self.candidate_limit = checks.count("candidate_limit", candidate_limit, minimum=1)
@@ -191,6 +227,7 @@ class MemoryManager:
         result: ExtractionResult = yield flow.Blocking(
             commit_reply, self.db, self._retrieval, plan, reply, user, *who, purpose
         )
+        _log.debug("%s for %r: %s; skipped %s", purpose, user, result.changes, result.skipped)
         return result
 
     def _check_messages(
@@ -209,7 +246,20 @@ class MemoryManager:
 
     def _plan(self, user: str, *, messages: list[Message] | None, task: str | None) -> ExtractionPlan:
         self._require_model()
-        return plan(self.db, self._retrieval, user, messages, task, self.additional_instructions, self.candidate_limit)
+        instructions = [*self.memory_capture_instructions, *self.additional_instructions]
+        if self.allowed_operations != ALL_OPERATIONS:
+            instructions.append(f"Allowed operations: {', '.join(self.allowed_operations)} (no others).")
+        return plan(
+            self.db,
+            self._retrieval,
+            user,
+            messages,
+            task,
+            instructions,
+            self.candidate_limit,
+            system_message=self.system_message,
+            allowed=self.allowed_operations,
+        )
 
     def _require_model(self) -> ModelSpec:
         if self.model is None:
@@ -390,6 +440,21 @@ class MemoryManager:
 
     def __repr__(self) -> str:
         return f"MemoryManager(model={str(self.model) if self.model else None!r}, db={self.db!r})"
+
+
+_MANAGER_PARAMS = (
+    "model db system_message memory_capture_instructions additional_instructions add_memories update_memories "
+    "delete_memories clear_memories debug_mode id name owner_id owner_type api_base api_key mode max_retries "
+    "provider_retries candidate_limit embedder model_kwargs"
+).split()
+
+
+def _debug_logging() -> None:
+    """Agno's ``debug_mode``: memlayer's log at DEBUG, printed to stderr unless the app handles it already."""
+    logger = logging.getLogger("memlayer")
+    logger.setLevel(logging.DEBUG)
+    if not logger.handlers:
+        logger.addHandler(logging.StreamHandler())
 
 
 def _current_memory(conn: Any, user: str, memory_id: str) -> Memory:

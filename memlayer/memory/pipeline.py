@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from .. import clock
@@ -20,11 +21,14 @@ from ..llm.usage import LLMCallError
 from ..records import ExtractionResult, Memory, Message
 from ..search.retrieval import NO_VECTORS, Embedded, Retrieval
 from .extraction import ExtractionPlan, add_texts, apply_operations, changed_texts, plan_extraction, source_text
+from .operations import build_response_model
 from .prompts import PROMPT_VERSION
 
-__all__ = ["add_once", "commit_reply", "log_failed_call", "plan"]
+__all__ = ["ALL_OPERATIONS", "add_once", "commit_reply", "log_failed_call", "plan"]
 
 _log = logging.getLogger("memlayer")
+
+ALL_OPERATIONS = ("add", "update", "delete")
 
 
 def plan(
@@ -35,13 +39,20 @@ def plan(
     task: str | None,
     instructions: list[str],
     candidate_limit: int,
+    *,
+    system_message: str | None = None,
+    allowed: tuple[str, ...] = ALL_OPERATIONS,
 ) -> ExtractionPlan:
-    """The prompt and response model of one extraction, with the user's most relevant memories as candidates."""
+    """The prompt and response model of one extraction, with the user's most relevant memories as candidates.
+
+    ``system_message`` replaces the rules of the system prompt (the instructions still follow it);
+    ``allowed``: the operations the response model admits.
+    """
     # The query is embedded only by a local embedder, so an extraction makes at most one (batched)
     # remote embedding call: the one for the texts it writes.
     vector = retrieval.query_vector(db, source_text(messages=messages, task=task), remote=False)
     with db.reading() as conn:
-        return plan_extraction(
+        made = plan_extraction(
             messages=messages,
             task=task,
             additional_instructions=instructions,
@@ -50,6 +61,13 @@ def plan(
                 hit.memory for hit in retrieval.hits(db, conn, user, text, limit, query_vector=vector)
             ],
         )
+    if system_message is None and allowed == ALL_OPERATIONS:
+        return made
+    prompt = list(made.messages)
+    if system_message is not None:
+        extra = "".join(f"\n- {line}" for line in instructions)
+        prompt[0] = {"role": "system", "content": system_message + (f"\n{extra}" if extra else "")}
+    return dataclasses.replace(made, messages=prompt, response_model=build_response_model(tuple(made.aliases), allowed))
 
 
 def commit_reply(
