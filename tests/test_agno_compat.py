@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from memlayer import Agent, ConfigError, DuckDb, MemoryManager
-from memlayer.testing import scripted_model
+from memlayer import Agent, ConfigError, DuckDb, MemoryManager, MemoryTools, UserMemory
+from memlayer.memory import MemoryOptimizationStrategyType
+from memlayer.testing import scripted_model, tool_calls
 
 from .openai_stub import CHAT_FIELDS, OpenAIStub, chat_reply, openai_stub
 
@@ -156,3 +157,301 @@ def test_debug_mode_logs_each_extraction(db: DuckDb, caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.DEBUG, logger="memlayer"), scripted_model(_ops({"op": "add", "memory": "Likes tea"})):
         manager.create_user_memories("I like tea", user_id="ana")
     assert any("Likes tea" in record.getMessage() for record in caplog.records)
+
+
+# -- UserMemory and the manager's direct edits ---------------------------------------------------------------
+
+
+def test_user_memory_round_trips_through_to_dict_and_from_dict() -> None:
+    memory = UserMemory(memory="Likes tea", topics=["drinks"], memory_id="m-1", created_at=1_700_000_000)
+    data = memory.to_dict()
+    assert data == {
+        "memory_id": "m-1",
+        "memory": "Likes tea",
+        "topics": ["drinks"],
+        "created_at": "2023-11-14T22:13:20+00:00",
+        "updated_at": "2023-11-14T22:13:20+00:00",
+    }
+    assert UserMemory.from_dict(data) == memory.model_copy(update={"updated_at": memory.created_at})
+
+
+def test_add_user_memory_with_a_user_memory_returns_its_id(db: DuckDb) -> None:
+    mm = MemoryManager(db=db)
+    record = UserMemory(memory="The user's name is Ana", topics=["name"], input="I'm Ana")
+    memory_id = mm.add_user_memory(memory=record, user_id="ana")
+
+    assert isinstance(memory_id, str) and record.memory_id == memory_id and record.user_id == "ana"
+    (stored,) = mm.get_user_memories(user_id="ana")
+    assert (stored.memory_id, stored.memory, stored.topics, stored.input) == (
+        memory_id,
+        "The user's name is Ana",
+        ["name"],
+        "I'm Ana",
+    )
+    assert mm.get_user_memory(memory_id, user_id="ana") == stored
+    assert stored.to_dict()["memory"] == "The user's name is Ana"
+
+
+def test_a_chosen_id_is_kept_and_adding_it_again_is_an_update(db: DuckDb) -> None:
+    mm = MemoryManager(db=db)
+    assert mm.add_user_memory(memory=UserMemory(memory="Lives in Paris", memory_id="home"), user_id="ana") == "home"
+    assert mm.add_user_memory(memory=UserMemory(memory="Lives in Porto", memory_id="home"), user_id="ana") == "home"
+
+    assert [(m.memory_id, m.memory, m.version) for m in mm.get_user_memories(user_id="ana")] == [
+        ("home", "Lives in Porto", 2)
+    ]
+    history = mm.get_memory_history("home", user_id="ana")
+    assert [(e.operation, e.old_memory, e.new_memory) for e in history] == [
+        ("add", None, "Lives in Paris"),
+        ("update", "Lives in Paris", "Lives in Porto"),
+    ]
+
+
+def test_replace_user_memory_with_a_user_memory_upserts_by_id(db: DuckDb) -> None:
+    mm = MemoryManager(db=db)
+    memory_id = mm.add_user_memory(memory=UserMemory(memory="Likes tea"), user_id="ana")
+    assert mm.replace_user_memory(memory_id, memory=UserMemory(memory="Likes green tea"), user_id="ana") == memory_id
+    # As in Agno, an id the user has no memory by is stored under that id.
+    assert mm.replace_user_memory("new-id", memory=UserMemory(memory="Has a cat"), user_id="ana") == "new-id"
+
+    assert [(m.memory_id, m.memory) for m in mm.get_user_memories(user_id="ana")] == [
+        (memory_id, "Likes green tea"),
+        ("new-id", "Has a cat"),
+    ]
+
+
+def test_another_users_id_cannot_be_taken_or_changed(db: DuckDb) -> None:
+    mm = MemoryManager(db=db)
+    bobs = mm.add_user_memory(memory=UserMemory(memory="Bob's PIN is 4321"), user_id="bob")
+    for attempt in (
+        lambda: mm.add_user_memory(memory=UserMemory(memory="hacked", memory_id=bobs), user_id="eve"),
+        lambda: mm.replace_user_memory(bobs, memory=UserMemory(memory="hacked"), user_id="eve"),
+    ):
+        with pytest.raises(ConfigError, match="is not free"):
+            attempt()
+    assert mm.delete_user_memory(bobs, user_id="eve") is False
+    assert [m.memory for m in mm.get_user_memories(user_id="bob")] == ["Bob's PIN is 4321"]
+    assert mm.get_user_memories(user_id="eve") == []
+    assert db.sql("SELECT count(*) FROM memory_events WHERE user_id = 'eve'") == [(0,)]
+
+
+def test_delete_of_an_unknown_id_does_nothing_as_in_agno(db: DuckDb) -> None:
+    mm = MemoryManager(db=db)
+    memory_id = mm.add_user_memory(memory=UserMemory(memory="Likes tea"), user_id="ana")
+    assert mm.delete_user_memory("no-such-id", user_id="ana") is False
+    assert mm.delete_user_memory(memory_id=memory_id, user_id="ana") is True
+    assert mm.delete_user_memory(memory_id=memory_id, user_id="ana") is False
+    assert mm.get_user_memories(user_id="ana") == []
+
+
+def test_user_id_is_required_and_the_error_says_why(db: DuckDb) -> None:
+    mm = MemoryManager(db=db)
+    with pytest.raises(ConfigError, match="no shared 'default' user"):
+        mm.add_user_memory(memory=UserMemory(memory="Likes tea"), user_id=None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="no shared 'default' user"):
+        mm.search_user_memories(limit=3, retrieval_method="last_n")
+    assert db.sql("SELECT count(*) FROM memories") == [(0,)]
+
+
+def test_get_user_memories_in_the_order_stored(db: DuckDb) -> None:
+    mm = MemoryManager(db=db)
+    ids = [mm.add_user_memory(memory=UserMemory(memory=text), user_id="ana") for text in ("One", "Two", "Three")]
+    mm.replace_user_memory(ids[0], memory=UserMemory(memory="One, changed"), user_id="ana")
+
+    assert [m.memory for m in mm.get_user_memories(user_id="ana")] == ["One, changed", "Two", "Three"]
+    assert [m.memory for m in mm.get_user_memories(user_id="ana", order="newest")] == ["One, changed", "Three", "Two"]
+
+
+def test_clear_forgets_every_users_memories_and_keeps_their_history(db: DuckDb) -> None:
+    mm = MemoryManager(db=db)
+    mm.add_user_memory(memory=UserMemory(memory="Likes tea"), user_id="ana")
+    mm.add_user_memory(memory=UserMemory(memory="Likes coffee"), user_id="bob")
+    assert mm.clear() == 2
+    assert mm.get_user_memories(user_id="ana") == [] and mm.get_user_memories(user_id="bob") == []
+    assert [e.operation for e in mm.get_user_events(user_id="ana")] == ["add", "delete"]
+
+
+# -- search_user_memories: hybrid by default, and Agno's retrieval methods -----------------------------------
+
+
+def _three(mm: MemoryManager) -> list[str]:
+    return [
+        mm.add_user_memory(memory=UserMemory(memory=text), user_id="ana")
+        for text in ("Drinks green tea", "Works as a nurse", "Has a dog named Rex")
+    ]
+
+
+def test_last_n_and_first_n_as_in_agno(db: DuckDb) -> None:
+    mm = MemoryManager(db=db)
+    _three(mm)
+    last = mm.search_user_memories(limit=2, retrieval_method="last_n", user_id="ana")
+    first = mm.search_user_memories(limit=2, retrieval_method="first_n", user_id="ana")
+    assert [m.memory for m in last] == ["Works as a nurse", "Has a dog named Rex"]
+    assert [m.memory for m in first] == ["Drinks green tea", "Works as a nurse"]
+    # No query and no method: Agno's default, last_n; every memory without a limit.
+    assert len(mm.search_user_memories(user_id="ana")) == 3
+
+
+def test_a_query_alone_is_memlayers_hybrid_search(db: DuckDb) -> None:
+    mm = MemoryManager(db=db)
+    _three(mm)
+    assert [m.memory for m in mm.search_user_memories(query="tea", limit=1, user_id="ana")] == ["Drinks green tea"]
+    assert [m.memory for m in mm.search_user_memories("tea", 1, user_id="ana")] == ["Drinks green tea"]
+    assert [m.memory for m in mm.search_user_memories("tea", "ana")][:1] == ["Drinks green tea"]  # memlayer's form
+
+
+def test_agentic_search_picks_by_alias_and_an_invented_id_cannot_validate(db: DuckDb) -> None:
+    mm = _json_manager(db)
+    ids = _three(mm)
+    invented = {"memory_ids": [ids[1]]}  # a real id, but not one of the aliases the model was shown
+    with scripted_model(invented, {"memory_ids": ["m3", "m1", "m3"]}) as model:
+        found = mm.search_user_memories(query="pets and drinks", retrieval_method="agentic", user_id="ana")
+
+    assert model.calls == 2  # the invented id failed validation and was asked again
+    assert [m.memory for m in found] == ["Has a dog named Rex", "Drinks green tea"]
+    assert "m1: Drinks green tea" in model.prompt(0)
+    assert db.sql("SELECT purpose, user_id FROM llm_calls") == [("search", "ana")]
+
+
+def test_agentic_search_never_shows_another_users_memories(db: DuckDb) -> None:
+    mm = _json_manager(db)
+    mm.add_user_memory(memory=UserMemory(memory="Bob's PIN is 4321"), user_id="bob")
+    _three(mm)
+    with scripted_model({"memory_ids": ["m1"]}) as model:
+        mm.search_user_memories(query="PIN", retrieval_method="agentic", limit=1, user_id="ana")
+    assert "4321" not in model.prompt()
+
+
+def test_bad_search_arguments_are_config_errors(db: DuckDb) -> None:
+    mm = MemoryManager(db=db)
+    for call in (
+        lambda: mm.search_user_memories(query="tea", retrieval_method="semantic", user_id="ana"),  # type: ignore[arg-type]
+        lambda: mm.search_user_memories(retrieval_method="agentic", user_id="ana"),
+        lambda: mm.search_user_memories("tea", "ana", user_id="ana"),
+        lambda: mm.search_user_memories(limit=-1, retrieval_method="last_n", user_id="ana"),
+    ):
+        with pytest.raises(ConfigError):
+            call()
+
+
+# -- optimize_memories: one call, versioned merges ------------------------------------------------------------
+
+
+def _overlapping(mm: MemoryManager) -> list[str]:
+    return [
+        mm.add_user_memory(memory=UserMemory(memory=text, topics=["drinks"]), user_id="ana")
+        for text in ("Likes tea", "Drinks green tea every morning", "Works as a nurse")
+    ]
+
+
+MERGE = {"merges": [{"sources": ["m1", "m2"], "memory": "Drinks green tea every morning", "topics": ["drinks"]}]}
+
+
+def test_optimize_memories_merges_with_one_call_and_keeps_history(db: DuckDb) -> None:
+    mm = _json_manager(db)
+    tea, green, nurse = _overlapping(mm)
+    with scripted_model(MERGE) as model:
+        after = mm.optimize_memories(user_id="ana", strategy=MemoryOptimizationStrategyType.SUMMARIZE)
+
+    assert model.calls == 1
+    assert [(m.memory_id, m.memory) for m in after] == [
+        (tea, "Drinks green tea every morning"),
+        (nurse, "Works as a nurse"),
+    ]
+    assert [m.memory for m in mm.get_user_memories(user_id="ana")] == [m.memory for m in after]
+    assert [(e.operation, e.reason) for e in mm.get_memory_history(green, user_id="ana")] == [
+        ("add", None),
+        ("delete", f"merged into {tea}"),
+    ]
+    assert [e.operation for e in mm.get_memory_history(tea, user_id="ana")] == ["add", "update"]
+    assert db.sql("SELECT purpose FROM llm_calls") == [("optimize",)]
+
+
+def test_optimize_memories_without_apply_writes_no_memory(db: DuckDb) -> None:
+    mm = _json_manager(db)
+    tea, _, nurse = _overlapping(mm)
+    before = mm.get_user_memories(user_id="ana")
+    with scripted_model(MERGE):
+        proposed = mm.optimize_memories(user_id="ana", apply=False)
+
+    assert [(m.memory_id, m.memory) for m in proposed] == [
+        (tea, "Drinks green tea every morning"),
+        (nurse, "Works as a nurse"),
+    ]
+    assert all(isinstance(m, UserMemory) for m in proposed)
+    assert mm.get_user_memories(user_id="ana") == before
+
+
+def test_optimize_memories_refuses_a_memory_in_two_merges(db: DuckDb) -> None:
+    mm = _json_manager(db)
+    _overlapping(mm)
+    twice = {"merges": [{"sources": ["m1", "m2"], "memory": "a"}, {"sources": ["m2", "m3"], "memory": "b"}]}
+    with scripted_model(twice, {"merges": []}) as model:
+        after = mm.optimize_memories(user_id="ana")
+    assert model.calls == 2 and len(after) == 3
+
+
+def test_optimize_memories_bad_input_changes_nothing(db: DuckDb) -> None:
+    mm = _json_manager(db)
+    _overlapping(mm)
+    with pytest.raises(ConfigError, match="strategy"):
+        mm.optimize_memories(user_id="ana", strategy="cluster")
+    with pytest.raises(ConfigError, match="no shared 'default' user"):
+        mm.optimize_memories(user_id=None)  # type: ignore[arg-type]
+    assert db.sql("SELECT count(*) FROM llm_calls") == [(0,)]
+    assert len(mm.get_user_memories(user_id="ana")) == 3
+
+
+async def test_the_async_twins_do_the_same(db: DuckDb) -> None:
+    mm = _json_manager(db)
+    tea, _, nurse = _overlapping(mm)
+    with scripted_model(MERGE):
+        after = await mm.aoptimize_memories(user_id="ana")
+    assert [m.memory_id for m in after] == [tea, nurse]
+    last = await mm.asearch_user_memories(limit=1, retrieval_method="last_n", user_id="ana")
+    assert [m.memory_id for m in last] == [tea]
+    assert await mm.aclear() == 2
+
+
+# -- MemoryTools, the agent's manager, import paths -----------------------------------------------------------
+
+
+def test_memory_tools_with_db_think_and_analyze(db: DuckDb) -> None:
+    agent = Agent(model=MODEL, tools=[MemoryTools(db=db, enable_think=True, enable_analyze=True)])
+    assert agent.db is db
+    assert [t.name for t in agent.tools] == [
+        "think", "get_memories", "search_memories", "add_memory", "update_memory", "delete_memory", "analyze",
+    ]  # fmt: skip
+    script = tool_calls(
+        ("think", {"thought": "They like tea: store it."}),
+        ("add_memory", {"memory": "Likes tea", "topics": ["drinks"]}),
+        ("analyze", {"analysis": "Stored one memory."}),
+    )
+    with scripted_model(script, "Noted."):
+        response = agent.run("I like tea", user_id="ana")
+    assert [(t.name, t.failed) for t in response.tool_calls] == [
+        ("think", False), ("add_memory", False), ("analyze", False),
+    ]  # fmt: skip
+    assert response.tool_calls[0].result == "Memory Thoughts:\n- They like tea: store it."
+    assert [m.memory for m in agent.get_user_memories(user_id="ana")] == ["Likes tea"]
+    with pytest.raises(ConfigError, match="different stores"):
+        Agent(model=MODEL, db=DuckDb(), tools=[MemoryTools(db=db)])
+
+
+def test_an_agent_without_memory_options_reads_memories(db: DuckDb) -> None:
+    MemoryManager(db=db).add_user_memory(memory=UserMemory(memory="Likes tea"), user_id="ana")
+    agent = Agent(model=MODEL, db=db)
+    assert agent.memory_manager is None
+    assert [m.memory for m in agent.get_user_memories(user_id="ana")] == ["Likes tea"]
+
+
+def test_agnos_import_paths() -> None:
+    import memlayer
+    from memlayer.db.duckdb import DuckDb as DuckDbPath
+    from memlayer.db.schemas import UserMemory as SchemaUserMemory
+    from memlayer.memory import MemoryManager as MemoryPath
+    from memlayer.memory import UserMemory as MemoryUserMemory
+    from memlayer.tools.memory import MemoryTools as ToolsPath
+
+    assert DuckDbPath is DuckDb and MemoryPath is MemoryManager and ToolsPath is MemoryTools
+    assert SchemaUserMemory is MemoryUserMemory is UserMemory is memlayer.UserMemory

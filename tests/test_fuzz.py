@@ -101,8 +101,14 @@ CALLS: dict[str, Call] = {
     ),
     "get_user_memory": lambda m, a, i, d: m.get_user_memory(d.draw(_ids(i)), d.draw(user_ids), as_of=d.draw(junk)),
     "search_user_memories": lambda m, a, i, d: m.search_user_memories(
-        d.draw(junk), d.draw(user_ids), limit=d.draw(junk), agent_id=d.draw(junk), topics=d.draw(junk),
+        d.draw(junk), user_id=d.draw(user_ids), limit=d.draw(junk), agent_id=d.draw(junk), topics=d.draw(junk),
         since=d.draw(junk), until=d.draw(junk), as_of=d.draw(junk),
+    ),
+    "search_user_memories (Agno's)": lambda m, a, i, d: m.search_user_memories(
+        d.draw(junk), d.draw(junk), d.draw(junk), d.draw(user_ids)
+    ),
+    "optimize_memories": lambda m, a, i, d: m.optimize_memories(
+        d.draw(user_ids), strategy=d.draw(junk), apply=d.draw(junk)
     ),
     "get_memory_history": lambda m, a, i, d: m.get_memory_history(d.draw(_ids(i)), d.draw(user_ids)),
     "get_user_events": lambda m, a, i, d: m.get_user_events(d.draw(user_ids)),

@@ -9,6 +9,7 @@ updated in one of two ways, never both: the model decides, through a memory tool
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import re
 import sys
@@ -27,8 +28,8 @@ from ..llm.spec import Mode, ModelSpec, parse_model
 from ..llm.usage import LLMCallError
 from ..memory.manager import MemoryManager
 from ..records import ChatMessage, Memory, Message, RunResponse
-from .memory_tools import AGENTIC_MEMORY_TOOL
-from .prompt import agent_system_prompt
+from .memory_tools import AGENTIC_MEMORY_TOOL, MemoryTools
+from .prompt import agent_instructions, agent_system_prompt
 from .run import RunState, RunStream, Sink
 from .tools import RunContext, Tool, Toolkit, as_tools
 
@@ -89,7 +90,7 @@ class Agent:
         Only LiteLLM completion parameters (``temperature=0.2``) and ``model_kwargs={...}`` are sent to the
         provider; any other keyword raises `ConfigError` (`memlayer.llm.options`).
         """
-        extra = model_options("Agent", litellm_params, model_kwargs, _AGENT_PARAMS)
+        extra = model_options("Agent", litellm_params, model_kwargs, inspect.signature(Agent).parameters)
         if model is None:
             raise ConfigError("Agent needs a model, e.g. Agent(model='openai:gpt-4o')")
         self.model = parse_model(model, api_base=api_base, api_key=api_key, mode=mode, **extra)
@@ -102,7 +103,7 @@ class Agent:
         self.markdown, self.debug_mode, self.telemetry, self.monitoring = markdown, debug_mode, telemetry, monitoring
         if debug_mode:
             logging.getLogger("memlayer").setLevel(logging.DEBUG)
-        self.instructions = _prompt_parts(description, instructions, expected_output, additional_context, markdown)
+        self.instructions = agent_instructions(description, instructions, expected_output, additional_context, markdown)
         self.update_memory_on_run = _always_on(update_memory_on_run, enable_user_memories)
         self.enable_agentic_memory = enable_agentic_memory
         if enable_agentic_memory and self.update_memory_on_run:
@@ -115,7 +116,7 @@ class Agent:
         self.tools = as_tools([*(tools or []), *([AGENTIC_MEMORY_TOOL] if enable_agentic_memory else [])])
         uses_memory = enable_agentic_memory or self.update_memory_on_run or bool(add_memories_to_context)
         uses_memory = uses_memory or memory_manager is not None or any(t.wants_context for t in self.tools)
-        self.db, self.memory_manager = _wire_storage(self.model, db, memory_manager, uses_memory)
+        self.db, self.memory_manager = _wire_storage(self.model, _toolkit_db(db, tools), memory_manager, uses_memory)
         self.add_memories_to_context = (
             self.memory_manager is not None if add_memories_to_context is None else add_memories_to_context
         )
@@ -229,7 +230,7 @@ class Agent:
         everything = self.memory_manager.get_user_memories(user, limit=limit + 1)
         if len(everything) <= limit:
             return everything
-        return self.memory_manager.search_user_memories(message, user, limit=limit)
+        return self.memory_manager.search_user_memories(message, limit=limit, user_id=user)
 
     def _tools_for(self, round_no: int) -> list[Tool]:
         # The last round offers no tools, so the loop ends with an answer however the model behaves.
@@ -295,7 +296,7 @@ class Agent:
     aget_user_memories = flow.threaded(get_user_memories)
 
     def search_user_memories(self, query: str, user_id: str | None = None, *, limit: int = 10) -> list[Memory]:
-        return self._manager().search_user_memories(query, self._user(user_id), limit=limit)
+        return self._manager().search_user_memories(query, limit=limit, user_id=self._user(user_id))
 
     asearch_user_memories = flow.threaded(search_user_memories)
 
@@ -376,37 +377,20 @@ def _wire_storage(
     return store_db, manager
 
 
+def _toolkit_db(db: Store | None, tools: Sequence[ToolItem] | None) -> Store | None:
+    """The agent's db, or the one its `MemoryTools(db=...)` was given (Agno's way); two different is a mistake."""
+    for item in tools or []:
+        given = item.db if isinstance(item, MemoryTools) else None
+        if given is not None and db is not None and given is not db:
+            raise ConfigError("MemoryTools(db=...) and the agent's db are different stores; pass the same one")
+        db = db or given
+    return db
+
+
 def _for_extraction(model: ModelSpec) -> ModelSpec:
     # A cap meant for chat answers would cut an extraction's JSON short; its schema bounds it instead.
     extra = {k: v for k, v in model.extra.items() if k not in ("max_tokens", "max_completion_tokens")}
     return dataclasses.replace(model, extra=extra)
-
-
-_AGENT_PARAMS = (
-    "model name agent_id db memory_manager instructions tools user_id session_id enable_agentic_memory "
-    "update_memory_on_run enable_user_memories add_memories_to_context num_memories_in_context "
-    "add_history_to_context num_history_runs max_tool_rounds tool_mode description expected_output "
-    "additional_context markdown id debug_mode telemetry monitoring api_base api_key mode model_kwargs"
-).split()
-
-
-def _prompt_parts(
-    description: str | None,
-    instructions: str | Sequence[str] | None,
-    expected_output: str | None,
-    additional_context: str | None,
-    markdown: bool,
-) -> list[str]:
-    """The agent's own part of its system prompt, in Agno's order."""
-    parts = [description] if description else []
-    parts += [instructions] if isinstance(instructions, str) else list(instructions or [])
-    if expected_output:
-        parts.append(f"The expected output:\n{expected_output}")
-    if additional_context:
-        parts.append(additional_context)
-    if markdown:
-        parts.append("Use markdown to format your answers.")
-    return parts
 
 
 def _slug(name: str) -> str:

@@ -41,6 +41,7 @@ LITELLM_PARAMS = frozenset(
         "n",
         "num_retries",
         "organization",
+        "output_format",
         "parallel_tool_calls",
         "prediction",
         "presence_penalty",

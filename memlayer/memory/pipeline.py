@@ -15,7 +15,7 @@ from .. import clock
 from ..db import memories as memory_sql
 from ..db.changes import ChangeSet, Provenance, stored_keys
 from ..db.store import Store
-from ..errors import MemlayerError
+from ..errors import ConfigError, MemlayerError
 from ..llm.typed import TypedReply
 from ..llm.usage import LLMCallError
 from ..records import ExtractionResult, Memory, Message
@@ -24,7 +24,7 @@ from .extraction import ExtractionPlan, add_texts, apply_operations, changed_tex
 from .operations import build_response_model
 from .prompts import PROMPT_VERSION
 
-__all__ = ["ALL_OPERATIONS", "add_once", "commit_reply", "log_failed_call", "plan"]
+__all__ = ["ALL_OPERATIONS", "add_once", "commit_reply", "log_failed_call", "plan", "upsert"]
 
 _log = logging.getLogger("memlayer")
 
@@ -141,5 +141,25 @@ def add_once(db: Store, retrieval: Retrieval, origin: Provenance, text: str, top
         # Postgres), and only then is the memory that holds it read, in the same transaction.
         changes.write(conn)
         if changes.skipped:
+            return memory_sql.find_by_text(conn, origin.user_id, text) or new
+    return new
+
+
+def upsert(db: Store, retrieval: Retrieval, origin: Provenance, memory_id: str, text: str, topics: list[str]) -> Memory:
+    """Agno's upsert by a chosen id: a new version of the user's current memory ``memory_id``, or a new
+    memory with that id. An id that another user's memory (or a deleted one) has is refused, in the
+    same words either way, so the error does not confirm whose it is."""
+    changes = ChangeSet(origin)
+    vectors = retrieval.embed([text], [origin.input])  # one call, before the lock
+    with retrieval.transaction(db, changes, vectors) as conn:
+        owner = memory_sql.memory_owner(conn, memory_id)
+        old = memory_sql.find_memory(conn, origin.user_id, memory_id)
+        if owner is not None and old is None:
+            raise ConfigError(f"memory_id {memory_id!r} is not free; give another id, or none to have one made")
+        if old is not None and old.memory == text and old.topics == topics:
+            return old
+        new = changes.add(text, topics, memory_id=memory_id) if old is None else changes.update(old, text, topics)
+        changes.write(conn)
+        if changes.skipped:  # the user already holds this text as another memory: not stored twice
             return memory_sql.find_by_text(conn, origin.user_id, text) or new
     return new
