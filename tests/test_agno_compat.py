@@ -455,3 +455,23 @@ def test_agnos_import_paths() -> None:
 
     assert DuckDbPath is DuckDb and MemoryPath is MemoryManager and ToolsPath is MemoryTools
     assert SchemaUserMemory is MemoryUserMemory is UserMemory is memlayer.UserMemory
+
+
+def test_an_empty_temp_file_is_a_new_database(tmp_path: Path) -> None:
+    # Agno's test fixtures pass a NamedTemporaryFile: an empty file, which DuckDB alone refuses.
+    empty = tmp_path / "fixture.db"
+    empty.touch()
+    mm = MemoryManager(db=DuckDb(db_file=str(empty)))
+    assert mm.add_user_memory(memory=UserMemory(memory="Likes tea"), user_id="ana")
+    assert empty.stat().st_size > 0
+
+
+def test_agnos_model_classes_are_model_strings() -> None:
+    from memlayer.models.anthropic import Claude
+    from memlayer.models.openai import OpenAIChat
+
+    spec = OpenAIChat(id="gpt-4o-mini", temperature=0.2, api_key="sk-test")
+    assert (str(spec), spec.extra, spec.api_key) == ("openai:gpt-4o-mini", {"temperature": 0.2}, "sk-test")
+    assert str(Claude(id="claude-sonnet-4-5")) == "anthropic:claude-sonnet-4-5"
+    with pytest.raises(ConfigError, match="'reasoning'; did you mean 'reasoning_effort'"):
+        OpenAIChat(id="gpt-4o", reasoning=True)
