@@ -475,3 +475,18 @@ def test_agnos_model_classes_are_model_strings() -> None:
     assert str(Claude(id="claude-sonnet-4-5")) == "anthropic:claude-sonnet-4-5"
     with pytest.raises(ConfigError, match="'reasoning'; did you mean 'reasoning_effort'"):
         OpenAIChat(id="gpt-4o", reasoning=True)
+
+
+def test_postgres_db_url_with_sqlalchemys_driver_suffix(fresh_postgres_dsn: str) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from memlayer.db.postgres import PostgresDb
+
+    parts = conninfo_to_dict(fresh_postgres_dsn)
+    url = f"postgresql+psycopg://{parts['user']}@/{parts['dbname']}?host={parts['host']}&port={parts['port']}"
+    with PostgresDb(db_url=url) as db:
+        mm = MemoryManager(db=db)
+        memory_id = mm.add_user_memory(memory=UserMemory(memory="Likes tea"), user_id="ana")
+        assert [m.memory_id for m in mm.get_user_memories(user_id="ana")] == [memory_id]
+    with pytest.raises(ConfigError, match="one dsn"):
+        PostgresDb()
