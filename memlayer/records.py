@@ -180,6 +180,18 @@ class ExtractionResult(BaseModel):
     def deleted(self) -> list[MemoryChange]:
         return [c for c in self.changes if c.operation == "delete"]
 
+    def __str__(self) -> str:
+        """What changed, one line each (where Agno's ``create_user_memories`` returns the model's text)."""
+        return "\n".join(f"{c.operation} {c.memory_id}: {_change_text(c)}" for c in self.changes) or (
+            "no change to the memories"
+        )
+
+
+def _change_text(change: MemoryChange) -> str:
+    if change.old_memory and change.memory:
+        return f"{change.old_memory} -> {change.memory}"
+    return change.memory or change.old_memory or ""
+
 
 class ChatMessage(BaseModel):
     """One stored message of a session: what was said, and the tool calls and results of a run."""

@@ -155,8 +155,10 @@ def test_restricted_operations_are_absent_from_the_reply_schema(db: DuckDb) -> N
 def test_debug_mode_logs_each_extraction(db: DuckDb, caplog: pytest.LogCaptureFixture) -> None:
     manager = _json_manager(db, debug_mode=True)
     with caplog.at_level(logging.DEBUG, logger="memlayer"), scripted_model(_ops({"op": "add", "memory": "Likes tea"})):
-        manager.create_user_memories("I like tea", user_id="ana")
+        result = manager.create_user_memories("I like tea", user_id="ana")
     assert any("Likes tea" in record.getMessage() for record in caplog.records)
+    # Agno returns the model's text; memlayer a typed result, whose str() says what changed.
+    assert str(result) == f"add {result.changes[0].memory_id}: Likes tea"
 
 
 # -- UserMemory and the manager's direct edits ---------------------------------------------------------------
