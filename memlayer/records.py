@@ -180,6 +180,10 @@ class ExtractionResult(BaseModel):
     def deleted(self) -> list[MemoryChange]:
         return [c for c in self.changes if c.operation == "delete"]
 
+    def __len__(self) -> int:
+        """How many memories changed (Agno's ``len(result)`` of the model's text is non-zero when one did)."""
+        return len(self.changes)
+
     def __str__(self) -> str:
         """What changed, one line each (where Agno's ``create_user_memories`` returns the model's text)."""
         return "\n".join(f"{c.operation} {c.memory_id}: {_change_text(c)}" for c in self.changes) or (

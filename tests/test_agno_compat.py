@@ -152,13 +152,26 @@ def test_restricted_operations_are_absent_from_the_reply_schema(db: DuckDb) -> N
         MemoryManager(model=MODEL, add_memories=False, update_memories=False, delete_memories=False)
 
 
-def test_debug_mode_logs_each_extraction(db: DuckDb, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.fixture
+def memlayer_logger() -> Iterator[logging.Logger]:
+    """debug_mode sets the "memlayer" logger's level and handler (as Agno's does); restored after."""
+    logger = logging.getLogger("memlayer")
+    level, handlers = logger.level, list(logger.handlers)
+    yield logger
+    logger.setLevel(level)
+    logger.handlers[:] = handlers
+
+
+def test_debug_mode_logs_each_extraction(
+    db: DuckDb, caplog: pytest.LogCaptureFixture, memlayer_logger: logging.Logger
+) -> None:
     manager = _json_manager(db, debug_mode=True)
+    assert memlayer_logger.level == logging.DEBUG
     with caplog.at_level(logging.DEBUG, logger="memlayer"), scripted_model(_ops({"op": "add", "memory": "Likes tea"})):
         result = manager.create_user_memories("I like tea", user_id="ana")
     assert any("Likes tea" in record.getMessage() for record in caplog.records)
     # Agno returns the model's text; memlayer a typed result, whose str() says what changed.
-    assert str(result) == f"add {result.changes[0].memory_id}: Likes tea"
+    assert str(result) == f"add {result.changes[0].memory_id}: Likes tea" and len(result) == 1
 
 
 # -- UserMemory and the manager's direct edits ---------------------------------------------------------------
@@ -300,6 +313,8 @@ def test_a_query_alone_is_memlayers_hybrid_search(db: DuckDb) -> None:
     assert [m.memory for m in mm.search_user_memories(query="tea", limit=1, user_id="ana")] == ["Drinks green tea"]
     assert [m.memory for m in mm.search_user_memories("tea", 1, user_id="ana")] == ["Drinks green tea"]
     assert [m.memory for m in mm.search_user_memories("tea", "ana")][:1] == ["Drinks green tea"]  # memlayer's form
+    semantic = mm.search_user_memories(query="tea", retrieval_method="semantic", user_id="ana")  # Agno's tests' name
+    assert [m.memory for m in semantic][:1] == ["Drinks green tea"]
 
 
 def test_agentic_search_picks_by_alias_and_an_invented_id_cannot_validate(db: DuckDb) -> None:
@@ -327,7 +342,7 @@ def test_agentic_search_never_shows_another_users_memories(db: DuckDb) -> None:
 def test_bad_search_arguments_are_config_errors(db: DuckDb) -> None:
     mm = MemoryManager(db=db)
     for call in (
-        lambda: mm.search_user_memories(query="tea", retrieval_method="semantic", user_id="ana"),  # type: ignore[arg-type]
+        lambda: mm.search_user_memories(query="tea", retrieval_method="vector", user_id="ana"),  # type: ignore[arg-type]
         lambda: mm.search_user_memories(retrieval_method="agentic", user_id="ana"),
         lambda: mm.search_user_memories("tea", "ana", user_id="ana"),
         lambda: mm.search_user_memories(limit=-1, retrieval_method="last_n", user_id="ana"),

@@ -17,7 +17,7 @@ from .selection import MAX_CANDIDATES, SELECTION_PROMPT_VERSION, Selection, chos
 
 __all__ = ["MemoryReads", "RetrievalMethod"]
 
-RetrievalMethod = Literal["hybrid", "last_n", "first_n", "agentic"]
+RetrievalMethod = Literal["hybrid", "semantic", "last_n", "first_n", "agentic"]
 
 
 class MemoryReads(ManagerCore):
@@ -74,9 +74,10 @@ class MemoryReads(ManagerCore):
         ``search_user_memories("tea", limit=5, user_id="ana")``; memlayer's earlier positional form,
         ``search_user_memories("tea", "ana")``, still works (a string in ``limit``'s place is the user).
 
-        ``retrieval_method``: ``"hybrid"`` (the default when there is a query; up to 10 by default): the most
-        relevant first, by vector, keyword and recency signals fused (README "Search"), with the filters
-        ``agent_id``, ``topics``, last changed in ``[since, until)``, ``as_of`` and ``min_score``.
+        ``retrieval_method``: ``"hybrid"`` (or ``"semantic"``; the default when there is a query; up to 10
+        by default): the most relevant first, by vector, keyword and recency signals fused (README
+        "Search"), with the filters ``agent_id``, ``topics``, last changed in ``[since, until)``, ``as_of``
+        and ``min_score``.
         Agno's methods: ``"last_n"`` (the default without a query): the ``limit`` most recently changed,
         oldest of them first; ``"first_n"``: the ``limit`` least recently changed; ``"agentic"``: one LLM call
         picks the related memories, most related first. It chooses among aliases (``m1``, ``m2``, ...) that
@@ -89,6 +90,8 @@ class MemoryReads(ManagerCore):
                 raise ConfigError(f"limit must be a number, got {limit!r} (the arguments: query, limit, user_id=...)")
             limit, user_id = None, limit
         method = retrieval_method or ("hybrid" if query is not None else "last_n")
+        if method == "semantic":  # the name Agno's tests and docs use for search by meaning
+            method = "hybrid"
         user = checks.user(user_id)
         if method == "hybrid" or method == "agentic":
             wanted = (10 if limit is None else limit) if method == "hybrid" else MAX_CANDIDATES
@@ -99,7 +102,8 @@ class MemoryReads(ManagerCore):
             return (yield from self._select(request, checks.limit(limit)))
         if method not in ("last_n", "first_n"):
             raise ConfigError(
-                f"retrieval_method must be 'hybrid', 'last_n', 'first_n' or 'agentic', got {retrieval_method!r}"
+                "retrieval_method must be 'hybrid' ('semantic'), 'last_n', 'first_n' or 'agentic', "
+                f"got {retrieval_method!r}"
             )
         newest = method == "last_n"
         listed: list[Memory] = yield flow.Blocking(
