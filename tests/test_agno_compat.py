@@ -507,3 +507,34 @@ def test_postgres_db_url_with_sqlalchemys_driver_suffix(fresh_postgres_dsn: str)
         assert [m.memory_id for m in mm.get_user_memories(user_id="ana")] == [memory_id]
     with pytest.raises(ConfigError, match="one dsn"):
         PostgresDb()
+
+
+# -- Agno's db-level memory methods ---------------------------------------------------------------------------
+
+
+def test_db_level_memory_methods(db: DuckDb) -> None:
+    mm = MemoryManager(db=db)
+    assert mm.search_user_memories("tea", user_id="ana") == []  # loads the user's search index
+    record = UserMemory(memory="Drinks green tea", topics=["drinks"], user_id="ana", memory_id="tea")
+    stored = db.upsert_user_memory(memory=record)
+    db.upsert_user_memory(UserMemory(memory="Works as a nurse", topics=["work", "drinks"], user_id="ana"))
+
+    assert (stored.memory_id, record.memory_id) == ("tea", "tea")
+    assert [m.memory for m in db.get_user_memories(user_id="ana", topics=["work"])] == ["Works as a nurse"]
+    assert db.get_all_memory_topics(user_id="ana") == ["drinks", "work"]
+    # The manager's loaded index was told: the search finds what the db wrote (by keywords: no vector).
+    assert [m.memory_id for m in mm.search_user_memories("green tea", limit=1, user_id="ana")] == ["tea"]
+
+    db.upsert_user_memory(UserMemory(memory="Drinks black tea", user_id="ana", memory_id="tea"))
+    assert [e.operation for e in mm.get_memory_history("tea", user_id="ana")] == ["add", "update"]
+    with pytest.raises(ConfigError, match="is not free"):
+        db.upsert_user_memory(UserMemory(memory="hacked", user_id="eve", memory_id="tea"))
+    assert db.delete_user_memory("tea", user_id="eve") is False
+    assert db.get_user_memory("tea", user_id="eve") is None
+
+    assert db.delete_user_memory("tea", user_id="ana") is True
+    assert mm.search_user_memories("tea", user_id="ana", min_score=0.5) == []
+    assert db.clear_memories() == 1
+    assert db.get_user_memories(user_id="ana") == []
+    with pytest.raises(ConfigError, match="no shared 'default' user"):
+        db.upsert_user_memory(UserMemory(memory="Likes tea"))

@@ -19,16 +19,16 @@ from typing import Any
 import duckdb
 
 from ..errors import ConfigError, DatabaseLockedError, StorageError
+from .agno_memories import AgnoMemoryMethods
 from .migrations import apply_migrations
 from .readonly import NO_EXTENSIONS, read_only_transaction
-from .store import Store
 
 __all__ = ["DuckDb"]
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
 
 
-class DuckDb(Store):
+class DuckDb(AgnoMemoryMethods):
     """The store. ``DuckDb(db_file="tmp/agents.duckdb")``, or ``DuckDb()`` for an in-memory one."""
 
     dialect = "duckdb"

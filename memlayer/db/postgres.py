@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, StorageError
+from .agno_memories import AgnoMemoryMethods
 from .pg_migrations import apply_pg_migrations
 from .readonly import check_read_only
-from .store import Store
 
 if TYPE_CHECKING:
     import psycopg
@@ -86,7 +86,7 @@ class PgConnection:
         return self.raw.transaction(force_rollback=force_rollback)
 
 
-class PostgresDb(Store):
+class PostgresDb(AgnoMemoryMethods):
     """The store on a Postgres server. ``dsn``: a libpq connection string or ``postgresql://`` URL."""
 
     dialect = "postgres"
