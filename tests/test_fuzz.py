@@ -123,6 +123,11 @@ CALLS: dict[str, Call] = {
     "agent.search_user_memories": lambda m, a, i, d: a.search_user_memories(d.draw(junk), d.draw(user_ids)),
     "agent.get_session_messages": lambda m, a, i, d: a.get_session_messages(d.draw(junk), d.draw(user_ids)),
     "agent.get_user_sessions": lambda m, a, i, d: a.get_user_sessions(d.draw(user_ids)),
+    "db.upsert_user_memory": lambda m, a, i, d: m.db.upsert_user_memory(d.draw(junk)),
+    "db.delete_user_memories": lambda m, a, i, d: m.db.delete_user_memories(d.draw(junk), d.draw(user_ids)),
+    "db.get_user_memories": lambda m, a, i, d: m.db.get_user_memories(
+        d.draw(user_ids), topics=d.draw(junk), agent_id=d.draw(junk), limit=d.draw(junk)
+    ),
     "db.sql": lambda m, a, i, d: m.db.sql(d.draw(junk), d.draw(junk)),
     "query": lambda m, a, i, d: __import__("memlayer").query(d.draw(junk), db=m.db, params=d.draw(junk)),
     "DuckDb": lambda m, a, i, d: DuckDb(d.draw(st.one_of(st.none(), st.integers(), st.binary(max_size=4)))),

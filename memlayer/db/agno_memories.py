@@ -79,6 +79,8 @@ class AgnoMemoryMethods(Store):
 
     def delete_user_memories(self, memory_ids: list[str], user_id: str) -> int:
         """Forget these current memories of the user in one transaction; returns how many there were."""
+        if isinstance(memory_ids, str) or not isinstance(memory_ids, list | tuple):
+            raise ConfigError(f"memory_ids must be a list of ids, got {memory_ids!r}")
         user, keys = checks.user(user_id), [checks.memory_id(key) for key in memory_ids]
         changes = ChangeSet(Provenance(user, "api", clock.now()))
         with self.transaction() as conn:
