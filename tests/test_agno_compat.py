@@ -483,6 +483,16 @@ def test_an_empty_temp_file_is_a_new_database(tmp_path: Path) -> None:
     assert empty.stat().st_size > 0
 
 
+def test_create_user_memories_with_agnos_message(db: DuckDb) -> None:
+    from memlayer.models.message import Message
+
+    mm = _json_manager(db)
+    with scripted_model(_ops({"op": "add", "memory": "Plays basketball"})):
+        result = mm.create_user_memories(messages=[Message(role="user", content="I play basketball")], user_id="ana")
+    assert len(result) > 0
+    assert [m.memory for m in mm.get_user_memories("ana")] == ["Plays basketball"]
+
+
 def test_agnos_model_classes_are_model_strings() -> None:
     from memlayer.models.anthropic import Claude
     from memlayer.models.openai import OpenAIChat
