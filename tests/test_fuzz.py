@@ -107,8 +107,14 @@ CALLS: dict[str, Call] = {
     ),
     "get_user_memory": lambda m, a, i, d: m.get_user_memory(d.draw(_ids(i)), d.draw(user_ids), as_of=d.draw(junk)),
     "search_user_memories": lambda m, a, i, d: m.search_user_memories(
-        d.draw(junk), d.draw(user_ids), limit=d.draw(junk), agent_id=d.draw(junk), topics=d.draw(junk),
+        d.draw(junk), user_id=d.draw(user_ids), limit=d.draw(junk), agent_id=d.draw(junk), topics=d.draw(junk),
         since=d.draw(junk), until=d.draw(junk), as_of=d.draw(junk),
+    ),
+    "search_user_memories (Agno's)": lambda m, a, i, d: m.search_user_memories(
+        d.draw(junk), d.draw(junk), d.draw(junk), d.draw(user_ids)
+    ),
+    "optimize_memories": lambda m, a, i, d: m.optimize_memories(
+        d.draw(user_ids), strategy=d.draw(junk), apply=d.draw(junk)
     ),
     "get_memory_history": lambda m, a, i, d: m.get_memory_history(d.draw(_ids(i)), d.draw(user_ids)),
     "get_user_events": lambda m, a, i, d: m.get_user_events(d.draw(user_ids)),
@@ -123,6 +129,11 @@ CALLS: dict[str, Call] = {
     "agent.search_user_memories": lambda m, a, i, d: a.search_user_memories(d.draw(junk), d.draw(user_ids)),
     "agent.get_session_messages": lambda m, a, i, d: a.get_session_messages(d.draw(junk), d.draw(user_ids)),
     "agent.get_user_sessions": lambda m, a, i, d: a.get_user_sessions(d.draw(user_ids)),
+    "db.upsert_user_memory": lambda m, a, i, d: m.db.upsert_user_memory(d.draw(junk)),
+    "db.delete_user_memories": lambda m, a, i, d: m.db.delete_user_memories(d.draw(junk), d.draw(user_ids)),
+    "db.get_user_memories": lambda m, a, i, d: m.db.get_user_memories(
+        d.draw(user_ids), topics=d.draw(junk), agent_id=d.draw(junk), limit=d.draw(junk)
+    ),
     "db.sql": lambda m, a, i, d: m.db.sql(d.draw(junk), d.draw(junk)),
     "query": lambda m, a, i, d: __import__("memlayer").query(d.draw(junk), db=m.db, params=d.draw(junk)),
     "DuckDb": lambda m, a, i, d: DuckDb(d.draw(st.one_of(st.none(), st.integers(), st.binary(max_size=4)))),

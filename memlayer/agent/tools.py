@@ -41,6 +41,7 @@ class RunContext:
     memory_changes: list[MemoryChange] = field(default_factory=list)
     memory_errors: list[str] = field(default_factory=list)
     llm_calls: list[LLMUsage] = field(default_factory=list)  # made by tools (memory tasks), logged by them
+    notes: dict[str, list[str]] = field(default_factory=dict)  # the think / analyze scratchpads of this run
 
     def manager(self) -> MemoryManager:
         if self.memory_manager is None:

@@ -100,10 +100,18 @@ class ChangeSet:
     revisions: tuple[int, int] | None = None
     """The user's revision (before, after) once written to Postgres (`revisions.touch_user`); None on DuckDB."""
 
-    def add(self, text: str, topics: list[str], reason: str | None = None, fact: Fact | None = None) -> Memory:
+    def add(
+        self,
+        text: str,
+        topics: list[str],
+        reason: str | None = None,
+        fact: Fact | None = None,
+        *,
+        memory_id: str | None = None,
+    ) -> Memory:
         origin, fact = self.origin, fact or Fact()
         new = Memory(
-            memory_id=clock.new_id(),
+            memory_id=memory_id or clock.new_id(),
             memory=text,
             topics=topics,
             user_id=origin.user_id,

@@ -7,7 +7,7 @@ and every query filters on it: no function here can reach another user's rows.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from .. import clock
 from ..records import LLMUsage, Memory, MemoryEvent
@@ -24,7 +24,9 @@ __all__ = [
     "insert_llm_call",
     "list_events",
     "list_memories",
+    "memory_owner",
     "stored_keys",
+    "users_with_memories",
 ]
 
 _COLUMNS = (
@@ -99,10 +101,12 @@ def list_memories(
     limit: int | None = None,
     as_of: datetime | None = None,
     valid_at: datetime | None = None,
+    order: MemoryOrder = "newest",
 ) -> list[Memory]:
     """The user's memories that hold now (or at ``valid_at``), as memlayer knows them now (or knew at
-    ``as_of``), most recently changed first. Without ``valid_at``, ``as_of`` reads the versions that
-    were current then, as before event time existed."""
+    ``as_of``): most recently changed first (``"newest"``), least recently changed first (``"oldest"``),
+    or in the order they were first stored (``"stored"``). Without ``valid_at``, ``as_of`` reads the
+    versions that were current then, as before event time existed."""
     if valid_at is None and as_of is not None:
         where, params = _validity(as_of)
     else:
@@ -115,11 +119,33 @@ def list_memories(
     if agent_id is not None:
         sql += " AND agent_id = ?"
         params.append(agent_id)
-    sql += " ORDER BY valid_from DESC, memory"
+    sql += _ORDER[order]
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
     return [_memory(row) for row in conn.execute(sql, params).fetchall()]
+
+
+MemoryOrder = Literal["newest", "oldest", "stored"]
+_ORDER = {
+    "newest": " ORDER BY valid_from DESC, memory",
+    "oldest": " ORDER BY valid_from, memory",
+    "stored": " ORDER BY created_at, memory, memory_id",  # one change set's adds share a time: by text
+}
+
+
+def memory_owner(conn: Connection, memory_id: str) -> str | None:
+    """Whose memory ``memory_id`` is (any version, current or not), or None if the id was never used.
+
+    The one read across users: to refuse a chosen id that is taken, never to return another user's rows."""
+    row = conn.execute("SELECT user_id FROM memories WHERE memory_id = ? LIMIT 1", [memory_id]).fetchone()
+    return None if row is None else str(row[0])
+
+
+def users_with_memories(conn: Connection) -> list[str]:
+    """Every user with a current memory (for `MemoryManager.clear`, Agno's clear-everything)."""
+    rows = conn.execute("SELECT DISTINCT user_id FROM memories WHERE valid_to IS NULL ORDER BY user_id").fetchall()
+    return [str(row[0]) for row in rows]
 
 
 def find_memory(conn: Connection, user_id: str, memory_id: str, *, as_of: datetime | None = None) -> Memory | None:

@@ -126,22 +126,29 @@ class _OperationsBase(BaseModel):
 
 
 @functools.lru_cache(maxsize=64)
-def build_response_model(aliases: tuple[str, ...]) -> type[_OperationsBase]:
-    """The response model for one call: update/delete exist only when there are aliases to target.
+def build_response_model(
+    aliases: tuple[str, ...], allowed: tuple[str, ...] = ("add", "update", "delete")
+) -> type[_OperationsBase]:
+    """The response model for one call: update/delete exist only when there are aliases to target,
+    and only the ``allowed`` operations exist at all (`MemoryManager`'s ``add_memories=False``, ...).
 
     Aliases are always ``m1..mN``, so a handful of models serve every call; caching them saves the
     3 ms pydantic takes to build one, and lets Instructor reuse its schema.
     """
-    if not aliases:
-        item: Any = AddOp
-    else:
+    kinds: list[Any] = [AddOp] if "add" in allowed else []
+    if aliases:
         target: Any = Literal[tuple(aliases)]
-        update = create_model("UpdateOp", __base__=UpdateOp, __doc__=UpdateOp.__doc__, target=(target, ...))
-        delete = create_model("DeleteOp", __base__=DeleteOp, __doc__=DeleteOp.__doc__, target=(target, ...))
-        item = Annotated[Union[AddOp, update, delete], Field(discriminator="op")]  # noqa: UP007
+        if "update" in allowed:
+            kinds.append(create_model("UpdateOp", __base__=UpdateOp, __doc__=UpdateOp.__doc__, target=(target, ...)))
+        if "delete" in allowed:
+            kinds.append(create_model("DeleteOp", __base__=DeleteOp, __doc__=DeleteOp.__doc__, target=(target, ...)))
+    # No operation allowed here (only updates, and nothing to update): the one valid reply is empty.
+    item: Any = kinds[0] if len(kinds) == 1 else AddOp
+    if len(kinds) > 1:
+        item = Annotated[Union[tuple(kinds)], Field(discriminator="op")]  # noqa: UP007
     return create_model(
         "MemoryOperations",
         __base__=_OperationsBase,
         __doc__="The changes to make to the user's memories; an empty list when nothing is worth keeping.",
-        operations=(list[item], Field(default_factory=list, max_length=MAX_OPERATIONS)),
+        operations=(list[item], Field(default_factory=list, max_length=MAX_OPERATIONS if kinds else 0)),
     )

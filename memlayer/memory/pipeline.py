@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -23,12 +24,15 @@ from ..llm.usage import LLMCallError
 from ..records import ExtractionResult, Memory, Message
 from ..search.retrieval import NO_VECTORS, Embedded, Retrieval
 from .extraction import ExtractionPlan, add_texts, changed_texts, plan_extraction, source_text
+from .operations import build_response_model
 from .prompts import PROMPT_VERSION
 from .reconcile import apply_operations
 
-__all__ = ["add_once", "commit_reply", "current_memory", "log_failed_call", "plan"]
+__all__ = ["ALL_OPERATIONS", "add_once", "commit_reply", "current_memory", "log_failed_call", "plan", "upsert"]
 
 _log = logging.getLogger("memlayer")
+
+ALL_OPERATIONS = ("add", "update", "delete")
 
 
 def plan(
@@ -39,13 +43,20 @@ def plan(
     task: str | None,
     instructions: list[str],
     candidate_limit: int,
+    *,
+    system_message: str | None = None,
+    allowed: tuple[str, ...] = ALL_OPERATIONS,
 ) -> ExtractionPlan:
-    """The prompt and response model of one extraction, with the user's most relevant memories as candidates."""
+    """The prompt and response model of one extraction, with the user's most relevant memories as candidates.
+
+    ``system_message`` replaces the rules of the system prompt (the instructions still follow it);
+    ``allowed``: the operations the response model admits.
+    """
     # The query is embedded only by a local embedder, so an extraction makes at most one (batched)
     # remote embedding call: the one for the texts it writes.
     vector = retrieval.query_vector(db, source_text(messages=messages, task=task), remote=False)
     with db.reading() as conn:
-        return plan_extraction(
+        made = plan_extraction(
             messages=messages,
             task=task,
             additional_instructions=instructions,
@@ -54,6 +65,13 @@ def plan(
                 hit.memory for hit in retrieval.hits(db, conn, user, text, limit, query_vector=vector)
             ],
         )
+    if system_message is None and allowed == ALL_OPERATIONS:
+        return made
+    prompt = list(made.messages)
+    if system_message is not None:
+        extra = "".join(f"\n- {line}" for line in instructions)
+        prompt[0] = {"role": "system", "content": system_message + (f"\n{extra}" if extra else "")}
+    return dataclasses.replace(made, messages=prompt, response_model=build_response_model(tuple(made.aliases), allowed))
 
 
 def commit_reply(
@@ -159,3 +177,31 @@ def current_memory(conn: Any, user: str, memory_id: str) -> Memory:
         # Same words whether the id is unknown or another user's: an error must not confirm it exists.
         raise ConfigError(f"user {user!r} has no current memory {memory_id!r}")
     return memory
+
+
+def upsert(db: Store, retrieval: Retrieval, origin: Provenance, memory_id: str, text: str, topics: list[str]) -> Memory:
+    """Agno's upsert by a chosen id: a new version of the user's current memory ``memory_id``, or a new
+    memory with that id. An id that another user's memory (or a deleted one) has is refused, in the
+    same words either way, so the error does not confirm whose it is."""
+    changes = ChangeSet(origin)
+    vectors = retrieval.embed([text], [origin.input])  # one call, before the lock
+    with retrieval.transaction(db, changes, vectors) as conn:
+        owner = memory_sql.memory_owner(conn, memory_id)
+        old = memory_sql.find_memory(conn, origin.user_id, memory_id)
+        if owner is not None and old is None:
+            raise ConfigError(f"memory_id {memory_id!r} is not free; give another id, or none to have one made")
+        if old is not None and old.memory == text and old.topics == topics:
+            return old
+        if old is None:
+            # A key another memory holds is left to it: an id the caller chose is not a move.
+            fact = Fact(attribute=infer_attribute(text, topics))
+            key = fact_key(fact.subject, fact.attribute)
+            if key is not None and key in memory_sql.current_fact_holders(conn, origin.user_id):
+                fact = Fact()
+            new = changes.add(text, topics, fact=fact, memory_id=memory_id)
+        else:
+            new = changes.update(old, text, topics)
+        changes.write(conn)
+        if changes.skipped:  # the user already holds this text as another memory: not stored twice
+            return memory_sql.find_by_text(conn, origin.user_id, text) or new
+    return new
