@@ -122,7 +122,9 @@ _ATTRIBUTE_WORDS: dict[str, tuple[str, ...]] = {
     "goal": ("goal", "goals"),
     "plan": ("plan", "plans", "appointments", "travel", "trips", "schedule"),
 }
-_ONLY = re.compile(r"\b(?:only|exclusively|nothing but|nothing except|just)\b", re.IGNORECASE)
+_ONLY = re.compile(r"\b(?:only|exclusively|nothing but|nothing except)\b", re.IGNORECASE)
+# An instruction restricts what is kept only when it is about keeping: "Just say 'the user'" is not.
+_KEEPING = re.compile(r"\b(?:remember|store|capture|keep|save|record|track|memor\w*|extract)\b", re.IGNORECASE)
 _NEVER = re.compile(r"\b(?:never|don.t|do not|ignore|avoid|exclude)\b", re.IGNORECASE)
 
 
@@ -146,7 +148,7 @@ def typed_instructions(instructions: Sequence[str]) -> tuple[frozenset[str] | No
     ignore: set[str] = set()
     for line in instructions:
         named = _named_attributes(line)
-        if not named:
+        if not named or not _KEEPING.search(line):
             continue
         if _ONLY.search(line):
             capture = named if capture is None else capture | named

@@ -76,6 +76,10 @@ def test_free_text_instructions_are_typed_where_they_name_attributes() -> None:
     )
     assert typed_instructions(["Never store anything about the user's work or job."]) == (None, frozenset({"work"}))
     assert typed_instructions(["Only remember facts about the user's pets."]) == (frozenset({"pet"}), frozenset())
+    # Agno's cookbook: one line excludes the name; the next ("Just say ...") is about wording, not keeping.
+    assert typed_instructions(
+        ["Don't store any memories about the user's name.", 'Just say "The User" instead of the user\'s name.']
+    ) == (None, frozenset({"name"}))
     # Instructions that name no attribute type nothing; they still reach the model as text.
     assert typed_instructions(["Ignore small talk and greetings.", "Capture programming preferences."]) == (
         None,

@@ -33,7 +33,7 @@ from ..records import ChatMessage, Memory, Message, RunResponse
 from .memory_tools import AGENTIC_MEMORY_TOOL, MemoryTools
 from .prompt import agent_instructions, agent_system_prompt
 from .run import RunState, RunStream, Sink
-from .tools import RunContext, Tool, Toolkit, as_tools
+from .tools import RunContext, Tool, Toolkit, UnknownTool, as_tools
 
 __all__ = ["Agent", "RunStream"]
 
@@ -240,11 +240,11 @@ class Agent:
         # The last round offers no tools, so the loop ends with an answer however the model behaves.
         return self.tools if round_no < self.max_tool_rounds else []
 
-    def _tool(self, call: chat.ToolCall) -> _AnyTool:
+    def _tool(self, call: chat.ToolCall) -> Tool | UnknownTool:
         for candidate in self.tools:
             if candidate.name == call.name:
                 return candidate
-        return _UnknownTool(call.name, [t.name for t in self.tools])
+        return UnknownTool(call.name, [t.name for t in self.tools])
 
     def _add_results(self, run: RunState, calls: list[chat.ToolCall], results: list[str]) -> None:
         run.prompt_messages.extend(chat.tool_result_messages(self.tool_mode, calls, results))
@@ -332,20 +332,6 @@ class Agent:
 
     def __repr__(self) -> str:
         return f"Agent(name={self.name!r}, model={str(self.model)!r}, db={self.db!r})"
-
-
-class _UnknownTool:
-    """A call to a tool the agent does not have: the model is told which ones exist."""
-
-    def __init__(self, name: str, known: list[str]) -> None:
-        self.message = f"error: there is no tool {name!r}; the tools are {known}"
-
-    def run(self, arguments: str, ctx: RunContext) -> flow.Flow[tuple[str, bool]]:
-        return self.message, True
-        yield  # a flow with no steps
-
-
-_AnyTool = Tool | _UnknownTool
 
 
 def _foreign_session(session: str) -> ConfigError:

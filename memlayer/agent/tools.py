@@ -24,7 +24,7 @@ from ..records import LLMUsage, MemoryChange
 if TYPE_CHECKING:
     from ..memory.manager import MemoryManager
 
-__all__ = ["RunContext", "Tool", "Toolkit", "as_tools", "from_function", "tool"]
+__all__ = ["RunContext", "Tool", "Toolkit", "UnknownTool", "as_tools", "from_function", "tool"]
 
 _CONTEXT_PARAM = "run_context"
 
@@ -170,3 +170,14 @@ def _failed(exc: Exception) -> str:
     if isinstance(exc, MemlayerError | json.JSONDecodeError):
         return f"error: {exc}"
     return f"error: {type(exc).__name__}: {exc}"
+
+
+class UnknownTool:
+    """A call to a tool the agent does not have: the model is told which ones exist."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.message = f"error: there is no tool {name!r}; the tools are {known}"
+
+    def run(self, arguments: str, ctx: RunContext) -> flow.Flow[tuple[str, bool]]:
+        return self.message, True
+        yield  # a flow with no steps

@@ -29,8 +29,9 @@ from typing import Any, TypeVar
 
 from .. import clock
 from ..errors import StorageError
-from ..facts import USER, fact_key
+from ..facts import USER
 from ..records import Memory, MemoryChange, Operation
+from .fact_keys import current_fact_key, refuse_second_values
 from .revisions import lock_user, touch_user
 from .store import Connection, changed_rows, dialect
 
@@ -215,7 +216,7 @@ class ChangeSet:
             self._write_closes(conn)
         if self._versions:
             if dialect(conn) == "duckdb":
-                self._check_fact_keys(conn)
+                refuse_second_values(conn, self.origin.user_id, self.current_versions())
             self._write_versions(conn)
         if self._events:
             self._write_events(conn)
@@ -243,23 +244,6 @@ class ChangeSet:
                     "UPDATE memories SET held_until = ? WHERE user_id = ? AND memory_id = ? AND version = ?",
                     [naive(old.held_until), origin.user_id, old.memory_id, old.version],
                 )
-
-    def _check_fact_keys(self, conn: Connection) -> None:
-        """DuckDB's stand-in for Postgres's unique index on a current single-valued fact: after the
-        closes, no current memory of the user may hold a key this set writes, nor two of its versions."""
-        keys = [k for k in (_current_fact_key(m) for m in self.current_versions()) if k is not None]
-        if not keys:
-            return
-        held = conn.execute(
-            f"SELECT fact_key FROM memories WHERE user_id = ? AND valid_to IS NULL AND fact_key IN ({_marks(keys)})",
-            [self.origin.user_id, *keys],
-        ).fetchall()
-        clashes = sorted({row[0] for row in held} | {k for k in keys if keys.count(k) > 1})
-        if clashes:
-            raise StorageError(
-                f"the user already has a current memory for {clashes} (one value at a time: update it instead); "
-                "nothing was written"
-            )
 
     def _write_versions(self, conn: Connection) -> None:
         stored: set[tuple[str, int]] = set()
@@ -316,7 +300,7 @@ class ChangeSet:
                 naive(m.valid_to) if m.valid_to else None,
                 m.subject,
                 m.attribute,
-                _current_fact_key(m),
+                current_fact_key(m),
                 clock.naive_or_none(m.held_from),
                 clock.naive_or_none(m.held_until),
                 clock.naive_or_none(m.learned_at),
@@ -377,18 +361,6 @@ class ChangeSet:
 
 def _key_of(memory: Memory | None) -> tuple[str | None, str | None]:
     return (None, None) if memory is None else (memory.subject, memory.attribute)
-
-
-def _marks(items: list[Any]) -> str:
-    return ", ".join("?" * len(items))
-
-
-def _current_fact_key(memory: Memory) -> str | None:
-    """The unique key a version holds: only a single-valued fact that still holds in the user's life
-    (a past value, "lived in Berlin until 2019", leaves the slot to the present one)."""
-    if memory.held_until is not None and memory.held_until <= (memory.learned_at or memory.updated_at):
-        return None
-    return fact_key(memory.subject, memory.attribute)
 
 
 _T = TypeVar("_T")
