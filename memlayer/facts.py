@@ -82,6 +82,7 @@ _TEXT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (attribute, re.compile(pattern, re.IGNORECASE))
     for attribute, pattern in (
         ("home", r"^(?:now |currently )?(?:lives|living|resides|is based) (?:in|at|near|on)\b"),
+        ("health", r"^(?:is |has an? )?(?:allergic|allergy|allergies|intolerant)\b"),
         ("work", r"^(?:now |currently )?(?:works|working|is employed) (?:as|at|for|in)\b"),
         ("diet", r"^(?:is |eats )?(?:a )?(?:vegetarian|vegan|pescatarian)\b"),
         ("partner", r"^(?:partner|wife|husband|girlfriend|boyfriend|spouse|fianc[eé]e?) is\b|^is married to\b"),

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timezone
 from typing import Any
 
 from ..db.changes import ChangeSet, Fact, memory_key
-from ..facts import USER, fact_key, subject_key
+from ..facts import USER, fact_key, infer_attribute, subject_key
 from ..records import Memory
 from .dates import parse_point
 from .extraction import ExtractionPlan, clean_topics, content_words, final_text, grounded, same_word
@@ -86,7 +86,8 @@ def apply_operations(
 def _read(
     op: AddOp | UpdateOp, plan: ExtractionPlan, current: dict[str, Memory | None], skipped: list[str]
 ) -> _Write | None:
-    attribute = op.attribute
+    fact = _fact(op, plan)
+    attribute = fact.attribute
     if (plan.capture is not None and attribute not in plan.capture) or attribute in plan.ignore:
         skipped.append(f"{op.op}: outside the developer's instructions ({attribute}): {op.memory}")
         return None
@@ -96,7 +97,6 @@ def _read(
         if target is None:
             skipped.append(f"update {op.target}: already deleted in this reply")
             return None
-    fact = _fact(op, plan)
     if target is not None and fact.attribute == "other" and fact.subject == USER:
         fact = replace(fact, subject=target.subject, attribute=target.attribute)  # no key given: the target's
     if target is not None and _another_fact(target, fact):
@@ -115,7 +115,11 @@ def _fact(op: AddOp | UpdateOp, plan: ExtractionPlan) -> Fact:
     if since is None and until is None:
         since = plan.today
     subject = USER if subject_key(op.subject) == USER else op.subject.strip()
-    return Fact(subject, op.attribute, _midnight(since), _midnight(until))
+    # Unmistakable English ("Works as ...", "Allergic to ...") overrules the model's attribute: a small
+    # model files a job under home or an allergy under diet, and a wrong single-valued key would replace
+    # a true fact. Other phrasings and languages keep the model's.
+    said = infer_attribute(op.memory) if subject == USER else "other"
+    return Fact(subject, said if said != "other" else op.attribute, _midnight(since), _midnight(until))
 
 
 # A small model writes "Lived in Rome until 2020" and leaves ``until`` empty: English time words in the
