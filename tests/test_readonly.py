@@ -94,8 +94,10 @@ def test_a_tree_whose_from_clause_is_unreadable_is_refused(conn: duckdb.DuckDBPy
         _references({"error": False, "statements": [{"query": {"kind": "SELECT"}}]})
 
 
-def test_a_show_of_something_else_is_refused(conn: duckdb.DuckDBPyConnection) -> None:
+def test_a_show_of_something_else_is_checked_as_a_table(conn: duckdb.DuckDBPyConnection) -> None:
     parsed = tree(conn, "SHOW TABLES")
     parsed["statements"][0]["node"]["from_table"]["table_name"] = "secrets"
-    with pytest.raises(ConfigError, match="shows 'secrets'"):
+    assert [ref["table_name"] for ref in _references(parsed).refs] == ["secrets"]
+    parsed["statements"][0]["node"]["from_table"]["table_name"] = ""
+    with pytest.raises(ConfigError, match="shows something that cannot be checked"):
         _references(parsed)

@@ -149,11 +149,14 @@ def _from(ref: dict[str, Any], found: _Found) -> None:
     elif kind == "PIVOT" and isinstance(ref.get("source"), dict):
         _from(ref["source"], found)
     elif kind == "SHOW_REF" and ref.get("query") is None:
-        # DESCRIBE/SHOW of a name (DESCRIBE of a query holds that query, read by the walk).
-        if ref.get("show_type") == "SHOW" and ref.get("table_name"):
+        # SHOW TABLES / DATABASES, or DESCRIBE/SHOW of a name, checked as a table (DESCRIBE of a query
+        # holds that query, read by the walk). Its show_type differs between DuckDB releases: not read.
+        if ref.get("table_name") in _SHOW_SPECIAL:
+            pass
+        elif ref.get("table_name"):
             found.refs.append({**ref, "type": "BASE_TABLE"})
-        elif ref.get("show_type") != "SHOW_SPECIAL" or ref.get("table_name") not in _SHOW_SPECIAL:
-            raise ConfigError(f"the query shows {ref.get('table_name')!r}, which cannot be checked, so it does not run")
+        else:
+            raise ConfigError("the query shows something that cannot be checked, so it does not run")
     elif kind not in _PLAIN_REFS and kind != "SHOW_REF":
         raise ConfigError(f"the query reads from a {kind} clause, which cannot be checked, so it does not run")
 
