@@ -20,7 +20,7 @@ from .. import checks, clock, flow
 from ..db import DuckDb, sessions
 from ..db.store import Store
 from ..errors import ConfigError, MemlayerError
-from ..llm import chat
+from ..llm import chat, tracing
 from ..llm.litellm import start_import
 from ..llm.road import labelled
 from ..llm.spec import Mode, ModelSpec, parse_model
@@ -111,7 +111,8 @@ class Agent:
     ) -> flow.Flow[RunResponse]:
         """Answer one message. With ``stream=True`` the text is produced by streaming (see `run_stream`)."""
         sink = Sink(None, stream)
-        yield from flow.consume(self._run(message, user_id, session_id, stream), sink.take)
+        with tracing.span("agent.run", operation="invoke_agent", model=self.model, user_id=user_id, stream=stream):
+            yield from flow.consume(self._run(message, user_id, session_id, stream), sink.take)
         return sink.finish()
 
     def _print_response(
@@ -125,7 +126,8 @@ class Agent:
     ) -> flow.Flow[RunResponse]:
         """Print the answer (token by token when streaming), then any memory changes."""
         sink = Sink(file or sys.stdout, stream)
-        yield from flow.consume(self._run(message, user_id, session_id, stream), sink.take)
+        with tracing.span("agent.run", operation="invoke_agent", model=self.model, user_id=user_id, stream=stream):
+            yield from flow.consume(self._run(message, user_id, session_id, stream), sink.take)
         return sink.finish()
 
     # Each written once as a flow, with two drivers (memlayer.flow): in this thread, in the event loop.
