@@ -182,7 +182,7 @@ def evaluate(manager: MemoryManager, data: list[Any], dia: dict[str, str]) -> No
         user = sample["sample_id"]
         for qa, evidence in asked(sample):
             t0 = time.perf_counter()
-            found = manager.search_user_memories(qa["question"], user, limit=max(KS))
+            found = manager.search_user_memories(qa["question"], user_id=user, limit=max(KS))
             search_ms.append((time.perf_counter() - t0) * 1000)
             results["memlayer"].append((qa["category"], recall([dia[m.memory_id] for m in found], evidence)))
             index = user_index(manager, user)

@@ -129,7 +129,7 @@ def timed_searches(
         for i in range(repeats):
             query = " ".join(rng.sample(WORDS, 3))
             t0 = time.perf_counter()
-            found = manager.search_user_memories(query, user, limit=10)
+            found = manager.search_user_memories(query, user_id=user, limit=10)
             (cold if i == 0 else warm).append((time.perf_counter() - t0) * 1000)
             assert len(found) == 10 and all(m.user_id == user for m in found)
     return cold, warm
@@ -175,7 +175,7 @@ def main() -> None:
             # Words no synthetic memory uses, so only a stale index could miss the new one.
             manager.add_user_memory("adopted a quokka named zebulon", user_id=users[0])
             write_ms = (time.perf_counter() - t0) * 1000
-            found = manager.search_user_memories("quokka zebulon", users[0], limit=1)
+            found = manager.search_user_memories("quokka zebulon", user_id=users[0], limit=1)
             assert [m.memory for m in found] == ["adopted a quokka named zebulon"], found
             print(f"add then search, loaded user: add {write_ms:.1f} ms, and the search finds it")
             print(f"memory: RSS {rss_mb():.0f} MB ({rss_mb() - start_rss:+.0f} MB for "

@@ -39,6 +39,7 @@ __all__ = [
     "Tool",
     "ToolCallRecord",
     "Toolkit",
+    "UserMemory",
     "export_store",
     "import_store",
     "parse_model",
@@ -72,6 +73,7 @@ _WHERE = {
     "RunResponse": "records",
     "SearchHit": "records",
     "ToolCallRecord": "records",
+    "UserMemory": "records",
     "MemoryManager": "memory.manager",
     "ModelSpec": "llm.spec",
     "parse_model": "llm.spec",
@@ -103,6 +105,7 @@ if TYPE_CHECKING:
         RunResponse,
         SearchHit,
         ToolCallRecord,
+        UserMemory,
     )
     from .search.embedders import Embedder
 

@@ -67,6 +67,11 @@ def optional_text(name: str, value: object) -> str | None:
 
 def user(value: object) -> str:
     # Never a shared "default" bucket: a memory without an owner is a leak waiting to happen.
+    if value is None:
+        raise ConfigError(
+            "user_id is required: every call names whose memories it touches (memlayer has no shared "
+            "'default' user, where Agno falls back to one)"
+        )
     return text("user_id", value)
 
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["aware", "naive", "new_id", "now", "pinned"]
+__all__ = ["aware", "naive", "naive_or_none", "new_id", "now", "pinned"]
 
 _NAMESPACE = uuid.UUID("5b0f8a52-3c3e-4d8e-9a51-6d2f1d1f6a10")
 
@@ -66,6 +66,11 @@ def pinned(start: datetime, seed: str) -> Iterator[None]:
 def naive(ts: datetime) -> datetime:
     """UTC without tzinfo, as stored (DuckDB's Python client needs pytz for TIMESTAMPTZ)."""
     return ts.astimezone(timezone.utc).replace(tzinfo=None) if ts.tzinfo else ts
+
+
+def naive_or_none(ts: datetime | None) -> datetime | None:
+    """`naive`, for a time that may be unknown."""
+    return None if ts is None else naive(ts)
 
 
 def aware(ts: datetime | None) -> datetime | None:

@@ -19,13 +19,20 @@ __all__ = [
     "RunResponse",
     "SearchHit",
     "ToolCallRecord",
+    "UserMemory",
 ]
 
 Operation = Literal["add", "update", "delete"]
 
 
 class Memory(BaseModel):
-    """One version of a fact about a user. The current version has ``valid_to=None``."""
+    """One version of a fact about a user. The current version has ``valid_to=None``.
+
+    Two clocks: ``updated_at`` / ``valid_to`` are record time (when memlayer held this text);
+    ``held_from`` / ``held_until`` are when the fact held in the user's life (None: not said), and
+    ``learned_at`` is when memlayer learnt it (the time of the conversation it came from).
+    ``subject`` and ``attribute`` say what it is about (`memlayer.facts`).
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -40,6 +47,53 @@ class Memory(BaseModel):
     created_at: datetime
     updated_at: datetime
     valid_to: datetime | None = None
+    subject: str = "user"
+    attribute: str = "other"
+    held_from: datetime | None = None
+    held_until: datetime | None = None
+    learned_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Agno's dict of a memory: times as ISO strings, no None values."""
+        return _agno_dict(self.model_dump(exclude={"version", "valid_to", "session_id"}))
+
+
+class UserMemory(BaseModel):
+    """A memory as Agno's ``UserMemory`` spells it: what `MemoryManager.add_user_memory` and
+    ``replace_user_memory`` take in Agno-shaped code, and what ``optimize_memories`` returns.
+
+    ``UserMemory(memory="Likes tea", topics=["drinks"])``; ``memory_id`` chooses the id. Times are
+    datetimes (Agno's are epoch seconds; both, and ISO strings, are accepted). Reads return `Memory`,
+    which has the same fields (and version history) and the same ``to_dict``.
+    """
+
+    memory: str
+    memory_id: str | None = None
+    topics: list[str] | None = None
+    user_id: str | None = None
+    input: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    feedback: str | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Agno's dict of a memory: times as ISO strings, no None values."""
+        return _agno_dict(self.model_dump())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UserMemory:
+        return cls.model_validate(data)
+
+
+def _agno_dict(values: dict[str, Any]) -> dict[str, Any]:
+    if values.get("updated_at") is None:
+        values["updated_at"] = values.get("created_at")
+    for key in ("created_at", "updated_at"):
+        if isinstance(values.get(key), datetime):
+            values[key] = values[key].isoformat()
+    return {key: value for key, value in values.items() if value is not None}
 
 
 class SearchHit(BaseModel):
@@ -136,6 +190,22 @@ class ExtractionResult(BaseModel):
     @property
     def deleted(self) -> list[MemoryChange]:
         return [c for c in self.changes if c.operation == "delete"]
+
+    def __len__(self) -> int:
+        """How many memories changed (Agno's ``len(result)`` of the model's text is non-zero when one did)."""
+        return len(self.changes)
+
+    def __str__(self) -> str:
+        """What changed, one line each (where Agno's ``create_user_memories`` returns the model's text)."""
+        return "\n".join(f"{c.operation} {c.memory_id}: {_change_text(c)}" for c in self.changes) or (
+            "no change to the memories"
+        )
+
+
+def _change_text(change: MemoryChange) -> str:
+    if change.old_memory and change.memory:
+        return f"{change.old_memory} -> {change.memory}"
+    return change.memory or change.old_memory or ""
 
 
 class ChatMessage(BaseModel):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["OpenAIStub", "Request", "Stall", "chat_reply", "embedding_reply", "openai_stub"]
+__all__ = ["CHAT_FIELDS", "OpenAIStub", "Request", "Stall", "chat_reply", "embedding_reply", "openai_stub"]
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,22 @@ def embedding_reply(vectors: list[list[float]], *, model: str = "stub-embed", to
     return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
 
+# The request fields api.openai.com accepts on /v1/chat/completions; a strict stub refuses any other.
+CHAT_FIELDS = frozenset(
+    {"model", "messages", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls",
+     "response_format", "temperature", "top_p", "n", "stop", "max_tokens", "max_completion_tokens",
+     "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "user", "seed",
+     "reasoning_effort", "service_tier", "metadata", "store", "modalities", "audio", "prediction",
+     "verbosity", "web_search_options", "safety_identifier", "prompt_cache_key"}
+)  # fmt: skip
+
+
 @dataclass
 class OpenAIStub:
     replies: list[Any] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     port: int = 0
+    strict: bool = False  # answer 400 to a chat request with a field api.openai.com does not know
 
     @property
     def api_base(self) -> str:
@@ -78,6 +89,11 @@ class OpenAIStub:
 
     def answer(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, bytes, float]:
         body: Any = json.loads(raw) if raw else None
+        unknown = sorted(set(body or {}) - CHAT_FIELDS) if self.strict and path.endswith("/chat/completions") else []
+        if unknown:
+            self.requests.append(Request(path, headers, body, 0.0))
+            message = f"Unrecognized request argument supplied: {', '.join(unknown)}"
+            return 400, json.dumps({"error": {"message": message, "type": "invalid_request_error"}}).encode(), 0.0
         reply = self.replies.pop(0) if self.replies else chat_reply({"operations": []})
         status, stall = 200, 0.0
         if isinstance(reply, Stall):

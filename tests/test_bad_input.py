@@ -300,6 +300,11 @@ def test_user_id_is_required_in_every_manager_signature() -> None:
         params = inspect.signature(method).parameters
         if name.startswith("_") or "user_id" not in params or name.endswith("create_user_memories"):
             continue
+        if name.endswith("search_user_memories"):
+            # Agno's positional order (query, limit, retrieval_method, user_id) gives it a default;
+            # without one it is a ConfigError before anything is read (test_agno_compat).
+            assert params["user_id"].annotation == "str | None", name
+            continue
         assert params["user_id"].default is inspect.Parameter.empty, name
         assert params["user_id"].annotation == "str", name
     # create_user_memories takes messages or message=: its overloads require user_id.

@@ -30,7 +30,7 @@ def test_embeddings_are_stored_with_the_model_and_its_dimension(db: DuckDb, embe
     manager = MemoryManager(db=db, embedder=embedder)
     tea = manager.add_user_memory("Drinks green tea every morning", user_id=USER)
     manager.add_user_memory("Works as a nurse in Lisbon", user_id=USER)
-    found = manager.search_user_memories("green tea", USER, limit=1)
+    found = manager.search_user_memories("green tea", user_id=USER, limit=1)
     assert [m.memory_id for m in found] == [tea.memory_id]
     assert embedder.calls == 3  # one per add, one for the query
     assert db.sql("SELECT model, dim FROM embedders") == [("openai:qwen1.5b", 1536)]

@@ -179,23 +179,27 @@ def test_repeated_facts_and_empty_updates_are_skipped(manager: MemoryManager) ->
     with scripted_model(reply):
         result = manager.create_user_memories("I still live in Lisbon, with my cat.", user_id=ALICE)
     assert [c.memory for c in result.changes] == ["Has a cat"]
-    assert result.skipped == [
+    assert result.skipped == [  # updates and deletes apply first, in order, then adds
+        "update m1: no change",
         "add: already stored: lives in lisbon",
         "add: already stored: Has a cat",
-        "update m1: no change",
     ]
 
 
 def test_operations_on_one_memory_apply_in_order(manager: MemoryManager) -> None:
     first = manager.add_user_memory("Lives in Lisbon", user_id=ALICE)
-    reply = ops(
-        {"op": "update", "target": "m1", "memory": "Lives in Porto"},
-        {"op": "delete", "target": "m1"},
-        {"op": "update", "target": "m1", "memory": "Lives in Braga"},
-    )
+    # A small model says "replace" as an update and a delete of one memory: the delete is skipped.
+    reply = ops({"op": "update", "target": "m1", "memory": "Lives in Porto"}, {"op": "delete", "target": "m1"})
     with scripted_model(reply):
-        result = manager.create_user_memories("I left Lisbon for Porto, then left Porto too.", user_id=ALICE)
-    assert [c.operation for c in result.changes] == ["update", "delete"]
+        result = manager.create_user_memories("I left Lisbon, I live in Porto now.", user_id=ALICE)
+    assert [c.operation for c in result.changes] == ["update"]
+    assert result.skipped == ["delete m1: replaced by this reply's update"]
+    assert [m.memory for m in manager.get_user_memories(user_id=ALICE)] == ["Lives in Porto"]
+    # A delete first: an update of the deleted memory after it is skipped.
+    reply = ops({"op": "delete", "target": "m1"}, {"op": "update", "target": "m1", "memory": "Lives in Braga"})
+    with scripted_model(reply):
+        result = manager.create_user_memories("Forget Porto. Braga maybe, one day.", user_id=ALICE)
+    assert [c.operation for c in result.changes] == ["delete"]
     assert result.skipped == ["update m1: already deleted in this reply"]
     assert manager.get_user_memories(user_id=ALICE) == []
     history = manager.get_memory_history(first.memory_id, user_id=ALICE)

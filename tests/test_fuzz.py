@@ -11,6 +11,7 @@ hundred examples, derandomised, so it runs in a few seconds and the same way eve
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,15 @@ from memlayer.cli import app
 from memlayer.testing import scripted_model
 
 VICTIM, FUZZER = "victim", "fuzzer"
-TALLY = {"calls": 0, "failures": 0, "raw_exceptions": 0, "writes_on_failure": 0, "cross_user_writes": 0}
+
+
+@dataclass
+class Tally:
+    """What one fuzz test saw, owned by that test: the figures the issue asks for, checked at its end."""
+
+    calls: int = 0
+    failures: int = 0
+
 
 junk = st.one_of(
     st.none(),
@@ -52,18 +61,15 @@ def _victims(tables: dict[str, list[tuple[Any, ...]]]) -> list[Any]:
     return [(n, row) for n, rows in tables.items() for row in rows if VICTIM in row]
 
 
-def _check(before: dict[str, Any], after: dict[str, Any], error: BaseException | None) -> None:
-    TALLY["calls"] += 1
+def _check(tally: Tally, before: dict[str, Any], after: dict[str, Any], error: BaseException | None) -> None:
+    tally.calls += 1
     if error is not None:
-        TALLY["failures"] += 1
+        tally.failures += 1
         if not isinstance(error, MemlayerError) or not str(error).strip():
-            TALLY["raw_exceptions"] += 1
             raise AssertionError(f"not a MemlayerError with a message: {error!r}") from error
         if after != before:
-            TALLY["writes_on_failure"] += 1
             raise AssertionError(f"a failed call ({error}) changed the store")
     if _victims(after) != _victims(before):
-        TALLY["cross_user_writes"] += 1
         raise AssertionError("a call changed another user's rows")
 
 
@@ -101,8 +107,14 @@ CALLS: dict[str, Call] = {
     ),
     "get_user_memory": lambda m, a, i, d: m.get_user_memory(d.draw(_ids(i)), d.draw(user_ids), as_of=d.draw(junk)),
     "search_user_memories": lambda m, a, i, d: m.search_user_memories(
-        d.draw(junk), d.draw(user_ids), limit=d.draw(junk), agent_id=d.draw(junk), topics=d.draw(junk),
+        d.draw(junk), user_id=d.draw(user_ids), limit=d.draw(junk), agent_id=d.draw(junk), topics=d.draw(junk),
         since=d.draw(junk), until=d.draw(junk), as_of=d.draw(junk),
+    ),
+    "search_user_memories (Agno's)": lambda m, a, i, d: m.search_user_memories(
+        d.draw(junk), d.draw(junk), d.draw(junk), d.draw(user_ids)
+    ),
+    "optimize_memories": lambda m, a, i, d: m.optimize_memories(
+        d.draw(user_ids), strategy=d.draw(junk), apply=d.draw(junk)
     ),
     "get_memory_history": lambda m, a, i, d: m.get_memory_history(d.draw(_ids(i)), d.draw(user_ids)),
     "get_user_events": lambda m, a, i, d: m.get_user_events(d.draw(user_ids)),
@@ -117,31 +129,42 @@ CALLS: dict[str, Call] = {
     "agent.search_user_memories": lambda m, a, i, d: a.search_user_memories(d.draw(junk), d.draw(user_ids)),
     "agent.get_session_messages": lambda m, a, i, d: a.get_session_messages(d.draw(junk), d.draw(user_ids)),
     "agent.get_user_sessions": lambda m, a, i, d: a.get_user_sessions(d.draw(user_ids)),
+    "db.upsert_user_memory": lambda m, a, i, d: m.db.upsert_user_memory(d.draw(junk)),
+    "db.delete_user_memories": lambda m, a, i, d: m.db.delete_user_memories(d.draw(junk), d.draw(user_ids)),
+    "db.get_user_memories": lambda m, a, i, d: m.db.get_user_memories(
+        d.draw(user_ids), topics=d.draw(junk), agent_id=d.draw(junk), limit=d.draw(junk)
+    ),
     "db.sql": lambda m, a, i, d: m.db.sql(d.draw(junk), d.draw(junk)),
     "query": lambda m, a, i, d: __import__("memlayer").query(d.draw(junk), db=m.db, params=d.draw(junk)),
     "DuckDb": lambda m, a, i, d: DuckDb(d.draw(st.one_of(st.none(), st.integers(), st.binary(max_size=4)))),
 }  # fmt: skip
 
 
-@settings(
-    max_examples=150, deadline=None, derandomize=True, database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)  # fmt: skip
-@given(name=st.sampled_from(sorted(CALLS)), data=st.data())
-def test_public_methods_fail_cleanly_and_write_nothing(
-    world: tuple[MemoryManager, Agent, str], name: str, data: st.DataObject
-) -> None:
+def test_public_methods_fail_cleanly_and_write_nothing(world: tuple[MemoryManager, Agent, str]) -> None:
     manager, agent, memory_id = world
-    with manager.db.reading() as conn:
-        before = _tables(conn)
-    error: BaseException | None = None
-    try:
-        CALLS[name](manager, agent, memory_id, data)
-    except Exception as exc:
-        error = exc
-    with manager.db.reading() as conn:
-        after = _tables(conn)
-    _check(before, after, error)
+    tally = Tally()
+
+    @settings(
+        max_examples=150, deadline=None, derandomize=True, database=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )  # fmt: skip
+    @given(name=st.sampled_from(sorted(CALLS)), data=st.data())
+    def call_once(name: str, data: st.DataObject) -> None:
+        with manager.db.reading() as conn:
+            before = _tables(conn)
+        error: BaseException | None = None
+        try:
+            CALLS[name](manager, agent, memory_id, data)
+        except Exception as exc:
+            error = exc
+        with manager.db.reading() as conn:
+            after = _tables(conn)
+        _check(tally, before, after, error)
+
+    call_once()
+    print(f"\nfuzz, public methods: {tally}")
+    # The junk must reach the checks: most calls fail (and were checked to write nothing), some pass.
+    assert tally.calls >= 100 and tally.failures >= tally.calls // 2 and tally.failures < tally.calls
 
 
 CLI_WORDS = st.one_of(st.text(max_size=10), st.sampled_from(["", " ", "-1", "0", "nan", "--yes", "x" * 300]))
@@ -163,34 +186,33 @@ def _file_tables(path: str) -> dict[str, Any]:
 COMMANDS = ["add", "list", "search", "history", "forget", "sql", "stats", "export", "import", "extract"]
 
 
-@settings(
-    max_examples=30, deadline=None, derandomize=True, database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)  # fmt: skip
-@given(command=st.sampled_from(COMMANDS), args=st.lists(CLI_WORDS, max_size=3), user=CLI_WORDS)
-def test_cli_commands_fail_cleanly_and_write_nothing(cli_db: str, command: str, args: list[str], user: str) -> None:
-    if user == VICTIM:
-        user = FUZZER
-    before = _file_tables(cli_db)
-    argv = [command, *args, "--db", cli_db]
-    if command not in ("sql", "stats", "import"):
-        argv += ["--user", user]
-    if command == "export":
-        argv[1:1] = [str(Path(cli_db).parent / f"export-{TALLY['calls']}")]
-    result = CliRunner().invoke(app, argv, input="")
-    after = _file_tables(cli_db)
-    TALLY["calls"] += 1
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        TALLY["raw_exceptions"] += 1
-        raise AssertionError(f"memlayer {argv!r} raised {result.exception!r}") from result.exception
-    if result.exit_code != 0:
-        TALLY["failures"] += 1
-        assert after == before, f"memlayer {argv!r} failed and changed the store"
-    assert _victims(after) == _victims(before)
+def test_cli_commands_fail_cleanly_and_write_nothing(cli_db: str) -> None:
+    tally = Tally()
 
+    @settings(
+        max_examples=30, deadline=None, derandomize=True, database=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )  # fmt: skip
+    @given(command=st.sampled_from(COMMANDS), args=st.lists(CLI_WORDS, max_size=3), user=CLI_WORDS)
+    def run_once(command: str, args: list[str], user: str) -> None:
+        if user == VICTIM:
+            user = FUZZER
+        before = _file_tables(cli_db)
+        argv = [command, *args, "--db", cli_db]
+        if command not in ("sql", "stats", "import"):
+            argv += ["--user", user]
+        if command == "export":
+            argv[1:1] = [str(Path(cli_db).parent / f"export-{tally.calls}")]
+        result = CliRunner().invoke(app, argv, input="")
+        after = _file_tables(cli_db)
+        tally.calls += 1
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise AssertionError(f"memlayer {argv!r} raised {result.exception!r}") from result.exception
+        if result.exit_code != 0:
+            tally.failures += 1
+            assert after == before, f"memlayer {argv!r} failed and changed the store"
+        assert _victims(after) == _victims(before)
 
-def test_the_fuzz_tally() -> None:
-    # Runs after the two fuzz tests (file order): the figures the issue asks for.
-    print(f"\nfuzz: {TALLY}")
-    assert TALLY["calls"] >= 150 and TALLY["failures"] > 100
-    assert TALLY["raw_exceptions"] == TALLY["writes_on_failure"] == TALLY["cross_user_writes"] == 0
+    run_once()
+    print(f"\nfuzz, CLI: {tally}")
+    assert tally.calls >= 20 and tally.failures >= tally.calls // 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from memlayer import ConfigError, DuckDb, MemoryManager
 from memlayer.agent.memory_tools import MemoryTools
@@ -65,8 +66,16 @@ def test_the_agents_memory_tools_have_the_same_bounds() -> None:
 
 
 def test_the_extraction_schema_has_the_same_bounds() -> None:
-    assert bounds(AddOp.model_json_schema()) == BOUNDS
-    assert bounds(UpdateOp.model_json_schema()) == BOUNDS
+    # The schema a model is sent asks for no topics (the attribute is the typed topic); a reply that
+    # has them is still held to the same bounds.
+    for op, kind in ((AddOp, "add"), (UpdateOp, "update")):
+        assert op.model_json_schema()["properties"]["memory"]["maxLength"] == MAX_MEMORY_CHARS
+        assert "topics" not in op.model_json_schema()["properties"]
+        reply = {"op": kind, "target": "m1" if kind == "update" else None, "memory": "x"}
+        assert op.model_validate({**reply, "topics": ["t" * MAX_TOPIC_CHARS] * MAX_TOPICS}).topics
+        for topics in (["t"] * (MAX_TOPICS + 1), ["t" * (MAX_TOPIC_CHARS + 1)]):
+            with pytest.raises(ValidationError):
+                op.model_validate({**reply, "topics": topics})
 
 
 async def test_the_mcp_tools_have_the_same_bounds(db: DuckDb) -> None:

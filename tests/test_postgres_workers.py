@@ -33,7 +33,7 @@ def worker(dsn: str, number: int, barrier: object) -> list[str]:
         barrier.wait(60)  # type: ignore[attr-defined]
         # Every worker has finished: a search must now see every other worker's facts too.
         for user in USERS:
-            found = {m.memory for m in manager.search_user_memories("fact worker", user, limit=1000)}
+            found = {m.memory for m in manager.search_user_memories("fact worker", user_id=user, limit=1000)}
             wanted = {f"Fact {i} from worker {w}" for i in range(FACTS_EACH) for w in range(WORKERS)}
             missed += sorted(wanted - found)
     return missed

@@ -99,7 +99,7 @@ def test_a_user_callback_sees_every_embedding(db: DuckDb, seen: Seen) -> None:
     manager = MemoryManager(db=db, embedder=embedder)
     manager.add_user_memory("Drinks green tea every morning", user_id="alice@example.com")
     manager.add_user_memory("Works as a nurse in Lisbon", user_id="alice@example.com")
-    manager.search_user_memories("green tea", "alice@example.com", limit=1)
+    manager.search_user_memories("green tea", user_id="alice@example.com", limit=1)
     settle(seen, 3)
     assert [label["purpose"] for label in seen.labels] == ["embedding"] * 3
 

@@ -73,10 +73,10 @@ def test_keywords_vectors_and_recency_are_fused(manager: MemoryManager, words: W
     for text in ("Prefers Python over JavaScript", "Lives in Lisbon", "Has a dog named Rex", "Plays the piano"):
         manager.add_user_memory(text, user_id=ALICE)
     assert len(words.calls) == 4 and all(len(batch) == 1 for batch in words.calls)  # one call per add
-    assert _texts(manager.search_user_memories("Which programming language, Python?", ALICE, limit=1)) == [
+    assert _texts(manager.search_user_memories("Which programming language, Python?", user_id=ALICE, limit=1)) == [
         "Prefers Python over JavaScript"
     ]
-    assert _texts(manager.search_user_memories("dogs", ALICE, limit=1)) == ["Has a dog named Rex"]  # stemmed
+    assert _texts(manager.search_user_memories("dogs", user_id=ALICE, limit=1)) == ["Has a dog named Rex"]  # stemmed
     stored = manager.db.sql("SELECT model, octet_length(embedding) FROM memory_embeddings")
     assert stored == [("test:words", 64 * 4)] * 4
     assert manager.db.sql("SELECT model, dim FROM embedders") == [("test:words", 64)]
@@ -116,7 +116,7 @@ def test_as_of_searches_the_past(manager: MemoryManager) -> None:
 
 def _reloaded(db_file: Path, embedder: WordEmbedder, query: str) -> list[tuple[str, str]]:
     with DuckDb(db_file) as fresh:
-        found = MemoryManager(db=fresh, embedder=embedder).search_user_memories(query, ALICE, limit=5)
+        found = MemoryManager(db=fresh, embedder=embedder).search_user_memories(query, user_id=ALICE, limit=5)
         return [(m.memory_id, m.memory) for m in found]
 
 
@@ -129,13 +129,13 @@ def test_no_stale_index(tmp_path: Path, words: WordEmbedder) -> None:
     assert _texts(reader.search_user_memories("job", ALICE)) == ["Works as a nurse in Lisbon"]  # index loaded
     loads = index_for(db, words.name).loads
     tea = writer.add_user_memory("Drinks green tea", user_id=ALICE)
-    assert _texts(reader.search_user_memories("tea", ALICE, limit=1)) == ["Drinks green tea"]
+    assert _texts(reader.search_user_memories("tea", user_id=ALICE, limit=1)) == ["Drinks green tea"]
     writer.replace_user_memory(tea.memory_id, "Drinks coffee, no more tea", user_id=ALICE)
-    assert _texts(reader.search_user_memories("coffee", ALICE, limit=1)) == ["Drinks coffee, no more tea"]
+    assert _texts(reader.search_user_memories("coffee", user_id=ALICE, limit=1)) == ["Drinks coffee, no more tea"]
     assert "Drinks green tea" not in _texts(reader.search_user_memories("green tea", ALICE))
     assert index_for(db, words.name).loads == loads  # kept current in place, not reloaded
     # What the live index returns equals what a fresh process loads from the file.
-    live = [(m.memory_id, m.memory) for m in reader.search_user_memories("coffee tea nurse", ALICE, limit=5)]
+    live = [(m.memory_id, m.memory) for m in reader.search_user_memories("coffee tea nurse", user_id=ALICE, limit=5)]
     db.close()
     assert _reloaded(db_file, words, "coffee tea nurse") == live
     db = DuckDb(db_file)
@@ -156,11 +156,11 @@ def test_equal_text_a_month_apart_differs_only_by_recency(manager: MemoryManager
     manager.add_user_memory("Owns a bicycle", user_id=ALICE)
     manager.add_user_memory("Owns a bicycle", user_id=BOB)
     # Each user's index has one old and one new memory; the month changes nothing but recency.
-    assert [m.memory_id for m in manager.search_user_memories("sushi", ALICE, limit=1)] == [old.memory_id]
-    assert [m.memory_id for m in manager.search_user_memories("sushi", BOB, limit=1)] == [new.memory_id]
+    assert [m.memory_id for m in manager.search_user_memories("sushi", user_id=ALICE, limit=1)] == [old.memory_id]
+    assert [m.memory_id for m in manager.search_user_memories("sushi", user_id=BOB, limit=1)] == [new.memory_id]
     # Same text for one user: the newer first, by the recency component alone.
     newer = manager.add_user_memory("Loves sushi!", user_id=ALICE)
-    found = manager.search_user_memories("loves sushi", ALICE, limit=2)
+    found = manager.search_user_memories("loves sushi", user_id=ALICE, limit=2)
     assert [m.memory_id for m in found] == [newer.memory_id, old.memory_id]
 
 
@@ -184,7 +184,7 @@ def test_keyword_only_mode(db: DuckDb) -> None:
     assert manager.embedder is None
     manager.add_user_memory("Prefers Python over JavaScript", user_id=ALICE)
     manager.add_user_memory("Lives in Lisbon", user_id=ALICE)
-    assert _texts(manager.search_user_memories("python", ALICE, limit=1)) == ["Prefers Python over JavaScript"]
+    assert _texts(manager.search_user_memories("python", user_id=ALICE, limit=1)) == ["Prefers Python over JavaScript"]
     # No word in common: newest first, as recency is the only ranking left.
     assert _texts(manager.search_user_memories("weather", ALICE)) == [
         "Lives in Lisbon",
@@ -198,9 +198,9 @@ def test_keyword_only_mode(db: DuckDb) -> None:
 def test_bad_arguments_are_config_errors(manager: MemoryManager) -> None:
     for bad in (0, -1, True, "3"):
         with pytest.raises(ConfigError, match="limit"):
-            manager.search_user_memories("tea", ALICE, limit=bad)  # type: ignore[arg-type]
+            manager.search_user_memories("tea", user_id=ALICE, limit=bad)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="query"):
-        manager.search_user_memories(None, ALICE)  # type: ignore[arg-type]
+        manager.search_user_memories(None, retrieval_method="hybrid", user_id=ALICE)
     with pytest.raises(ConfigError, match="embedder must be"):
         resolve_embedder(42)  # type: ignore[arg-type]
 
@@ -219,10 +219,10 @@ def test_offline_embedder_finds_meaning_without_shared_words(db: DuckDb) -> None
     for text in ("Adopted a puppy last spring", "Works as a nurse", "Is learning Portuguese"):
         manager.add_user_memory(text, user_id=ALICE)
     assert db.sql("SELECT model, dim FROM embedders") == [("local:multilingual-e5-small-q4", 384)]
-    assert _texts(manager.search_user_memories("Does she have any pets?", ALICE, limit=1)) == [
+    assert _texts(manager.search_user_memories("Does she have any pets?", user_id=ALICE, limit=1)) == [
         "Adopted a puppy last spring"
     ]
-    assert _texts(manager.search_user_memories("What is her job?", ALICE, limit=1)) == ["Works as a nurse"]
+    assert _texts(manager.search_user_memories("What is her job?", user_id=ALICE, limit=1)) == ["Works as a nurse"]
 
 
 def test_erase_empties_the_loaded_index(manager: MemoryManager) -> None:
@@ -252,5 +252,5 @@ def test_a_one_word_query_is_stemmed_like_the_users_memories(db: Store) -> None:
     manager.add_user_memory("Ich arbeite als Krankenschwester in Lissabon", user_id="greta")
     manager.add_user_memory("Mein Hund heißt Bello", user_id="greta")
     # "Krankenschwestern" alone shows no language: the index reads it as German, as her memories are.
-    found = manager.search_user_memories("Krankenschwestern", "greta", limit=1)
+    found = manager.search_user_memories("Krankenschwestern", user_id="greta", limit=1)
     assert [m.memory for m in found] == ["Ich arbeite als Krankenschwester in Lissabon"]

@@ -39,7 +39,7 @@ def test_a_named_person_outranks_a_better_keyword_match(tmp_path: Path) -> None:
             manager.add_user_memory(f"Tom fixed bike number {i}", user_id=USER)
         manager.add_user_memory("Tom plays chess with Rui on Sundays", user_id=USER)
         manager.add_user_memory("Chess club: play chess, play more chess, every Sunday", user_id=USER)
-        found = manager.search_user_memories("Who does Tom play chess with?", USER, limit=2)
+        found = manager.search_user_memories("Who does Tom play chess with?", user_id=USER, limit=2)
         assert found[0].memory == "Tom plays chess with Rui on Sundays"
         hits = manager.search_user_memories_with_scores("Who does Tom play chess with?", USER, limit=8)
         named = "Tom plays chess with Rui on Sundays"

@@ -59,7 +59,7 @@ def test_a_score_is_the_sum_of_its_signals_and_orders_the_results(manager: Memor
 def test_the_plain_search_returns_the_same_memories_unchanged(manager: MemoryManager) -> None:
     for query in ("tea", "where does she live", "dog", "coffee"):
         hits = manager.search_user_memories_with_scores(query, ANA, limit=3)
-        plain = manager.search_user_memories(query, ANA, limit=3)
+        plain = manager.search_user_memories(query, user_id=ANA, limit=3)
         assert [h.memory for h in hits] == plain  # Memory equality is untouched: no score on it
         assert plain == [manager.get_user_memory(m.memory_id, ANA) for m in plain]
 
@@ -79,7 +79,7 @@ def test_min_score_drops_weak_matches(db: Store) -> None:
     # The threshold is inclusive and applies before the limit.
     best = tea[0].score
     assert [h.score for h in manager.search_user_memories_with_scores("tea", ANA, min_score=best)] == [best]
-    assert len(manager.search_user_memories("tea", ANA, limit=1, min_score=0.1)) == 1
+    assert len(manager.search_user_memories("tea", user_id=ANA, limit=1, min_score=0.1)) == 1
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), "0.5", True, [1]], ids=repr)
@@ -98,8 +98,8 @@ async def test_the_async_twin_gives_the_same_hits(manager: MemoryManager) -> Non
 
 
 def test_scores_of_the_past(manager: MemoryManager) -> None:
-    before = manager.get_user_memories(ANA)[0].updated_at
-    tea = next(m for m in manager.get_user_memories(ANA) if m.memory == "Likes tea")
+    before = manager.get_user_memories(ANA, order="newest")[0].updated_at
+    tea = next(m for m in manager.get_user_memories(ANA, order="newest") if m.memory == "Likes tea")
     manager.replace_user_memory(tea.memory_id, "Likes coffee", ANA)
     then = manager.search_user_memories_with_scores("tea", ANA, as_of=before, min_score=0.5)
     assert [h.memory.memory for h in then] == ["Likes tea", "Drinks green tea every morning"]

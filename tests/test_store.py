@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from memlayer import ConfigError, DatabaseLockedError, DuckDb, MemoryManager, StorageError
+from memlayer import ConfigError, DatabaseLockedError, DuckDb, MemoryManager, StorageError, UserMemory
 from memlayer.db.migrations import MIGRATIONS, apply_migrations
 
 ALICE, BOB = "alice", "bob"
@@ -50,10 +50,13 @@ def test_reads_filter_and_order(manager: MemoryManager) -> None:
     tea = manager.add_user_memory("Likes tea", user_id=ALICE, topics=["food"], agent_id="chef")
     code = manager.add_user_memory("Writes Rust", user_id=ALICE, topics=["programming"], agent_id="coder")
     manager.add_user_memory("Likes coffee", user_id=BOB, topics=["food"])
-    assert [m.memory_id for m in manager.get_user_memories(user_id=ALICE)] == [code.memory_id, tea.memory_id]
+    # In the order stored, as Agno returns them; order="newest": most recently changed first.
+    assert [m.memory_id for m in manager.get_user_memories(user_id=ALICE)] == [tea.memory_id, code.memory_id]
+    newest = manager.get_user_memories(user_id=ALICE, order="newest")
+    assert [m.memory_id for m in newest] == [code.memory_id, tea.memory_id]
     assert [m.memory for m in manager.get_user_memories(user_id=ALICE, topics=["food"])] == ["Likes tea"]
     assert [m.memory for m in manager.get_user_memories(user_id=ALICE, agent_id="coder")] == ["Writes Rust"]
-    assert [m.memory for m in manager.get_user_memories(user_id=ALICE, limit=1)] == ["Writes Rust"]
+    assert [m.memory for m in manager.get_user_memories(user_id=ALICE, limit=1)] == ["Likes tea"]
     assert [m.memory for m in manager.search_user_memories("do you like tea?", user_id=ALICE, limit=1)] == ["Likes tea"]
     # A query with no word to match (short words, stopwords, numbers) lists the newest.
     for query in ("hi", "is it? 42", ""):
@@ -69,12 +72,11 @@ def test_users_are_isolated(manager: MemoryManager) -> None:
         m for m in manager.get_user_memories(user_id=ALICE)
     ]
     assert manager.get_memory_history(bobs.memory_id, user_id=ALICE) == []
-    for change in (
-        lambda: manager.replace_user_memory(bobs.memory_id, "hacked", user_id=ALICE),
-        lambda: manager.delete_user_memory(bobs.memory_id, user_id=ALICE),
-    ):
-        with pytest.raises(ConfigError, match="has no current memory"):
-            change()
+    with pytest.raises(ConfigError, match="has no current memory"):
+        manager.replace_user_memory(bobs.memory_id, "hacked", user_id=ALICE)
+    with pytest.raises(ConfigError, match="is not free"):
+        manager.replace_user_memory(bobs.memory_id, UserMemory(memory="hacked"), user_id=ALICE)
+    assert manager.delete_user_memory(bobs.memory_id, user_id=ALICE) is False  # Agno's: nothing to delete
     assert manager.clear_user_memories(user_id=ALICE) == 1
     assert [m.memory for m in manager.get_user_memories(user_id=BOB)] == ["Bob's secret"]
 

@@ -9,10 +9,12 @@ updated in one of two ways, never both: the model decides, through a memory tool
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import re
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, TextIO
 
@@ -22,15 +24,16 @@ from ..db.store import Store
 from ..errors import ConfigError, MemlayerError
 from ..llm import chat, tracing
 from ..llm.litellm import start_import
+from ..llm.options import model_options
 from ..llm.road import labelled
 from ..llm.spec import Mode, ModelSpec, parse_model
 from ..llm.usage import LLMCallError
 from ..memory.manager import MemoryManager
 from ..records import ChatMessage, Memory, Message, RunResponse
-from .memory_tools import AGENTIC_MEMORY_TOOL
-from .prompt import agent_system_prompt
+from .memory_tools import AGENTIC_MEMORY_TOOL, MemoryTools
+from .prompt import agent_instructions, agent_system_prompt
 from .run import RunState, RunStream, Sink
-from .tools import RunContext, Tool, Toolkit, as_tools
+from .tools import RunContext, Tool, Toolkit, UnknownTool, as_tools
 
 __all__ = ["Agent", "RunStream"]
 
@@ -67,18 +70,43 @@ class Agent:
         num_history_runs: int = 3,
         max_tool_rounds: int = 5,
         tool_mode: chat.ToolMode | None = None,
+        description: str | None = None,
+        expected_output: str | None = None,
+        additional_context: str | None = None,
+        markdown: bool = False,
+        id: str | None = None,
+        debug_mode: bool = False,
+        telemetry: bool = False,
+        monitoring: bool = False,
         api_base: str | None = None,
         api_key: str | None = None,
         mode: Mode | None = None,
-        **model_kwargs: Any,
+        model_kwargs: Mapping[str, Any] | None = None,
+        **litellm_params: Any,
     ) -> None:
+        """Agno's prompt options build the system prompt as in Agno: ``description`` first, then
+        ``instructions``, ``expected_output``, ``additional_context``, and ``markdown=True`` asks for
+        Markdown. ``id`` is ``agent_id``; ``debug_mode`` logs at DEBUG; ``telemetry`` and ``monitoring``
+        are accepted and ignored (memlayer sends no telemetry anywhere).
+
+        Only LiteLLM completion parameters (``temperature=0.2``) and ``model_kwargs={...}`` are sent to the
+        provider; any other keyword raises `ConfigError` (`memlayer.llm.options`).
+        """
+        extra = model_options("Agent", litellm_params, model_kwargs, inspect.signature(Agent).parameters)
         if model is None:
             raise ConfigError("Agent needs a model, e.g. Agent(model='openai:gpt-4o')")
-        self.model = parse_model(model, api_base=api_base, api_key=api_key, mode=mode, **model_kwargs)
+        self.model = parse_model(model, api_base=api_base, api_key=api_key, mode=mode, **extra)
         start_import()  # LiteLLM and Instructor, in a background thread: the first run finds them
         self.name = name
+        if id is not None and agent_id is not None and id != agent_id:
+            raise ConfigError("id and agent_id are the same option (Agno's name and memlayer's); set only one")
+        agent_id = agent_id or id
         self.agent_id = agent_id or (_slug(name) if name else None)
-        self.instructions = [instructions] if isinstance(instructions, str) else list(instructions or [])
+        self.description = description
+        self.markdown, self.debug_mode, self.telemetry, self.monitoring = markdown, debug_mode, telemetry, monitoring
+        if debug_mode:
+            logging.getLogger("memlayer").setLevel(logging.DEBUG)
+        self.instructions = agent_instructions(description, instructions, expected_output, additional_context, markdown)
         self.update_memory_on_run = _always_on(update_memory_on_run, enable_user_memories)
         self.enable_agentic_memory = enable_agentic_memory
         if enable_agentic_memory and self.update_memory_on_run:
@@ -91,7 +119,7 @@ class Agent:
         self.tools = as_tools([*(tools or []), *([AGENTIC_MEMORY_TOOL] if enable_agentic_memory else [])])
         uses_memory = enable_agentic_memory or self.update_memory_on_run or bool(add_memories_to_context)
         uses_memory = uses_memory or memory_manager is not None or any(t.wants_context for t in self.tools)
-        self.db, self.memory_manager = _wire_storage(self.model, db, memory_manager, uses_memory)
+        self.db, self.memory_manager = _wire_storage(self.model, _toolkit_db(db, tools), memory_manager, uses_memory)
         self.add_memories_to_context = (
             self.memory_manager is not None if add_memories_to_context is None else add_memories_to_context
         )
@@ -103,6 +131,7 @@ class Agent:
         self.user_id = user_id
         self.session_id = session_id
         self._default_sessions: dict[str, str] = {}
+        self._manager_lock = threading.Lock()
 
     # -- runs -------------------------------------------------------------------------------------
 
@@ -207,17 +236,17 @@ class Agent:
         everything = self.memory_manager.get_user_memories(user, limit=limit + 1)
         if len(everything) <= limit:
             return everything
-        return self.memory_manager.search_user_memories(message, user, limit=limit)
+        return self.memory_manager.search_user_memories(message, limit=limit, user_id=user)
 
     def _tools_for(self, round_no: int) -> list[Tool]:
         # The last round offers no tools, so the loop ends with an answer however the model behaves.
         return self.tools if round_no < self.max_tool_rounds else []
 
-    def _tool(self, call: chat.ToolCall) -> _AnyTool:
+    def _tool(self, call: chat.ToolCall) -> Tool | UnknownTool:
         for candidate in self.tools:
             if candidate.name == call.name:
                 return candidate
-        return _UnknownTool(call.name, [t.name for t in self.tools])
+        return UnknownTool(call.name, [t.name for t in self.tools])
 
     def _add_results(self, run: RunState, calls: list[chat.ToolCall], results: list[str]) -> None:
         run.prompt_messages.extend(chat.tool_result_messages(self.tool_mode, calls, results))
@@ -273,7 +302,7 @@ class Agent:
     aget_user_memories = flow.threaded(get_user_memories)
 
     def search_user_memories(self, query: str, user_id: str | None = None, *, limit: int = 10) -> list[Memory]:
-        return self._manager().search_user_memories(query, self._user(user_id), limit=limit)
+        return self._manager().search_user_memories(query, limit=limit, user_id=self._user(user_id))
 
     asearch_user_memories = flow.threaded(search_user_memories)
 
@@ -297,26 +326,14 @@ class Agent:
         return checks.user(user_id if user_id is not None else self.user_id)
 
     def _manager(self) -> MemoryManager:
-        if self.memory_manager is None:
-            raise ConfigError("this agent has no memory_manager; pass memory_manager= or enable a memory option")
-        return self.memory_manager
+        # As in Agno, reading memories needs no memory option: a manager on the agent's db is made then.
+        with self._manager_lock:
+            if self.memory_manager is None:
+                self.memory_manager = MemoryManager(model=_for_extraction(self.model), db=self.db)
+            return self.memory_manager
 
     def __repr__(self) -> str:
         return f"Agent(name={self.name!r}, model={str(self.model)!r}, db={self.db!r})"
-
-
-class _UnknownTool:
-    """A call to a tool the agent does not have: the model is told which ones exist."""
-
-    def __init__(self, name: str, known: list[str]) -> None:
-        self.message = f"error: there is no tool {name!r}; the tools are {known}"
-
-    def run(self, arguments: str, ctx: RunContext) -> flow.Flow[tuple[str, bool]]:
-        return self.message, True
-        yield  # a flow with no steps
-
-
-_AnyTool = Tool | _UnknownTool
 
 
 def _foreign_session(session: str) -> ConfigError:
@@ -350,6 +367,16 @@ def _wire_storage(
     # The manager's own set-once binding: it refuses another db, and keeps a model it was given.
     manager.join(store_db, _for_extraction(model))
     return store_db, manager
+
+
+def _toolkit_db(db: Store | None, tools: Sequence[ToolItem] | None) -> Store | None:
+    """The agent's db, or the one its `MemoryTools(db=...)` was given (Agno's way); two different is a mistake."""
+    for item in tools or []:
+        given = item.db if isinstance(item, MemoryTools) else None
+        if given is not None and db is not None and given is not db:
+            raise ConfigError("MemoryTools(db=...) and the agent's db are different stores; pass the same one")
+        db = db or given
+    return db
 
 
 def _for_extraction(model: ModelSpec) -> ModelSpec:

@@ -1,4 +1,4 @@
-"""The memory tools: `MemoryTools` (list, search, add, update, delete) and the agentic memory tool.
+"""The memory tools: `MemoryTools` (think, list, search, add, update, delete, analyze) and the agentic memory tool.
 
 Each acts for the run's ``user_id``, read from its `RunContext`, never from the model.
 """
@@ -10,7 +10,8 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from ..checks import MAX_MEMORY_CHARS, MAX_TOPIC_CHARS, MAX_TOPICS
-from ..errors import MemlayerError
+from ..db.store import Store
+from ..errors import ConfigError, MemlayerError
 from ..records import MemoryChange
 from .tools import RunContext, Tool, Toolkit, from_function
 
@@ -29,13 +30,13 @@ def _line(memory: Any) -> str:
 
 def get_memories(run_context: RunContext, limit: Annotated[int, Field(ge=1, le=50)] = 20) -> str:
     """List the user's current memories, newest first."""
-    memories = run_context.manager().get_user_memories(run_context.user_id, limit=limit)
+    memories = run_context.manager().get_user_memories(run_context.user_id, limit=limit, order="newest")
     return "\n".join(_line(m) for m in memories) or "no memories stored for this user"
 
 
 def search_memories(run_context: RunContext, query: Annotated[str, Field(max_length=200)]) -> str:
     """Find the user's memories most related to a query."""
-    memories = run_context.manager().search_user_memories(query, run_context.user_id, limit=10)
+    memories = run_context.manager().search_user_memories(query, limit=10, user_id=run_context.user_id)
     return "\n".join(_line(m) for m in memories) or "no matching memories"
 
 
@@ -71,9 +72,11 @@ def delete_memory(run_context: RunContext, memory_id: str) -> str:
     """Forget one of the user's memories, by its id."""
     manager = run_context.manager()
     old = manager.get_user_memory(memory_id, run_context.user_id)
-    manager.delete_user_memory(memory_id, run_context.user_id)
+    if old is None or not manager.delete_user_memory(memory_id, run_context.user_id):
+        # Same words whether the id is unknown or another user's: the answer must not confirm it exists.
+        raise ConfigError(f"user {run_context.user_id!r} has no current memory {memory_id!r}")
     run_context.memory_changes.append(
-        MemoryChange(operation="delete", memory_id=memory_id, memory=None, old_memory=old.memory if old else None)
+        MemoryChange(operation="delete", memory_id=memory_id, memory=None, old_memory=old.memory)
     )
     return f"deleted {memory_id}"
 
@@ -94,40 +97,77 @@ def update_user_memory(run_context: RunContext, task: Annotated[str, Field(min_l
     return "; ".join(done) if done else "nothing needed to change"
 
 
+def think(run_context: RunContext, thought: Annotated[str, Field(min_length=1, max_length=1000)]) -> str:
+    """A scratchpad: reason about which memory operations to make before making them. Returns every
+    thought of this run so far."""
+    run_context.notes.setdefault("memory_thoughts", []).append(thought)
+    return "Memory Thoughts:\n" + "\n".join(f"- {t}" for t in run_context.notes["memory_thoughts"])
+
+
+def analyze(run_context: RunContext, analysis: Annotated[str, Field(min_length=1, max_length=1000)]) -> str:
+    """Check whether the memory operations made did what was needed; if not, think again or make more.
+    Returns every analysis of this run so far."""
+    run_context.notes.setdefault("memory_analysis", []).append(analysis)
+    return "Memory Analysis:\n" + "\n".join(f"- {a}" for a in run_context.notes["memory_analysis"])
+
+
 # One Tool per function, built once: JSON-mode reply models are cached by tool.
 _MEMORY_TOOLS = {
+    "think": from_function(think),
     "get": from_function(get_memories),
     "search": from_function(search_memories),
     "add": from_function(add_memory),
     "update": from_function(update_memory),
     "delete": from_function(delete_memory),
+    "analyze": from_function(analyze),
 }
 AGENTIC_MEMORY_TOOL = from_function(update_user_memory)
 
 
 class MemoryTools(Toolkit):
-    """Tools to list, search, add, update and delete the run's user's memories.
+    """Tools to list, search, add, update and delete the run's user's memories, and Agno's ``think`` and
+    ``analyze`` scratchpads (kept for the run, in its `RunContext`).
 
-    ``Agent(tools=[MemoryTools()], db=db, memory_manager=manager)``. Every tool acts for the run's
-    ``user_id`` only; an id that belongs to another user is answered as unknown.
+    ``Agent(tools=[MemoryTools(db=db)], db=db)``, or Agno's ``MemoryTools(db)``. ``think`` and ``analyze``
+    are off unless asked for (``enable_think=True``, ``all=True``), unlike Agno: each is one more tool in
+    every request and, used, one more model round trip. Every tool acts for the
+    run's ``user_id`` only; an id that belongs to another user is answered as unknown. ``db``, if given,
+    must be the agent's (an agent without one uses it). ``instructions``, ``add_instructions``,
+    ``add_few_shot`` and ``few_shot_examples`` are Agno's toolkit prompt: accepted and ignored, as each
+    tool's own description says how to use it.
     """
 
     def __init__(
         self,
+        db: Store | None = None,
         *,
         enable_get_memories: bool = True,
         enable_search_memories: bool = True,
         enable_add_memory: bool = True,
         enable_update_memory: bool = True,
         enable_delete_memory: bool = True,
+        enable_analyze: bool = False,
+        enable_think: bool = False,
+        instructions: str | None = None,
+        add_instructions: bool = True,
+        add_few_shot: bool = True,
+        few_shot_examples: str | None = None,
+        all: bool = False,
     ) -> None:
+        if db is not None and not isinstance(db, Store):
+            raise ConfigError(f"db must be a DuckDb or a PostgresDb, got {db!r}")
+        self.db = db
         self.enabled = {
+            "think": enable_think,
             "get": enable_get_memories,
             "search": enable_search_memories,
             "add": enable_add_memory,
             "update": enable_update_memory,
             "delete": enable_delete_memory,
+            "analyze": enable_analyze,
         }
+        if all:
+            self.enabled = dict.fromkeys(self.enabled, True)
 
     def tools(self) -> list[Tool]:
         return [tool for key, tool in _MEMORY_TOOLS.items() if self.enabled[key]]

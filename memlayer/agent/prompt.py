@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["AGENT_PROMPT_VERSION", "agent_system_prompt"]
+__all__ = ["AGENT_PROMPT_VERSION", "agent_instructions", "agent_system_prompt"]
 
 AGENT_PROMPT_VERSION = "agent-v2"
 
@@ -30,3 +30,22 @@ def agent_system_prompt(
             "update_user_memory with a short instruction, then answer."
         )
     return "\n\n".join(parts)
+
+
+def agent_instructions(
+    description: str | None,
+    instructions: str | Sequence[str] | None,
+    expected_output: str | None,
+    additional_context: str | None,
+    markdown: bool,
+) -> list[str]:
+    """The agent's own part of its system prompt, from Agno's options, in Agno's order."""
+    parts = [description] if description else []
+    parts += [instructions] if isinstance(instructions, str) else list(instructions or [])
+    if expected_output:
+        parts.append(f"The expected output:\n{expected_output}")
+    if additional_context:
+        parts.append(additional_context)
+    if markdown:
+        parts.append("Use markdown to format your answers.")
+    return parts

@@ -24,7 +24,7 @@ from ..records import LLMUsage, MemoryChange
 if TYPE_CHECKING:
     from ..memory.manager import MemoryManager
 
-__all__ = ["RunContext", "Tool", "Toolkit", "as_tools", "from_function", "tool"]
+__all__ = ["RunContext", "Tool", "Toolkit", "UnknownTool", "as_tools", "from_function", "tool"]
 
 _CONTEXT_PARAM = "run_context"
 
@@ -41,6 +41,7 @@ class RunContext:
     memory_changes: list[MemoryChange] = field(default_factory=list)
     memory_errors: list[str] = field(default_factory=list)
     llm_calls: list[LLMUsage] = field(default_factory=list)  # made by tools (memory tasks), logged by them
+    notes: dict[str, list[str]] = field(default_factory=dict)  # the think / analyze scratchpads of this run
 
     def manager(self) -> MemoryManager:
         if self.memory_manager is None:
@@ -169,3 +170,14 @@ def _failed(exc: Exception) -> str:
     if isinstance(exc, MemlayerError | json.JSONDecodeError):
         return f"error: {exc}"
     return f"error: {type(exc).__name__}: {exc}"
+
+
+class UnknownTool:
+    """A call to a tool the agent does not have: the model is told which ones exist."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.message = f"error: there is no tool {name!r}; the tools are {known}"
+
+    def run(self, arguments: str, ctx: RunContext) -> flow.Flow[tuple[str, bool]]:
+        return self.message, True
+        yield  # a flow with no steps

@@ -222,8 +222,9 @@ def cell(value: Any) -> str:
 
 
 def memories_table(title: str, memories: Sequence[Memory]) -> Table:
-    rows = [(m.memory_id, m.memory, m.topics, m.version, m.updated_at) for m in memories]
-    return table(title, ["memory_id", "memory", "topics", "v", "updated (UTC)"], rows)
+    # 8 characters of the id, as in `events_table`: a table fits 80 columns, and the prefix works as an id.
+    rows = [(m.memory_id[:8], m.memory, m.topics, m.version, m.updated_at) for m in memories]
+    return table(title, ["memory", "text", "topics", "v", "updated (UTC)"], rows)
 
 
 def events_table(title: str, events: Sequence[MemoryEvent]) -> Table:

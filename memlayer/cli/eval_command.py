@@ -79,14 +79,18 @@ def eval_(
     if failures:
         _print_failures(results)
     groups = [*summary["by_category"], *summary["by_split"], summary["overall"]]
-    columns = ["group", "scen", "turns", "recall", "viol", "dup", "prec", "err", "ops", "tok", "s"]
+    columns = ["group", "scen", "turns", "recall", "viol", "dup", "prec", "time", "err", "ops", "tok", "s"]
     rows = [
         (g["group"], g["scenarios"], g["extractions"], f"{g['recall']:.2f}", f"{g['absent_violation_rate']:.1%}",
-         g["duplicates"], f"{g['precision']:.2f}", g["errors"], f"{g['operations_per_extraction']:.1f}",
+         g["duplicates"], f"{g['precision']:.2f}", f"{g['time_accuracy']:.2f}", g["errors"],
+         f"{g['operations_per_extraction']:.1f}",
          f"{g['output_tokens_per_extraction']:.0f}", f"{g['seconds_per_extraction']:.1f}")
         for g in groups
     ]  # fmt: skip
-    title = f"extraction quality: {model} (viol: absent facts found; per extraction: ops, output tokens, seconds)"
+    title = (
+        f"extraction quality: {model} (viol: absent facts found; time: time checks passed; "
+        "per extraction: ops, output tokens, seconds)"
+    )
     out.print(table(title, columns, rows))
 
 
@@ -97,6 +101,7 @@ def _print_failures(results: Sequence[Any]) -> None:
         problems += [f"unexpected memory {m!r}" for m in r.unmatched]
         problems += [f"error: {r.error}"] if r.error else []
         problems += [f"{r.duplicates} duplicate(s)"] if r.duplicates else []
+        problems += [f"time: {f}" for f in r.time_failures]
         if problems:
             out.print(Text(f"{r.scenario} turn {r.turn}: " + "; ".join(problems)))
             out.print(Text("    did: " + ("; ".join(r.changes) or "nothing")), style="dim")

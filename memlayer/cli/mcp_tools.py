@@ -151,7 +151,7 @@ class MemoryService:
     ) -> Memories:
         """Find the user's current memories most related to a query, best match first."""
         try:
-            found = await self.manager.asearch_user_memories(query, self.user_of(ctx), limit=limit)
+            found = await self.manager.asearch_user_memories(query, limit=limit, user_id=self.user_of(ctx))
         except MemlayerError as exc:
             raise _tool_error(exc) from exc
         return Memories(memories=[MemoryItem.of(m) for m in found])
@@ -198,7 +198,10 @@ class MemoryService:
     async def delete(self, ctx: Context, memory_id: MemoryId) -> Deleted:
         """Forget one of the user's memories by its id (its history is kept)."""
         try:
-            await self.manager.adelete_user_memory(memory_id, self.user_of(ctx))
+            user = self.user_of(ctx)
+            if not await self.manager.adelete_user_memory(memory_id, user):
+                # Same words as for an id that is another user's: the answer must not confirm it exists.
+                raise ConfigError(f"user {user!r} has no current memory {memory_id!r}")
         except MemlayerError as exc:
             raise _tool_error(exc) from exc
         return Deleted(deleted=memory_id)

@@ -15,8 +15,8 @@ or vector written for it. An update whose new text is already another current me
 DuckDB has one writing process and no partial unique index. A set of one add (a direct add) is
 guarded in its INSERT (``WHERE NOT EXISTS`` the same current text), skipped the same way, so a direct
 add is one statement, not a lookup and an insert. A larger set goes in unguarded: an extraction looks
-its add texts up first, in the same transaction (`stored_keys`), because the skip reasons it reports
-depend on them, and a guard over a multi-row insert is a join that costs more than that lookup.
+its add texts up first, in the same transaction (`memlayer.db.memories.stored_keys`), because the skip
+reasons it reports depend on them, and a guard over a multi-row insert is a join that costs more than that lookup.
 """
 
 from __future__ import annotations
@@ -29,13 +29,17 @@ from typing import Any, TypeVar
 
 from .. import clock
 from ..errors import StorageError
+from ..facts import USER
 from ..records import Memory, MemoryChange, Operation
+from .fact_keys import current_fact_key, refuse_second_values
 from .revisions import lock_user, touch_user
 from .store import Connection, changed_rows, dialect
 
-__all__ = ["ChangeSet", "Provenance", "chunks", "memory_key"]
+__all__ = ["ChangeSet", "Fact", "Provenance", "chunks", "memory_key"]
 
 naive = clock.naive  # stored times are UTC without tzinfo (DuckDB's client needs pytz for TIMESTAMPTZ)
+_COLUMNS = 18  # of a memories row as written
+_ROW = "(" + ", ".join(["?"] * _COLUMNS) + ")"
 
 _SPACES = re.compile(r"\s+")
 
@@ -57,6 +61,21 @@ class Provenance:
     call_id: str | None = None
     model: str | None = None
     input: str | None = None
+    learned_at: datetime | None = None  # the conversation's time, when it has one; else ``now``
+
+    @property
+    def learned(self) -> datetime:
+        return self.learned_at or self.now
+
+
+@dataclass(frozen=True)
+class Fact:
+    """What a written version is about and when it held in the user's life (`memlayer.facts`)."""
+
+    subject: str = USER
+    attribute: str = "other"
+    held_from: datetime | None = None
+    held_until: datetime | None = None
 
 
 @dataclass
@@ -82,10 +101,18 @@ class ChangeSet:
     revisions: tuple[int, int] | None = None
     """The user's revision (before, after) once written to Postgres (`revisions.touch_user`); None on DuckDB."""
 
-    def add(self, text: str, topics: list[str], reason: str | None = None) -> Memory:
-        origin = self.origin
+    def add(
+        self,
+        text: str,
+        topics: list[str],
+        reason: str | None = None,
+        fact: Fact | None = None,
+        *,
+        memory_id: str | None = None,
+    ) -> Memory:
+        origin, fact = self.origin, fact or Fact()
         new = Memory(
-            memory_id=clock.new_id(),
+            memory_id=memory_id or clock.new_id(),
             memory=text,
             topics=topics,
             user_id=origin.user_id,
@@ -94,14 +121,34 @@ class ChangeSet:
             input=origin.input,
             created_at=origin.now,
             updated_at=origin.now,
+            subject=fact.subject,
+            attribute=fact.attribute,
+            held_from=fact.held_from,
+            held_until=fact.held_until,
+            learned_at=origin.learned,
         )
         self._versions[(new.memory_id, 1)] = new
         self._record("add", new.memory_id, None, new, reason)
         return new
 
-    def update(self, old: Memory, text: str, topics: list[str], reason: str | None = None) -> Memory:
+    def update(
+        self,
+        old: Memory,
+        text: str,
+        topics: list[str],
+        reason: str | None = None,
+        fact: Fact | None = None,
+        *,
+        ends_old: bool = False,
+    ) -> Memory:
+        """A new version of ``old``; its key and times are ``fact``'s (default: ``old``'s).
+
+        ``ends_old``: the old value stopped holding in the user's life (a new home city, not a typo
+        fixed), so the old version is closed in event time too, where the new one starts.
+        """
         origin = self.origin
-        self._close(old)
+        fact = fact or Fact(old.subject, old.attribute, old.held_from, old.held_until)
+        self._close(old, ended=(fact.held_from or origin.learned) if ends_old else None)
         new = old.model_copy(
             update={
                 "memory": text,
@@ -112,6 +159,11 @@ class ChangeSet:
                 "agent_id": origin.agent_id or old.agent_id,
                 "session_id": origin.session_id or old.session_id,
                 "input": origin.input if origin.input is not None else old.input,
+                "subject": fact.subject,
+                "attribute": fact.attribute,
+                "held_from": fact.held_from,
+                "held_until": fact.held_until,
+                "learned_at": origin.learned,
             }
         )
         self._versions[(new.memory_id, new.version)] = new
@@ -122,12 +174,13 @@ class ChangeSet:
         self._close(old)
         self._record("delete", old.memory_id, old, None, reason)
 
-    def _close(self, old: Memory) -> None:
+    def _close(self, old: Memory, *, ended: datetime | None = None) -> None:
         key = (old.memory_id, old.version)
+        held = {"held_until": ended} if ended is not None else {}
         if key in self._versions:  # made in this set: insert it already closed
-            self._versions[key] = self._versions[key].model_copy(update={"valid_to": self.origin.now})
+            self._versions[key] = self._versions[key].model_copy(update={"valid_to": self.origin.now, **held})
         else:
-            self._closes.append(old)
+            self._closes.append(old.model_copy(update=held) if held else old)
 
     def _record(
         self, op: Operation, memory_id: str, old: Memory | None, new: Memory | None, reason: str | None
@@ -162,6 +215,8 @@ class ChangeSet:
         if self._closes:
             self._write_closes(conn)
         if self._versions:
+            if dialect(conn) == "duckdb":
+                refuse_second_values(conn, self.origin.user_id, self.current_versions())
             self._write_versions(conn)
         if self._events:
             self._write_events(conn)
@@ -183,10 +238,16 @@ class ChangeSet:
             # Another writer changed one since it was read: applying on top would lose their change.
             ids = sorted({m.memory_id for m in self._closes})
             raise StorageError(f"memories {ids} changed while this change was prepared; retry")
+        for old in self._closes:  # the few old values that ended in the user's life: one statement each
+            if old.held_until is not None:
+                conn.execute(
+                    "UPDATE memories SET held_until = ? WHERE user_id = ? AND memory_id = ? AND version = ?",
+                    [naive(old.held_until), origin.user_id, old.memory_id, old.version],
+                )
 
     def _write_versions(self, conn: Connection) -> None:
         stored: set[tuple[str, int]] = set()
-        for chunk in chunks(list(self._versions.values()), 12):
+        for chunk in chunks(list(self._versions.values()), _COLUMNS):
             stored |= self._insert_versions(conn, chunk)
         if len(stored) != len(self._versions):
             self._skip_duplicates(stored)
@@ -196,11 +257,11 @@ class ChangeSet:
         rows = self._version_rows(versions)
         columns = (
             "memory_id, version, user_id, agent_id, session_id, memory, memory_key, topics, input, created_at,"
-            " valid_from, valid_to"
+            " valid_from, valid_to, subject, attribute, fact_key, held_from, held_until, learned_at"
         )
         keys = {(m.memory_id, m.version) for m in versions}
         if dialect(conn) == "postgres":
-            values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(versions))
+            values = ", ".join([_ROW] * len(versions))
             stored = conn.execute(
                 f"INSERT INTO memories ({columns}) VALUES {values}"
                 " ON CONFLICT (user_id, memory_key) WHERE valid_to IS NULL DO NOTHING RETURNING memory_id, version",
@@ -209,14 +270,14 @@ class ChangeSet:
             return {(str(r[0]), int(r[1])) for r in stored}
         if len(versions) == 1 and versions[0].version == 1:  # a lone add: guarded here (module docstring)
             guard = "SELECT 1 FROM memories WHERE user_id = ? AND memory_key = ? AND valid_to IS NULL"
-            select = ", ".join(["?"] * 12)
+            select = _ROW[1:-1]
             added = changed_rows(
                 conn,
                 f"INSERT INTO memories ({columns}) SELECT {select} WHERE NOT EXISTS ({guard})",
                 [*rows, self.origin.user_id, rows[6]],
             )
             return keys if added else set()
-        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(versions))
+        values = ", ".join([_ROW] * len(versions))
         conn.execute(f"INSERT INTO memories ({columns}) VALUES {values}", rows)
         return keys
 
@@ -237,6 +298,12 @@ class ChangeSet:
                 naive(m.created_at),
                 naive(m.updated_at),
                 naive(m.valid_to) if m.valid_to else None,
+                m.subject,
+                m.attribute,
+                current_fact_key(m),
+                clock.naive_or_none(m.held_from),
+                clock.naive_or_none(m.held_until),
+                clock.naive_or_none(m.learned_at),
             ]
         return rows
 
@@ -257,7 +324,7 @@ class ChangeSet:
         self.changes = [c for c in self.changes if c.memory_id not in ids]
 
     def _write_events(self, conn: Connection) -> None:
-        for chunk in chunks(self._events, 15):
+        for chunk in chunks(self._events, 17):
             self._insert_events(conn, chunk)
 
     def _insert_events(self, conn: Connection, events: list[_Event]) -> None:
@@ -280,14 +347,20 @@ class ChangeSet:
                 origin.call_id,
                 origin.model,
                 naive(origin.now),
+                *_key_of(e.new or e.old),
             ]
-        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(events))
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(events))
         # One multi-row INSERT assigns the sequence in row order, so events keep their order.
         conn.execute(
             "INSERT INTO memory_events (event_id, memory_id, user_id, operation, old_memory, new_memory, old_topics,"
-            f" new_topics, reason, source, agent_id, session_id, call_id, model, created_at) VALUES {values}",
+            f" new_topics, reason, source, agent_id, session_id, call_id, model, created_at, subject, attribute)"
+            f" VALUES {values}",
             rows,
         )
+
+
+def _key_of(memory: Memory | None) -> tuple[str | None, str | None]:
+    return (None, None) if memory is None else (memory.subject, memory.attribute)
 
 
 _T = TypeVar("_T")
@@ -300,16 +373,3 @@ def chunks(items: list[_T], params_per_item: int) -> Iterator[list[_T]]:
     size = (_MAX_PARAMS - 2) // params_per_item
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def stored_keys(conn: Connection, user_id: str, texts: list[str]) -> set[str]:
-    """Which of ``texts`` the user already has as a current memory (compared by `memory_key`)."""
-    keys = sorted({memory_key(t) for t in texts})
-    if not keys:
-        return set()
-    placeholders = ", ".join("?" * len(keys))
-    rows = conn.execute(
-        f"SELECT memory_key FROM memories WHERE user_id = ? AND valid_to IS NULL AND memory_key IN ({placeholders})",
-        [user_id, *keys],
-    ).fetchall()
-    return {row[0] for row in rows}

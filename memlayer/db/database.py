@@ -19,16 +19,16 @@ from typing import Any
 import duckdb
 
 from ..errors import ConfigError, DatabaseLockedError, StorageError
+from .agno_memories import AgnoMemoryMethods
 from .migrations import apply_migrations
 from .readonly import NO_EXTENSIONS, read_only_transaction
-from .store import Store
 
 __all__ = ["DuckDb"]
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
 
 
-class DuckDb(Store):
+class DuckDb(AgnoMemoryMethods):
     """The store. ``DuckDb(db_file="tmp/agents.duckdb")``, or ``DuckDb()`` for an in-memory one."""
 
     dialect = "duckdb"
@@ -49,6 +49,7 @@ class DuckDb(Store):
                 Path(self.db_file).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StorageError(f"cannot create the folder of {self.db_file!r}: {exc.strerror or exc}") from exc
+            _drop_if_empty(Path(self.db_file))
         try:
             conn = duckdb.connect(self.db_file, read_only=self.read_only)
         except duckdb.IOException as exc:
@@ -181,6 +182,16 @@ def _remove(*paths: Path) -> None:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _drop_if_empty(path: Path) -> None:
+    """An empty file (what ``tempfile.NamedTemporaryFile`` leaves, as Agno's test fixtures pass it) holds no
+    data, but DuckDB refuses it as "not a valid DuckDB database file": it is removed so DuckDB starts it."""
+    try:
+        if path.is_file() and path.stat().st_size == 0:
+            path.unlink()
+    except OSError as exc:
+        raise StorageError(f"cannot replace the empty file {str(path)!r}: {exc.strerror or exc}") from exc
 
 
 def _locked_or_storage_error(db_file: str, exc: duckdb.IOException) -> StorageError:

@@ -7,7 +7,7 @@ and every query filters on it: no function here can reach another user's rows.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from .. import clock
 from ..records import LLMUsage, Memory, MemoryEvent
@@ -16,6 +16,7 @@ from .revisions import drop_revision, lock_user
 from .store import Connection
 
 __all__ = [
+    "current_fact_holders",
     "erase_user",
     "find_by_text",
     "find_memory",
@@ -23,9 +24,15 @@ __all__ = [
     "insert_llm_call",
     "list_events",
     "list_memories",
+    "memory_owner",
+    "stored_keys",
+    "users_with_memories",
 ]
 
-_COLUMNS = "memory_id, memory, topics, user_id, agent_id, session_id, input, version, created_at, valid_from, valid_to"
+_COLUMNS = (
+    "memory_id, memory, topics, user_id, agent_id, session_id, input, version, created_at, valid_from, valid_to,"
+    " subject, attribute, held_from, held_until, learned_at"
+)
 _EVENT_COLUMNS = (
     "event_id, memory_id, user_id, operation, old_memory, new_memory, old_topics, new_topics, "
     "reason, source, agent_id, session_id, call_id, model, created_at"
@@ -33,7 +40,8 @@ _EVENT_COLUMNS = (
 
 
 def _memory(row: tuple[Any, ...]) -> Memory:
-    memory_id, text, topics, user_id, agent_id, session_id, source, version, created, valid_from, valid_to = row
+    memory_id, text, topics, user_id, agent_id, session_id, source, version, created, valid_from, valid_to = row[:11]
+    subject, attribute, held_from, held_until, learned_at = row[11:]
     return Memory(
         memory_id=memory_id,
         memory=text,
@@ -46,6 +54,11 @@ def _memory(row: tuple[Any, ...]) -> Memory:
         created_at=clock.aware(created),
         updated_at=clock.aware(valid_from),
         valid_to=clock.aware(valid_to),
+        subject=subject or "user",
+        attribute=attribute or "other",
+        held_from=clock.aware(held_from),
+        held_until=clock.aware(held_until),
+        learned_at=clock.aware(learned_at),
     )
 
 
@@ -56,6 +69,29 @@ def _validity(as_of: datetime | None) -> tuple[str, list[Any]]:
     return "valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)", [ts, ts]
 
 
+def _holding(as_of: datetime | None, valid_at: datetime | None) -> tuple[str, list[Any]]:
+    """The versions that hold in the user's life at ``valid_at`` (default: now), as memlayer knew at ``as_of``.
+
+    Record time picks what memlayer held (``valid_from`` / ``valid_to``); a version closed because its
+    value stopped holding (it has a ``held_until``: the old home after a move) stays known as the past.
+    Event time then picks what held: from ``held_from`` (NULL: since before anything said) until
+    ``held_until`` (NULL: still). Read now, a fact that starts later is shown (it was said), one that
+    ended is not.
+    """
+    moment = naive(valid_at) if valid_at is not None else naive(clock.now())
+    world = "(held_from IS NULL OR held_from <= ?) AND (held_until IS NULL OR held_until > ?"
+    if as_of is None and valid_at is None:
+        # Now: every current version whose fact has not ended; one that starts later (a job from next
+        # month) is something the user said, and shown.
+        return "valid_to IS NULL AND (held_until IS NULL OR held_until > ?)", [moment]
+    if as_of is None:
+        return f"(valid_to IS NULL OR held_until IS NOT NULL) AND {world})", [moment, moment]
+    # At ``as_of`` a version closed later was still open: the end it got when it was closed was not known.
+    ts = naive(as_of)
+    record = "valid_from <= ? AND (valid_to IS NULL OR valid_to > ? OR held_until IS NOT NULL)"
+    return f"{record} AND {world} OR valid_to > ?)", [ts, ts, moment, moment, ts]
+
+
 def list_memories(
     conn: Connection,
     user_id: str,
@@ -64,9 +100,17 @@ def list_memories(
     agent_id: str | None = None,
     limit: int | None = None,
     as_of: datetime | None = None,
+    valid_at: datetime | None = None,
+    order: MemoryOrder = "newest",
 ) -> list[Memory]:
-    """The user's memories valid now (or at ``as_of``), most recently changed first."""
-    where, params = _validity(as_of)
+    """The user's memories that hold now (or at ``valid_at``), as memlayer knows them now (or knew at
+    ``as_of``): most recently changed first (``"newest"``), least recently changed first (``"oldest"``),
+    or in the order they were first stored (``"stored"``). Without ``valid_at``, ``as_of`` reads the
+    versions that were current then, as before event time existed."""
+    if valid_at is None and as_of is not None:
+        where, params = _validity(as_of)
+    else:
+        where, params = _holding(as_of, valid_at)
     sql = f"SELECT {_COLUMNS} FROM memories WHERE user_id = ? AND {where}"
     params = [user_id, *params]
     if topics:
@@ -75,11 +119,33 @@ def list_memories(
     if agent_id is not None:
         sql += " AND agent_id = ?"
         params.append(agent_id)
-    sql += " ORDER BY valid_from DESC, memory"
+    sql += _ORDER[order]
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
     return [_memory(row) for row in conn.execute(sql, params).fetchall()]
+
+
+MemoryOrder = Literal["newest", "oldest", "stored"]
+_ORDER = {
+    "newest": " ORDER BY valid_from DESC, memory",
+    "oldest": " ORDER BY valid_from, memory",
+    "stored": " ORDER BY created_at, memory, memory_id",  # one change set's adds share a time: by text
+}
+
+
+def memory_owner(conn: Connection, memory_id: str) -> str | None:
+    """Whose memory ``memory_id`` is (any version, current or not), or None if the id was never used.
+
+    The one read across users: to refuse a chosen id that is taken, never to return another user's rows."""
+    row = conn.execute("SELECT user_id FROM memories WHERE memory_id = ? LIMIT 1", [memory_id]).fetchone()
+    return None if row is None else str(row[0])
+
+
+def users_with_memories(conn: Connection) -> list[str]:
+    """Every user with a current memory (for `MemoryManager.clear`, Agno's clear-everything)."""
+    rows = conn.execute("SELECT DISTINCT user_id FROM memories WHERE valid_to IS NULL ORDER BY user_id").fetchall()
+    return [str(row[0]) for row in rows]
 
 
 def find_memory(conn: Connection, user_id: str, memory_id: str, *, as_of: datetime | None = None) -> Memory | None:
@@ -105,6 +171,28 @@ def find_by_text(conn: Connection, user_id: str, text: str) -> Memory | None:
         [user_id, memory_key(text)],
     ).fetchone()
     return None if row is None else _memory(row)
+
+
+def current_fact_holders(conn: Connection, user_id: str) -> dict[str, Memory]:
+    """The user's current memories of single-valued facts, by fact key ("user:home" -> "Lives in Lisbon")."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS}, fact_key FROM memories WHERE user_id = ? AND valid_to IS NULL AND fact_key IS NOT NULL",
+        [user_id],
+    ).fetchall()
+    return {row[-1]: _memory(row[:-1]) for row in rows}
+
+
+def stored_keys(conn: Connection, user_id: str, texts: list[str]) -> set[str]:
+    """Which of ``texts`` the user already has as a current memory (compared by `memory_key`)."""
+    keys = sorted({memory_key(t) for t in texts})
+    if not keys:
+        return set()
+    placeholders = ", ".join("?" * len(keys))
+    rows = conn.execute(
+        f"SELECT memory_key FROM memories WHERE user_id = ? AND valid_to IS NULL AND memory_key IN ({placeholders})",
+        [user_id, *keys],
+    ).fetchall()
+    return {row[0] for row in rows}
 
 
 def insert_llm_call(

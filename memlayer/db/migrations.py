@@ -22,9 +22,9 @@ import duckdb
 
 from ..errors import StorageError
 from .store import Connection
-from .views import DUCKDB_VIEWS
+from .views import DUCKDB_VIEWS, KEYED_VIEWS
 
-__all__ = ["MIGRATIONS", "applied_migrations", "apply_migrations", "migration"]
+__all__ = ["MIGRATIONS", "applied_migrations", "apply_migrations", "fact_keys_and_times", "migration"]
 
 Body = Callable[[duckdb.DuckDBPyConnection], None]
 Migration = tuple[str, Body]
@@ -251,6 +251,61 @@ def m007_input_embeddings(conn: Connection) -> None:
     # given with a direct add), beside the memory's own, in the same embedder's space. Search ranks
     # by both: a short turn ("Yes, last week!") means what its context says. NULL: no input.
     conn.execute("ALTER TABLE memory_embeddings ADD COLUMN input_embedding BYTEA")
+
+
+@migration
+def m008_fact_keys_and_times(conn: Connection) -> None:
+    fact_keys_and_times(conn)
+
+
+def fact_keys_and_times(conn: Connection) -> None:
+    """What each memory is about, and the two times (both stores run this body).
+
+    - ``subject`` / ``attribute``: whose fact and which attribute (`memlayer.facts`); ``fact_key``
+      is set for single-valued attributes only, and Postgres keeps it unique among a user's current
+      memories (`memlayer.db.pg_migrations`); DuckDB's one writer checks it in the write
+      (`memlayer.db.changes`).
+    - ``held_from`` / ``held_until``: when the fact held in the user's life (NULL: not said). Not the
+      version's ``valid_from`` / ``valid_to``, which are *record* time: when memlayer held that text.
+    - ``learned_at``: when memlayer learnt it, the time of the conversation it came from.
+    Events carry the key too, so "whose city changed this month" is one query over ``memory_events``.
+    Existing memories get a key inferred from their topics and text without an LLM call ("other" where
+    nothing is clear); where a user holds two current memories for one single-valued key (duplicates
+    made before keys existed), only the newest keeps it and the others become "other".
+    """
+    from ..facts import fact_key, infer_attribute
+
+    for column, kind in (
+        ("subject", "VARCHAR DEFAULT 'user'"),
+        ("attribute", "VARCHAR DEFAULT 'other'"),
+        ("fact_key", "VARCHAR"),
+        ("held_from", "TIMESTAMP"),
+        ("held_until", "TIMESTAMP"),
+        ("learned_at", "TIMESTAMP"),
+    ):
+        conn.execute(f"ALTER TABLE memories ADD COLUMN {column} {kind}")
+    conn.execute("ALTER TABLE memory_events ADD COLUMN subject VARCHAR")
+    conn.execute("ALTER TABLE memory_events ADD COLUMN attribute VARCHAR")
+    conn.execute("UPDATE memories SET learned_at = valid_from")
+    for view in KEYED_VIEWS:
+        conn.execute(view)
+    rows = conn.execute(
+        "SELECT memory_id, version, user_id, memory, topics, valid_to IS NULL FROM memories"
+        " ORDER BY valid_from DESC, memory_id"
+    ).fetchall()
+    held: set[tuple[str, str]] = set()
+    for memory_id, version, user_id, text, topics, current in rows:
+        attribute = infer_attribute(text, topics or [])
+        key = fact_key("user", attribute)
+        if key is not None and current:
+            if (user_id, key) in held:
+                attribute, key = "other", None
+            held.add((user_id, key or ""))
+        if attribute != "other":
+            conn.execute(
+                "UPDATE memories SET attribute = ?, fact_key = ? WHERE memory_id = ? AND version = ?",
+                [attribute, key, memory_id, version],
+            )
 
 
 def applied_migrations(conn: duckdb.DuckDBPyConnection) -> list[str]:

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from ..errors import StorageError
-from .migrations import MIGRATIONS
+from .migrations import MIGRATIONS, fact_keys_and_times
 from .migrations import m001_memory_core as m001_tables
 from .migrations import m002_sessions as m002_tables
 from .migrations import m004_retrieval as m004_tables
@@ -93,6 +93,17 @@ def m006_embedding_lookup(conn: Connection) -> None:
 @pg_migration
 def m007_input_embeddings(conn: Connection) -> None:
     m007_columns(conn)  # ADD COLUMN ... BYTEA: both stores accept it
+
+
+@pg_migration
+def m008_fact_keys_and_times(conn: Connection) -> None:
+    fact_keys_and_times(conn)  # the columns and the inferred keys, in SQL both stores accept
+    # One current memory per user and single-valued fact ("where they live"), whatever the number of
+    # writing processes: the second of two concurrent "home" values conflicts here.
+    conn.execute(
+        "CREATE UNIQUE INDEX memories_current_fact_idx ON memories (user_id, fact_key)"
+        " WHERE valid_to IS NULL AND fact_key IS NOT NULL"
+    )
 
 
 if len(PG_MIGRATIONS) != len(MIGRATIONS):

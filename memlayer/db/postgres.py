@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, StorageError
+from .agno_memories import AgnoMemoryMethods
 from .pg_migrations import apply_pg_migrations
 from .readonly import check_read_only
-from .store import Store
 
 if TYPE_CHECKING:
     import psycopg
@@ -86,15 +86,16 @@ class PgConnection:
         return self.raw.transaction(force_rollback=force_rollback)
 
 
-class PostgresDb(Store):
+class PostgresDb(AgnoMemoryMethods):
     """The store on a Postgres server. ``dsn``: a libpq connection string or ``postgresql://`` URL."""
 
     dialect = "postgres"
 
     def __init__(
         self,
-        dsn: str,
+        dsn: str | None = None,
         *,
+        db_url: str | None = None,
         min_size: int = 1,
         max_size: int = 8,
         timeout: float = 10.0,
@@ -103,9 +104,12 @@ class PostgresDb(Store):
     ) -> None:
         """``min_size``/``max_size``: pooled connections, one per thread inside a block; ``timeout``:
         seconds to wait for the server or for a free connection. ``allow_foreign``: add memlayer's
-        tables to a schema that already holds others. ``vacuum_full``: see `rewrite`."""
+        tables to a schema that already holds others. ``vacuum_full``: see `rewrite`. ``db_url``: Agno's
+        name for the dsn, SQLAlchemy's driver suffix allowed (``postgresql+psycopg://...``)."""
         _require_psycopg()
-        self.dsn = parse_dsn(dsn)
+        if (dsn is None) == (db_url is None):
+            raise ConfigError("give PostgresDb one dsn: PostgresDb('postgresql://...') or db_url='postgresql://...'")
+        self.dsn = parse_dsn(dsn if dsn is not None else re.sub(r"^(postgres(?:ql)?)\+\w+://", r"\1://", str(db_url)))
         self.display = self.dsn.display
         if not (isinstance(min_size, int) and isinstance(max_size, int) and 0 <= min_size <= max_size >= 1):
             raise ConfigError(f"need 0 <= min_size <= max_size and max_size >= 1, got {min_size}, {max_size}")

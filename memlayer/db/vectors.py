@@ -127,6 +127,7 @@ class LoadedRows:
     valid_to: list[datetime | None]
     vectors: list[bytes | None]
     input_vectors: list[bytes | None]
+    facts: list[tuple[Any, ...]]  # per memory: subject, attribute, held_from, held_until, learned_at
 
 
 def load_user_rows(conn: Connection, user_id: str, model: str | None, *, as_of: datetime | None = None) -> LoadedRows:
@@ -140,10 +141,24 @@ def load_user_rows(conn: Connection, user_id: str, model: str | None, *, as_of: 
         rows = _select_user_rows(conn, user_id, model, validity, params)
     else:
         rows = _select_duckdb_user_rows(conn, user_id, model, validity, params)
-    columns: list[list[Any]] = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(12)]
-    ids, versions, texts, topics, agents, sessions, inputs, created, updated, valid_to, vectors, sources = columns
-    return LoadedRows(ids, versions, texts, [list(t) for t in topics], agents, sessions, inputs, created, updated,
-                      valid_to, vectors, sources)  # fmt: skip
+    columns: list[list[Any]] = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(17)]
+    ids, versions, texts, topics, agents, sessions, inputs, created, updated, valid_to, vectors, sources = columns[:12]
+    facts = list(zip(*columns[12:], strict=True))
+    return LoadedRows(
+        ids,
+        versions,
+        texts,
+        [list(t) for t in topics],
+        agents,
+        sessions,
+        inputs,
+        created,
+        updated,
+        valid_to,
+        vectors,
+        sources,
+        facts,
+    )
 
 
 def _select_duckdb_user_rows(
@@ -167,7 +182,8 @@ def _select_user_rows(
     return conn.execute(
         f"""
         SELECT m.memory_id, m.version, m.memory, m.topics, m.agent_id, m.session_id, m.input, m.created_at,
-               m.valid_from, m.valid_to, e.embedding, e.input_embedding
+               m.valid_from, m.valid_to, e.embedding, e.input_embedding,
+               m.subject, m.attribute, m.held_from, m.held_until, m.learned_at
         FROM memories m
         LEFT JOIN (
             SELECT memory_id, version, embedding, input_embedding FROM memory_embeddings WHERE user_id = ? AND model = ?

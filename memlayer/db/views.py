@@ -9,7 +9,7 @@ unnest there. ``topic_events`` has one row per event and topic it touched: the t
 
 from __future__ import annotations
 
-__all__ = ["DUCKDB_VIEWS", "POSTGRES_VIEWS"]
+__all__ = ["DUCKDB_VIEWS", "KEYED_VIEWS", "POSTGRES_VIEWS"]
 
 DUCKDB_VIEWS = [
     """
@@ -162,5 +162,28 @@ POSTGRES_VIEWS = [
     SELECT m.session_id, m.run_id, m.seq, m.message_id, m.user_id, m.agent_id, m.role, m.content,
            m.tool_name, m.tool_call_id, m.tool_calls, m.created_at, r.model, r.status AS run_status
     FROM messages m LEFT JOIN runs r ON r.run_id = m.run_id
+    """,
+]
+
+
+# m008 (`memlayer.db.migrations.fact_keys_and_times`) gives the memory views each memory's key and its two
+# times, in SQL both stores accept: ``held_from`` / ``held_until`` (when the fact held in the user's
+# life), ``learned_at`` (the conversation's time) beside ``valid_from`` / ``valid_to`` (record time).
+KEYED_VIEWS = [
+    "DROP VIEW current_memories",
+    """
+    CREATE VIEW current_memories AS
+    SELECT memory_id, user_id, agent_id, session_id, memory, topics, input, version,
+           created_at, valid_from AS updated_at, subject, attribute, held_from, held_until, learned_at
+    FROM memories WHERE valid_to IS NULL
+    """,
+    "DROP VIEW memory_history",
+    """
+    CREATE VIEW memory_history AS
+    SELECT memory_id, version, user_id, agent_id, session_id, memory, topics, input,
+           created_at, valid_from, valid_to, valid_to IS NULL AS is_current,
+           coalesce(valid_to, timezone('UTC', now())) - valid_from AS valid_for,
+           subject, attribute, held_from, held_until, learned_at
+    FROM memories
     """,
 ]

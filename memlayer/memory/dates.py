@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from datetime import date, timedelta
 
-__all__ = ["resolve_relative_dates", "shift_month"]
+__all__ = ["parse_point", "resolve_relative_dates", "shift_month"]
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _COUNTS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -82,3 +82,42 @@ def resolve_relative_dates(text: str, today: date | None) -> str:
     for pattern, replace in _RULES:
         text = pattern.sub(lambda match: replace(match, day), text)  # noqa: B023 - used at once, in this turn
     return text
+
+
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december")  # fmt: skip
+_ISO = re.compile(r"\b(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?\b")
+_MONTH = re.compile(rf"\b({'|'.join(m[:3] for m in _MONTHS)})[a-z]*\.?(?:\s+(\d{{4}}))?\b", re.IGNORECASE)
+_AGO = re.compile(rf"\b({_COUNT}) (years?|months?) ago\b|\bfor (?:the (?:last|past) )?({_COUNT}) (years?|months?)\b",
+                  re.IGNORECASE)  # fmt: skip
+
+
+def parse_point(text: str | None, today: date | None) -> date | None:
+    """The day a point in time written by the model starts on: a date, a month, a year, or a phrase.
+
+    For when a fact held: "2019" is 2019-01-01, "2021-03" and "March 2021" 2021-03-01, a bare "March"
+    the last March up to ``today``; "two years ago" and "for two years" count back from ``today``; the
+    English relative phrases of `resolve_relative_dates` too. None when the text holds no time.
+    """
+    if not text or not text.strip():
+        return None
+    text = resolve_relative_dates(text.strip(), today)
+    iso = _ISO.search(text)
+    named = _MONTH.search(text)
+    if iso is not None and (iso[2] or named is None or not named[2]):
+        year, month, day = int(iso[1]), int(iso[2] or 1), int(iso[3] or 1)
+        try:
+            return date(year, month, day) if 1000 < year < 3000 else None
+        except ValueError:
+            return None
+    if today is not None and (ago := _AGO.search(text)) is not None:
+        count, unit = (ago[1], ago[2]) if ago[1] else (ago[3], ago[4])
+        months = _count(count) * (12 if unit.lower().startswith("year") else 1)
+        return date.fromisoformat(shift_month(today, -months) + "-01")
+    if named is not None and (named[2] or today is not None):
+        month = [m[:3] for m in _MONTHS].index(named[1].lower()) + 1
+        if named[2]:
+            return date(int(named[2]), month, 1)
+        assert today is not None
+        return date(today.year if month <= today.month else today.year - 1, month, 1)
+    return None

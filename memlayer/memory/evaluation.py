@@ -7,12 +7,17 @@ of ``|``-separated alternatives matched at the start of a word, case- and accent
 ``["data", "engineer"]`` matches "Works as a data engineer" and ``"vegetar"`` matches "vegetarisch".
 Expectations accumulate: a fact expected present stays expected until a later turn says otherwise.
 ``allowed`` facts (acceptable, not required; not counted against precision) hold for their turn only.
+Time checks, where a turn has them: ``held`` names a fact and the start (``from``) or end (``until``)
+its matching memory must have held in the user's life (a prefix of the ISO date: "2019", "2026-03");
+``valid_at`` names a date and the facts that must (``present``) or must not (``absent``) be among the
+memories that held then (`MemoryManager.get_user_memories(valid_at=...)`).
 
 The scores, per category, per split and overall:
 - recall: expected-present checks that a current memory matched;
 - absent violations: expected-absent checks that some current memory matched;
 - duplicates: extra current memories matching the same expected facts, in each scenario's final state;
 - precision: current memories that match an expected (or allowed) fact, over every turn's memories;
+- time: the time checks passed, over all time checks;
 - operations, input and output tokens, and seconds per extraction; errors (extractions that raised).
 
 The scenarios ship in the wheel (``memlayer/data/scenarios``), split into ``tune`` (what the prompt
@@ -91,6 +96,8 @@ class Turn:
     present: tuple[str, ...] = ()
     absent: tuple[str, ...] = ()
     allowed: tuple[str, ...] = ()
+    held: dict[str, dict[str, str]] = field(default_factory=dict)  # fact -> {"from"/"until": date prefix}
+    valid_at: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # date -> present/absent facts
 
 
 @dataclass(frozen=True)
@@ -131,10 +138,19 @@ def _parse_turn(data: dict[str, Any], facts: dict[str, Fact]) -> Turn:
     stamp = datetime.fromisoformat(when.replace("Z", "+00:00")) if when else None
     messages = [Message(role=m["role"], content=m["content"], created_at=stamp) for m in data["messages"]]
     names = {key: tuple(data.get(key, ())) for key in ("present", "absent", "allowed")}
-    unknown = [n for group in names.values() for n in group if n not in facts]
+    held = {str(name): {str(k): str(v) for k, v in span.items()} for name, span in data.get("held", {}).items()}
+    valid_at = {
+        str(day): {key: [str(n) for n in checks.get(key, [])] for key in ("present", "absent")}
+        for day, checks in data.get("valid_at", {}).items()
+    }
+    named = [*(n for group in names.values() for n in group), *held]
+    named += [n for checks in valid_at.values() for group in checks.values() for n in group]
+    unknown = [n for n in named if n not in facts]
     if unknown:
         raise ValueError(f"unknown facts {unknown}")
-    return Turn(messages, names["present"], names["absent"], names["allowed"])
+    for day in valid_at:
+        datetime.fromisoformat(day)  # a ValueError names a malformed date
+    return Turn(messages, names["present"], names["absent"], names["allowed"], held, valid_at)
 
 
 def load_scenarios(
@@ -181,6 +197,8 @@ class TurnResult:
     seconds: float = 0.0
     changes: list[str] = field(default_factory=list)
     error: str | None = None
+    time_checks: int = 0
+    time_failures: list[str] = field(default_factory=list)
 
 
 def _check(
@@ -238,6 +256,7 @@ def run_scenario(scenario: Scenario, *, manager_options: dict[str, Any], db_file
             memories = [m.memory for m in manager.get_user_memories(user_id=USER)]
             result = _check(scenario, number, memories, present, absent, set(turn.allowed))
             result.seconds, result.error = seconds, error
+            result.time_checks, result.time_failures = _check_times(scenario, turn, manager)
             if outcome is not None:
                 result.operations = len(outcome.changes) + len(outcome.skipped)
                 result.changes = [_describe(c.operation, c.old_memory, c.memory) for c in outcome.changes]
@@ -246,6 +265,32 @@ def run_scenario(scenario: Scenario, *, manager_options: dict[str, Any], db_file
             results.append(result)
         results[-1].duplicates = _duplicates(scenario, results[-1].memories, present)
     return results
+
+
+def _check_times(scenario: Scenario, turn: Turn, manager: MemoryManager) -> tuple[int, list[str]]:
+    """The turn's time checks: how many, and the ones that failed, in words."""
+    failures: list[str] = []
+    checks = 0
+    with manager.db.reading() as conn:
+        versions = conn.execute(
+            "SELECT memory, held_from, held_until FROM memories WHERE user_id = ?", [USER]
+        ).fetchall()
+    for name, span in turn.held.items():
+        for end, prefix in span.items():
+            checks += 1
+            column = 1 if end == "from" else 2
+            matching = [row for row in versions if row[column] and scenario.facts[name].matches(row[0])]
+            times = [str(row[column].date()) for row in matching]
+            if not any(t.startswith(prefix) for t in times):
+                failures.append(f"{name} held {end} {prefix}: {times or 'no time'}")
+    for day, expected in turn.valid_at.items():
+        held = [m.memory for m in manager.get_user_memories(user_id=USER, valid_at=day)]
+        for key in ("present", "absent"):
+            for name in expected.get(key, []):
+                checks += 1
+                if any(scenario.facts[name].matches(m) for m in held) != (key == "present"):
+                    failures.append(f"valid_at {day}: {name} should be {key}: {held}")
+    return checks, failures
 
 
 def _describe(operation: str, old: str | None, new: str | None) -> str:
@@ -299,6 +344,7 @@ class Score:
     duplicates: int
     precision: float
     errors: int
+    time_accuracy: float
     operations_per_extraction: float
     input_tokens_per_extraction: float
     output_tokens_per_extraction: float
@@ -334,6 +380,9 @@ def _score(group: str, turns: list[TurnResult]) -> Score:
         duplicates=sum(t.duplicates for t in turns),
         precision=_ratio(memories - sum(len(t.unmatched) for t in turns), memories, 1.0),
         errors=sum(t.error is not None for t in turns),
+        time_accuracy=_ratio(
+            sum(t.time_checks - len(t.time_failures) for t in turns), sum(t.time_checks for t in turns), 1.0
+        ),
         operations_per_extraction=_ratio(sum(t.operations for t in turns), n, 0.0),
         input_tokens_per_extraction=_ratio(sum(t.input_tokens for t in turns), n, 0.0),
         output_tokens_per_extraction=_ratio(sum(t.output_tokens for t in turns), n, 0.0),

@@ -19,40 +19,45 @@ __all__ = [
     "render_task",
 ]
 
-PROMPT_VERSION = "extract-v2"
+PROMPT_VERSION = "extract-v3"
 
 _SYSTEM = """\
 You keep an assistant's long-term memory about one user. Read the new conversation and reply with \
 JSON: the changes to make to the stored memories.
 
 Store lasting facts the user states about themselves: name, home, work, family and partner, pets, \
-diet, health, likes and dislikes, hobbies, goals, plans and dates, and anything they ask you to \
-remember. Do not store greetings, thanks, small talk, the weather, the user's questions, what only \
+diet, health, likes and dislikes, hobbies, skills, goals, plans and dates, and anything they ask you \
+to remember. Do not store greetings, thanks, small talk, the weather, the user's questions, what only \
 the assistant said, or facts about other people that say nothing about the user. Most messages hold \
 no new fact: then reply {{"operations": []}}.
 
+Every fact has a subject ("user", or the name of the person it is about) and an attribute: name, age, \
+birthday, home, work, diet, partner, family, pet, health, hobby, likes, dislikes, language, skill, goal, \
+plan, or other. The user has one home, one work, one diet and one partner at a time.
+
 Operations:
 - add: a new fact. One short fact per add, in the language the user writes in (never translate), \
-without "The user" (e.g. "Is allergic to nuts"). A fact about someone close to the user names them \
-("Sister Ana is a doctor"); it is never stored as the user's own.
+without "The user" (e.g. "Is allergic to nuts"). Several facts are several adds.
 - update: the user changes or corrects the fact of one stored memory (a new city replaces the old \
-city, a new job the old job). Write the whole new fact. A fact on another subject is an add, never \
-an update.
+city, a new job the old job). Write the whole new fact, not the old one.
 - delete: the user says a stored memory is no longer true, or asks to forget it.
-A fact already stored needs no operation. Turn relative dates ("next Friday", "tomorrow") into \
-dates using the dates given. topics: 1 to 3 short lowercase words.{extra}
+A fact already stored needs no operation. since / until: when the fact started or stopped holding, \
+only if the user said (a date, month or year). Turn relative dates ("next Friday", "last month") into \
+dates using the dates given.{extra}
 
 Example, for another user (never store its facts):
 Stored memories:
 m1: Works as a baker
 m2: Plays chess on Sundays
 Conversation (today is Fri 2025-05-02; coming days Sat 2025-05-03, ..., Fri 2025-05-09):
-user: Hi! I quit the bakery, I teach maths now. Forget the chess thing. My parrot Kiwi sees the vet next Friday.
+user: Hi! I quit the bakery in March, I teach maths now. Forget the chess thing. My parrot Kiwi sees \
+the vet next Friday. My brother Tom is a pilot.
 assistant: Good luck with the new job!
 Reply:
-{{"operations": [{{"op": "update", "target": "m1", "memory": "Works as a maths teacher", "topics": ["work"]}}, \
-{{"op": "delete", "target": "m2"}}, {{"op": "add", "memory": "Has a parrot named Kiwi, vet visit on 2025-05-09", \
-"topics": ["pets"]}}]}}"""
+{{"operations": [{{"op": "update", "target": "m1", "subject": "user", "attribute": "work", \
+"memory": "Works as a maths teacher", "since": "2025-03"}}, {{"op": "delete", "target": "m2"}}, \
+{{"op": "add", "subject": "user", "attribute": "pet", "memory": "Has a parrot named Kiwi, vet visit on \
+2025-05-09"}}, {{"op": "add", "subject": "Tom", "attribute": "work", "memory": "Brother Tom is a pilot"}}]}}"""
 
 
 def extraction_prompt(additional: Sequence[str]) -> list[dict[str, str]]:

@@ -108,6 +108,7 @@ class UserIndex:
         self.created: list[datetime] = []
         self.updated: list[datetime] = []
         self.valid_to: list[datetime | None] = []
+        self.facts: list[tuple[Any, ...]] = []  # subject, attribute, held_from, held_until, learned_at
         self.row_of: dict[str, int] = {}
         self._alive: list[bool] = []
         self._stamps: list[float] = []
@@ -153,6 +154,7 @@ class UserIndex:
         self.created += rows.created
         self.updated += rows.updated
         self.valid_to += rows.valid_to
+        self.facts += rows.facts
         self._vectors.extend(vectors)
         self._input_vectors.extend(input_vectors)
         self._arrays = None
@@ -183,6 +185,10 @@ class UserIndex:
                 [None for _ in current],
                 [None for _ in current],
                 [None for _ in current],
+                [
+                    (m.subject, m.attribute, *map(clock.naive_or_none, (m.held_from, m.held_until, m.learned_at)))
+                    for m in current
+                ],
             )
             keys = [(m.memory_id, m.version) for m in current]
             sources = input_vectors or {}
@@ -353,6 +359,7 @@ class UserIndex:
     def memory(self, row: int) -> Memory:
         created, updated = clock.aware(self.created[row]), clock.aware(self.updated[row])
         assert created is not None and updated is not None
+        subject, attribute, held_from, held_until, learned_at = self.facts[row]
         return Memory(
             memory_id=self.ids[row],
             memory=self.texts[row],
@@ -365,6 +372,11 @@ class UserIndex:
             created_at=created,
             updated_at=updated,
             valid_to=clock.aware(self.valid_to[row]),
+            subject=subject or "user",
+            attribute=attribute or "other",
+            held_from=clock.aware(held_from),
+            held_until=clock.aware(held_until),
+            learned_at=clock.aware(learned_at),
         )
 
 

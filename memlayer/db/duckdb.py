@@ -1,0 +1,5 @@
+"""``from memlayer.db.duckdb import DuckDb``: the path Agno's stores have (``agno.db.sqlite.SqliteDb``, ...)."""
+
+from .database import DuckDb
+
+__all__ = ["DuckDb"]

@@ -1,0 +1,1 @@
+"""Agno's import paths for toolkits: ``from memlayer.tools.memory import MemoryTools``."""
