@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from memlayer import DuckDb, MemoryManager, Store
+from memlayer.llm.litellm import keep_litellm_offline
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 # The server that recorded the cassettes: ../shared/tools/local-llm (llama.cpp's llama-server) with
@@ -23,6 +24,8 @@ LOCAL_API_BASE = os.environ.get("MEMLAYER_LOCAL_API_BASE", "http://127.0.0.1:876
 # The offline embedder embeds ~40 texts a second on a busy core: the suite's managers search by
 # keywords unless a test passes embedder=... (tests/test_search.py does).
 os.environ.setdefault("MEMLAYER_EMBEDDER", "lexical")
+# Test modules import LiteLLM themselves (before memlayer would set these): no price list from GitHub.
+keep_litellm_offline()
 os.environ.setdefault(
     "MEMLAYER_CASSETTE_NOTE",
     "recorded against ../shared/tools/local-llm: llama.cpp llama-server (llama-cpp-python 0.3.36 sources), "

@@ -19,6 +19,7 @@ import litellm
 import pytest
 
 from memlayer import CassetteError, DuckDb, MemoryManager
+from memlayer.llm.litellm import LITELLM_OFFLINE_SWITCHES
 from memlayer.testing import use_cassette
 
 from .conftest import CASSETTES
@@ -178,3 +179,53 @@ def test_the_plugin_records_and_replays_a_users_test(pytester: pytest.Pytester, 
     replayed = pytester.runpytest("-p", "no:cacheprovider")  # default: none
     replayed.assert_outcomes(passed=2)
     assert len(_ChatServer.received) == 2  # both from the recording run
+
+
+def test_the_plugin_changes_the_environment_only_inside_a_cassette_test(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A subprocess: the plugin is imported afresh, as in a user's run. Its environment starts without
+    # the switches (this suite's conftest sets them; a user's run need not).
+    for name in LITELLM_OFFLINE_SWITCHES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LITELLM_LOCAL_BLOG_POSTS", "False")  # one the user set: left as it is
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makeconftest(
+        f"""
+        import os
+        SWITCHES = {LITELLM_OFFLINE_SWITCHES!r}
+
+        def switches():
+            return {{name: os.environ.get(name) for name in SWITCHES}}
+
+        def pytest_sessionstart(session):
+            assert "memlayer.testing.plugin" in __import__("sys").modules
+            os.environ["AT_START"] = repr(switches())
+        """
+    )
+    pytester.makepyfile(
+        test_env="""
+        import os
+        import pytest
+        from conftest import switches
+
+        OFF = {name: None for name in switches()} | {"LITELLM_LOCAL_BLOG_POSTS": "False"}
+        ON = {name: "True" for name in switches()} | {"LITELLM_LOCAL_BLOG_POSTS": "False"}
+
+        def test_1_before():
+            assert os.environ["AT_START"] == repr(OFF)
+            assert switches() == OFF
+
+        @pytest.mark.memlayer_cassette(path="empty.json")
+        def test_2_marker():
+            assert switches() == ON
+
+        def test_3_fixture(memlayer_cassette):
+            assert switches() == ON
+
+        def test_4_after():
+            assert switches() == OFF
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", "--memlayer-record=once")
+    result.assert_outcomes(passed=4)

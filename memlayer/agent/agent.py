@@ -22,7 +22,7 @@ from .. import checks, clock, flow
 from ..db import DuckDb, sessions
 from ..db.store import Store
 from ..errors import ConfigError, MemlayerError
-from ..llm import chat
+from ..llm import chat, tracing
 from ..llm.litellm import start_import
 from ..llm.options import model_options
 from ..llm.road import labelled
@@ -140,7 +140,8 @@ class Agent:
     ) -> flow.Flow[RunResponse]:
         """Answer one message. With ``stream=True`` the text is produced by streaming (see `run_stream`)."""
         sink = Sink(None, stream)
-        yield from flow.consume(self._run(message, user_id, session_id, stream), sink.take)
+        with tracing.span("agent.run", operation="invoke_agent", model=self.model, user_id=user_id, stream=stream):
+            yield from flow.consume(self._run(message, user_id, session_id, stream), sink.take)
         return sink.finish()
 
     def _print_response(
@@ -154,7 +155,8 @@ class Agent:
     ) -> flow.Flow[RunResponse]:
         """Print the answer (token by token when streaming), then any memory changes."""
         sink = Sink(file or sys.stdout, stream)
-        yield from flow.consume(self._run(message, user_id, session_id, stream), sink.take)
+        with tracing.span("agent.run", operation="invoke_agent", model=self.model, user_id=user_id, stream=stream):
+            yield from flow.consume(self._run(message, user_id, session_id, stream), sink.take)
         return sink.finish()
 
     # Each written once as a flow, with two drivers (memlayer.flow): in this thread, in the event loop.

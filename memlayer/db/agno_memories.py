@@ -35,7 +35,7 @@ class AgnoMemoryMethods(Store):
         limit: int | None = None,
     ) -> list[Memory]:
         """The user's current memories, in the order stored."""
-        user, names = checks.user(user_id), checks.topics(topics)
+        user, names = checks.user(user_id), checks.topic_filter(topics)
         agent, count = checks.optional_text("agent_id", agent_id), checks.limit(limit)
         with self.reading() as conn:
             return memory_sql.list_memories(

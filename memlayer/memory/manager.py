@@ -16,6 +16,7 @@ from typing import Any, overload
 
 from .. import checks, flow
 from ..errors import ConfigError
+from ..llm import tracing
 from ..llm.road import labelled
 from ..llm.typed import typed_call
 from ..llm.usage import LLMCallError
@@ -113,22 +114,25 @@ class MemoryManager(MemoryEdits, MemoryReads):
         self, plan: ExtractionPlan, user: str, who: tuple[str | None, str | None], purpose: str
     ) -> flow.Flow[ExtractionResult]:
         """The one LLM call (no lock held), then every operation in one transaction (in a thread)."""
-        try:
-            call = typed_call(
-                self._require_model(),
-                plan.messages,
-                plan.response_model,
-                purpose=purpose,
-                retries=self.max_retries,
-                provider_retries=self.provider_retries,
-            )
-            reply = yield from labelled(call, user_id=user, operation=purpose)
-        except LLMCallError as exc:
-            yield flow.Blocking(log_failed_call, self.db, exc, user, *who)
-            raise
-        result: ExtractionResult = yield flow.Blocking(
-            commit_reply, self.db, self._retrieval, plan, reply, user, *who, purpose
-        )
+        model = self._require_model()
+        with tracing.span("extract", operation="chat", model=model, user_id=user, purpose=purpose):
+            try:
+                call = typed_call(
+                    model,
+                    plan.messages,
+                    plan.response_model,
+                    purpose=purpose,
+                    retries=self.max_retries,
+                    provider_retries=self.provider_retries,
+                )
+                reply = yield from labelled(call, user_id=user, operation=purpose)
+            except LLMCallError as exc:
+                yield flow.Blocking(log_failed_call, self.db, exc, user, *who)
+                raise
+            with tracing.span("apply", user_id=user, purpose=purpose):
+                result: ExtractionResult = yield flow.Blocking(
+                    commit_reply, self.db, self._retrieval, plan, reply, user, *who, purpose
+                )
         _log.debug("%s for %r: %s; skipped %s", purpose, user, result.changes, result.skipped)
         return result
 

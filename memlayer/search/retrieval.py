@@ -20,6 +20,7 @@ from ..db import memories as memory_sql
 from ..db import vectors as vector_sql
 from ..db.changes import ChangeSet, Provenance
 from ..errors import ConfigError, MemlayerError, ModelError
+from ..llm import tracing
 from ..records import LLMUsage, Memory, SearchHit
 from .embedders import Embedder, EmbedderOption, LiteLLMEmbedder, resolve_embedder
 from .filters import SearchFilters
@@ -262,19 +263,20 @@ class Retrieval:
 
     def find_hits(self, db: Store, request: SearchRequest) -> list[SearchHit]:
         """The memories a `SearchRequest` asks for, best first, each with its score and signals."""
-        vector = self.query_vector(db, request.query, user_id=request.user_id)
-        with db.reading() as conn:
-            return self.hits(
-                db,
-                conn,
-                request.user_id,
-                request.query,
-                request.limit,
-                query_vector=vector,
-                filters=request.filters,
-                as_of=request.as_of,
-                min_score=request.min_score,
-            )
+        with tracing.span("search", user_id=request.user_id, limit=request.limit):
+            vector = self.query_vector(db, request.query, user_id=request.user_id)
+            with db.reading() as conn:
+                return self.hits(
+                    db,
+                    conn,
+                    request.user_id,
+                    request.query,
+                    request.limit,
+                    query_vector=vector,
+                    filters=request.filters,
+                    as_of=request.as_of,
+                    min_score=request.min_score,
+                )
 
     def hits(
         self,

@@ -16,10 +16,16 @@ def test_other(memlayer_cassette):           # the same, as a fixture (the vcrpy
 ``pytest --memlayer-record=none|once|new|rewrite`` (default ``none``, or ``MEMLAYER_RECORD``) chooses
 between replaying only, recording missing cassettes, adding new requests, and re-recording. The
 cassette folder is the ini option ``memlayer_cassette_dir`` (default ``cassettes``, under rootdir).
+
+The plugin changes no process state when it is loaded: ``os.environ`` is changed only inside a test
+that uses a cassette, where LiteLLM is pointed at its bundled data (its ``LITELLM_LOCAL_*`` switches,
+a variable already set is left alone) and restored when the test ends. memlayer sets the same switches
+itself before it imports LiteLLM; a test suite that imports LiteLLM on its own sets them in its conftest.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,13 +33,9 @@ from typing import Any
 import pytest
 
 from ..cassettes import RECORD_ENV, normalise_mode, record_mode, use_cassette
-from ..llm.litellm import keep_litellm_offline
+from ..llm.litellm import LITELLM_OFFLINE_SWITCHES
 
 __all__ = ["memlayer_cassette"]
-
-# Tests must not reach the network: LiteLLM otherwise fetches its price list when first imported,
-# and the plugin is loaded before any test module imports it.
-keep_litellm_offline()
 
 _MARKER = "memlayer_cassette"
 
@@ -75,8 +77,14 @@ def memlayer_cassette(request: pytest.FixtureRequest) -> Iterator[Any]:
     mode = normalise_mode(option) if option else record_mode()
     marker = request.node.get_closest_marker(_MARKER)
     note = marker.kwargs.get("note") if marker else None
-    with use_cassette(cassette_path(request), mode=mode, test_id=request.node.nodeid, note=note) as cassette:
-        yield cassette
+    with pytest.MonkeyPatch.context() as env:
+        # A replayed test must not reach the network: LiteLLM fetches its price list (at import) and
+        # other data (on first use) from GitHub unless these say to use its bundled copies.
+        for name in LITELLM_OFFLINE_SWITCHES:
+            if name not in os.environ:
+                env.setenv(name, "True")
+        with use_cassette(cassette_path(request), mode=mode, test_id=request.node.nodeid, note=note) as cassette:
+            yield cassette
 
 
 @pytest.fixture(autouse=True)
