@@ -291,3 +291,18 @@ def test_a_postgres_store_made_before_keys_migrates_and_then_enforces_them(empty
             "Lives in Kraków",
             "Lives in Sopot",
         ]
+
+
+def test_one_fact_takes_the_conversations_time_and_a_bare_span_is_no_fact(manager: MemoryManager) -> None:
+    manager.add_user_memory("Lives in Denver", user_id=USER)
+    june = dt.datetime(2026, 6, 12, 10, tzinfo=dt.timezone.utc)
+    reply = ops(
+        {"op": "add", "subject": "user", "attribute": "home", "memory": "Lives in Austin"},
+        {"op": "add", "subject": "user", "attribute": "other", "memory": "Five years"},
+    )
+    with scripted_model(reply):
+        result = manager.create_user_memories(said("I moved to Austin in March, five years after college", june), USER)
+    assert result.skipped == ["add: no fact in it: Five years"]
+    (austin,) = manager.get_user_memories(user_id=USER)
+    assert (austin.memory, austin.held_from) == ("Lives in Austin", dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc))
+    assert current(manager, valid_at="2026-02-01") == ["Lives in Denver"]

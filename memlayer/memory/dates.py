@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from datetime import date, timedelta
 
-__all__ = ["parse_point", "resolve_relative_dates", "shift_month"]
+__all__ = ["mentions_time", "parse_point", "resolve_relative_dates", "shift_month"]
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _COUNTS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -87,7 +87,13 @@ def resolve_relative_dates(text: str, today: date | None) -> str:
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
            "november", "december")  # fmt: skip
 _ISO = re.compile(r"\b(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?\b")
-_MONTH = re.compile(rf"\b({'|'.join(m[:3] for m in _MONTHS)})[a-z]*\.?(?:\s+(\d{{4}}))?\b", re.IGNORECASE)
+# A month by its name or its three letters ("Mar.", "Sept", "March"), not a word that starts like one ("market").
+_ENDINGS = "|".join(sorted({m[3:] for m in _MONTHS if m[3:]} | {"t"}, key=len, reverse=True))
+_MONTH = re.compile(
+    rf"\b({'|'.join(m[:3] for m in _MONTHS)})(?:{_ENDINGS})?\.?"
+    r"(?:\s+(\d{4}))?\b",
+    re.IGNORECASE,
+)
 _AGO = re.compile(rf"\b({_COUNT}) (years?|months?) ago\b|\bfor (?:the (?:last|past) )?({_COUNT}) (years?|months?)\b",
                   re.IGNORECASE)  # fmt: skip
 
@@ -121,3 +127,20 @@ def parse_point(text: str | None, today: date | None) -> date | None:
         assert today is not None
         return date(today.year if month <= today.month else today.year - 1, month, 1)
     return None
+
+
+_CUE = re.compile(
+    rf"\b(?:\d{{4}}|{'|'.join(_MONTHS)}|{'|'.join(m[:3] for m in _MONTHS)}|since|until|till|ago|last|next|yesterday"
+    r"|tomorrow"
+    rf"|used to|any ?more|no longer|for (?:{_COUNT}|several|many|a few) (?:years?|months?|weeks?|days?))\b",
+    re.IGNORECASE,
+)
+
+
+def mentions_time(text: str) -> bool:
+    """Whether ``text`` says when something held: a year, a month, "since", "until", "ago", "used to"...
+
+    A small model fills a "since" / "until" field it was not given anything for ("until April" for
+    "swimming only now"); a time the user never mentioned is not taken.
+    """
+    return _CUE.search(text) is not None

@@ -16,7 +16,7 @@ from typing import Any
 from ..db.changes import ChangeSet, Fact, memory_key
 from ..facts import USER, fact_key, infer_attribute, subject_key
 from ..records import Memory
-from .dates import parse_point
+from .dates import mentions_time, parse_point
 from .extraction import ExtractionPlan, clean_topics, content_words, final_text, grounded, same_word
 from .operations import AddOp, DeleteOp, UpdateOp
 
@@ -65,6 +65,9 @@ def apply_operations(
     deleted = {m.memory_id for op in operations if isinstance(op, DeleteOp) and (m := current[op.target]) is not None}
     live = {key: m for key, m in (holders or {}).items() if m.memory_id not in deleted}
     writes = [w for op in operations if isinstance(op, (AddOp, UpdateOp)) if (w := _read(op, plan, current, skipped))]
+    facts = [w for w in writes if not _no_fact(w.text)]
+    if len(facts) == 1:
+        _date_from_conversation(facts[0], plan)
     writes = _reconcile(writes, live, skipped)
     seen = set(stored)
     for op in operations:  # deletes, and the updates that survived reconciliation, in order
@@ -110,8 +113,10 @@ def _read(
 def _fact(op: AddOp | UpdateOp, plan: ExtractionPlan) -> Fact:
     """The key and the event times of a write: ``since`` / ``until`` as the model gave them, resolved
     against the conversation's date; without either, a fact holds from the conversation that stated it."""
-    since = parse_point(op.since or _said_time(_SINCE, op.memory), plan.today)
-    until = parse_point(op.until or _said_time(_UNTIL, op.memory), plan.today)
+    since = until = None
+    if mentions_time(plan.user_text):  # a time the user never mentioned is the model's invention
+        since = parse_point(op.since or _said_time(_SINCE, op.memory), plan.today)
+        until = parse_point(op.until or _said_time(_UNTIL, op.memory), plan.today)
     if since is None and until is None:
         since = plan.today
     subject = USER if subject_key(op.subject) == USER else op.subject.strip()
@@ -124,10 +129,27 @@ def _fact(op: AddOp | UpdateOp, plan: ExtractionPlan) -> Fact:
 
 # A small model writes "Lived in Rome until 2020" and leaves ``until`` empty: English time words in the
 # text fill the fields it left (a year, a month, an ISO date), as relative dates are resolved in code.
-_MONTH = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
-_TIME = rf"(\d{{4}}(?:-\d{{2}}){{0,2}}|(?i:{_MONTH})[a-z]*\.?(?:\s+\d{{4}})?)"
-_SINCE = re.compile(rf"\b(?:since|from|starting)\s+(?:in\s+)?{_TIME}")
-_UNTIL = re.compile(rf"\b(?:until|till|to|through)\s+(?:in\s+)?{_TIME}(?!\w)")
+_MONTH = "january|february|march|april|may|june|july|august|september|october|november|december"
+_MONTH += "|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec"
+_TIME = rf"(\d{{4}}(?:-\d{{2}}){{0,2}}|(?i:{_MONTH})\.?(?:\s+\d{{4}})?)(?!\w)"
+_SINCE = re.compile(rf"\b(?i:since|from|starting)\s+(?:in\s+)?{_TIME}")
+_UNTIL = re.compile(rf"\b(?i:until|till|to|through)\s+(?:in\s+)?{_TIME}")
+
+
+_STARTED = re.compile(rf"\b(?i:since|in|from|back in)\s+{_TIME}")
+_AGO = re.compile(r"\b(?i:last (?:month|year|week)|\w+ (?:years?|months?|weeks?) ago)\b")
+
+
+def _date_from_conversation(write: _Write, plan: ExtractionPlan) -> None:
+    """A reply with one fact and no time of its own: the conversation's own "in March", "since 2019",
+    "last month" says when it started (the one fact is what it is about). The fact's start otherwise
+    stays the conversation's date."""
+    if plan.today is None or write.fact.held_from != _midnight(plan.today) or write.fact.held_until is not None:
+        return  # a time of its own (given, or in its text), or no date to count from
+    phrase = _said_time(_STARTED, plan.user_text) or next(iter(_AGO.findall(plan.user_text)), None)
+    start = parse_point(phrase, plan.today)
+    if start is not None and start <= plan.today:
+        write.fact = replace(write.fact, held_from=_midnight(start))
 
 
 def _said_time(pattern: re.Pattern[str], text: str) -> str | None:
@@ -214,6 +236,8 @@ def _apply_update(
         skipped.append(f"{label}: already deleted in this reply")
     elif w.text == old.memory and w.topics == old.topics:
         skipped.append(f"{label}: no change")
+    elif isinstance(w.op, AddOp) and content_words(w.text) <= content_words(old.memory):
+        skipped.append(f"add: already stored: {w.text}")  # the memory holding the fact already says it
     elif not grounded(w.text, said):
         skipped.append(f"{label}: not said by the user: {w.text}")
     elif memory_key(w.text) in _keys_besides(old, current, seen):
@@ -268,7 +292,20 @@ def _skip_add(text: str, seen: set[str], said: Set[str], shown: list[str]) -> st
     words = content_words(text)
     if words and any(words <= content_words(memory) for memory in shown):
         return "already stored"
+    if _no_fact(text):
+        return "no fact in it"
     return None
+
+
+def _no_fact(text: str) -> bool:
+    """ "Five years", "25": a number or a span torn from its fact."""
+    return all(w.isdigit() or w in _DURATION_WORDS for w in content_words(text))
+
+
+_DURATION_WORDS = frozenset(
+    "one two three four five six seven eight nine ten eleven twelve a few several many "
+    "year years month months week weeks day days hour hours ago now today since".split()
+)
 
 
 def _mentioned(memory: str, said: Set[str]) -> bool:
