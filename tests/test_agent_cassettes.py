@@ -68,7 +68,8 @@ def test_a_tool_round_with_memory_tools(db: DuckDb, local_manager: MemoryManager
 def test_agentic_memory_run(db: DuckDb, local_manager: MemoryManager) -> None:
     lisbon = local_manager.add_user_memory("Lives in Lisbon", user_id=USER, topics=["home"])
     agent = local_agent(db, local_manager, max_tokens=300, enable_agentic_memory=True, max_tool_rounds=1)
-    response = agent.run("Remember that I moved to Porto.", user_id=USER)
+    # The test is of the machinery, not of the small model's will to call a tool: the message names the tool.
+    response = agent.run("Use update_user_memory to remember that I moved to Porto.", user_id=USER)
     assert [(t.name, t.arguments) for t in response.tool_calls] == EXPECTED["agentic.calls"]
     assert [(c.operation, c.memory) for c in response.memory_changes] == EXPECTED["agentic.changes"]
     # The run's own chat calls, then the extraction calls its memory tool made.
@@ -99,8 +100,8 @@ async def test_async_runs_carry_session_history(db: DuckDb) -> None:
 
 # What the recorded model said and did, read off the cassettes.
 EXPECTED: dict[str, object] = {
-    "stream.content": "That's great to hear! It's a wonderful thing to have a new furry friend in your life. Do you have any questions about Biscuit or how to take care of him?",  # noqa: E501
-    "stream.calls": [("chat", 29, 39), ("extraction", 728, 32)],
+    "stream.content": "That's great to hear! It's a wonderful thing to have a new pet in your life. Do you have any questions about Biscuit or how to take care of him?",  # noqa: E501
+    "stream.calls": [("chat", 29, 38), ("extraction", 851, 52)],
     "stream.changes": [("add", "Adopted a dog named Biscuit")],
     "tools.calls": [("get_memories", '{"limit":10}', False)],
     "tools.results": ["e7fe603a-2c13-5954-827e-0b8f0f5c733a: Lives in Lisbon [home]"],

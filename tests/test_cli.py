@@ -198,12 +198,14 @@ def test_extract_from_stdin(dbfile: str, monkeypatch: pytest.MonkeyPatch) -> Non
         "extract", "-", "--user", "ana", "--session", "s1", "--db", dbfile, "--model", LOCAL_MODEL,
         "--api-base", LOCAL_API_BASE, input="\n".join(json.dumps(line) for line in lines),
     )  # fmt: skip
-    # What qwen1.5b replied: the two facts, each with its topic.
-    assert "1 call, 547 + 48 tokens" in out and "Works as a nurse" in out
-    stored = rows("SELECT memory, topics, session_id, agent_id FROM current_memories ORDER BY memory", "--db", dbfile)
+    # What qwen1.5b replied: the two facts, each with its key (its topic).
+    assert "1 call, 671 + 70 tokens" in out and "Works as a nurse" in out
+    stored = rows(
+        "SELECT memory, attribute, topics, session_id, agent_id FROM current_memories ORDER BY memory", "--db", dbfile
+    )
     assert stored == [
-        {"memory": "Vegetarian", "topics": ["diet"], "session_id": "s1", "agent_id": None},
-        {"memory": "Works as a nurse", "topics": ["work"], "session_id": "s1", "agent_id": None},
+        {"memory": "Vegetarian", "attribute": "diet", "topics": ["diet"], "session_id": "s1", "agent_id": None},
+        {"memory": "Works as a nurse", "attribute": "work", "topics": ["work"], "session_id": "s1", "agent_id": None},
     ]
     assert rows("SELECT purpose, model, status FROM llm_calls", "--db", dbfile) == [
         {"purpose": "extraction", "model": "openai:qwen1.5b", "status": "ok"}
