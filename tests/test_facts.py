@@ -306,3 +306,22 @@ def test_one_fact_takes_the_conversations_time_and_a_bare_span_is_no_fact(manage
     (austin,) = manager.get_user_memories(user_id=USER)
     assert (austin.memory, austin.held_from) == ("Lives in Austin", dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc))
     assert current(manager, valid_at="2026-02-01") == ["Lives in Denver"]
+
+
+def test_an_update_that_names_nothing_of_its_target_is_an_add(manager: MemoryManager) -> None:
+    rust = manager.add_user_memory("Is learning Rust", user_id=USER, topics=["programming"])
+    manager.add_user_memory("Does yoga twice a week", user_id=USER)
+    reply = ops(
+        # A new hobby written over an unrelated memory: the user said nothing of Rust.
+        {"op": "update", "target": "m2", "subject": "user", "attribute": "hobby", "memory": "Loves hiking"},
+        # The user named yoga: that update replaces it, though the new text shares no word with it.
+        {"op": "update", "target": "m1", "subject": "user", "attribute": "hobby", "memory": "Swims instead"},
+    )
+    with scripted_model(reply) as model:
+        result = manager.create_user_memories(said("I love hiking! And no more yoga, I swim instead"), USER)
+    assert "m1: Does yoga twice a week\nm2: Is learning Rust" in model.prompt()  # yoga ranks first
+    assert [(c.operation, c.old_memory, c.memory) for c in result.changes] == [
+        ("update", "Does yoga twice a week", "Swims instead"),
+        ("add", None, "Loves hiking"),
+    ]
+    assert manager.get_user_memory(rust.memory_id, user_id=USER) == rust

@@ -102,7 +102,7 @@ def _read(
             return None
     if target is not None and fact.attribute == "other" and fact.subject == USER:
         fact = replace(fact, subject=target.subject, attribute=target.attribute)  # no key given: the target's
-    if target is not None and _another_fact(target, fact):
+    if target is not None and (_another_fact(target, fact) or not _replaces(target, fact, text, plan.user_text)):
         target = None  # "update" used for a new fact about something else: stored beside it
     topics = clean_topics(op.topics) or (target.topics if target else ([attribute] if attribute != "other" else []))
     learned = plan.learned_at or datetime.now(timezone.utc)
@@ -159,6 +159,18 @@ def _said_time(pattern: re.Pattern[str], text: str) -> str | None:
 
 def _midnight(day: date | None) -> datetime | None:
     return None if day is None else datetime.combine(day, time(), tzinfo=timezone.utc)
+
+
+def _replaces(target: Memory, fact: Fact, text: str, user_text: str) -> bool:
+    """Whether an update may replace ``target``: it is the same single-valued fact (a new home for the home),
+    or the new text shares a word with it ("Drinks green tea" for "Drinks coffee"), or the user named it
+    ("I don't do yoga any more"). Otherwise a small model's "update" is a new fact (a hobby written over
+    "Is learning Rust"), and replacing would destroy a true one."""
+    key = fact_key(fact.subject, fact.attribute)
+    if key is not None and key == fact_key(target.subject, target.attribute):
+        return True
+    old, said = content_words(target.memory), content_words(user_text)
+    return any(same_word(a, b) for a in old for b in content_words(text)) or _mentioned(target.memory, said)
 
 
 def _another_fact(target: Memory, fact: Fact) -> bool:
