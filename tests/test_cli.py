@@ -222,43 +222,41 @@ def test_demo_replays_offline_then_sql_answers(tmp_path: Path) -> None:
     for question, _ in DEMO_QUERIES:
         assert question in out
     assert f"memlayer sql --db {path}" in out
-    # What qwen1.5b did: hiking added (the data-engineer line it missed), the marathon added, the
-    # move an update of the city (plus two adds restating it), "forget" a delete of Rust only.
+    # What qwen1.5b did, each an operation a correct extraction makes: hiking added, the marathon added,
+    # the move one update of the memory holding the city (no second city, no "moved" memory), "forget" a
+    # delete of Rust only. Known misses of the recorded model, not asserted as right: the first turn's
+    # "data engineer" and "Python" were not stored, and the new city's text is the bare "Lisbon".
     events = rows("SELECT user_id, operation, old_memory, new_memory FROM memory_events ORDER BY seq", "--db", path)
     assert [tuple(e.values()) for e in events] == [
         (MAYA, "add", None, "Lives in Berlin"),
         (MAYA, "add", None, "Is learning Rust"),
         (MAYA, "add", None, "Is vegetarian"),
         (SAM, "add", None, "Runs a bakery in Porto"),
-        (MAYA, "add", None, "Loves hiking"),
+        (MAYA, "add", None, "Love hiking"),
         (SAM, "add", None, "Training for a marathon in April"),
-        (MAYA, "update", "Lives in Berlin", "Lives in Lisbon"),
-        (MAYA, "add", None, "Moved from Berlin to Lisbon"),
-        (MAYA, "add", None, "Now lives in Lisbon"),
+        (MAYA, "update", "Lives in Berlin", "Lisbon"),
         (MAYA, "delete", "Is learning Rust", None),
     ]
-    current = rows("SELECT user_id, memory FROM current_memories ORDER BY user_id, memory", "--db", path)
-    assert [(r["user_id"], r["memory"]) for r in current] == [
-        (MAYA, "Is vegetarian"),
-        (MAYA, "Lives in Lisbon"),
-        (MAYA, "Loves hiking"),
-        (MAYA, "Moved from Berlin to Lisbon"),
-        (MAYA, "Now lives in Lisbon"),
-        (SAM, "Runs a bakery in Porto"),
-        (SAM, "Training for a marathon in April"),
+    current = rows("SELECT user_id, memory, attribute FROM current_memories ORDER BY user_id, memory", "--db", path)
+    assert [tuple(r.values()) for r in current] == [
+        (MAYA, "Is vegetarian", "diet"),
+        (MAYA, "Lisbon", "home"),
+        (MAYA, "Love hiking", "likes"),
+        (SAM, "Runs a bakery in Porto", "work"),  # its topic names the attribute
+        (SAM, "Training for a marathon in April", "goal"),
     ]
     # The README's two questions, one `memlayer sql` each.
     topics, cost = (rows(sql, "--db", path) for _, sql in DEMO_QUERIES)
     assert topics == [
-        {"topic": "home", "changes": 4, "users": 1},
         {"topic": "food", "changes": 2, "users": 2},
+        {"topic": "home", "changes": 2, "users": 1},
         {"topic": "programming", "changes": 2, "users": 1},
-        {"topic": "goals", "changes": 1, "users": 1},
-        {"topic": "hobbies", "changes": 1, "users": 1},
+        {"topic": "goal", "changes": 1, "users": 1},
+        {"topic": "likes", "changes": 1, "users": 1},
     ]
     assert cost == [
-        {"user_id": MAYA, "calls": 3, "tokens": 2342, "cost_usd": None},
-        {"user_id": SAM, "calls": 1, "tokens": 727, "cost_usd": None},
+        {"user_id": MAYA, "calls": 3, "tokens": 2687, "cost_usd": None},
+        {"user_id": SAM, "calls": 1, "tokens": 868, "cost_usd": None},
     ]
     refused = run("demo", "--db", path)  # an existing file: refused before anything is printed
     assert refused.exit_code == 1 and refused.stdout == ""
