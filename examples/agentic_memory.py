@@ -19,7 +19,11 @@ with replay, DuckDb() as db:
         max_tool_rounds=1,
         **chat,
     )
-    response = agent.print_response("Remember that I moved to Porto last month.", user_id="ana@example.com")
+    # A hosted model calls the tool on "Remember that ..."; the 1.5B model this was recorded with needs the
+    # tool named, or it only says that it will remember.
+    response = agent.print_response(
+        "Use update_user_memory to remember that I moved to Porto last month.", user_id="ana@example.com"
+    )
     show(response)
     for memory in agent.get_user_memories(user_id="ana@example.com"):
         print(f"   remembered: {memory.memory} {memory.topics}")

@@ -15,6 +15,6 @@ with replay, DuckDb() as db:
     manager.add_user_memory("Lives in Lisbon", user_id="ana@example.com", topics=["home"])
     manager.add_user_memory("Bob's secret: none of Ana's business", user_id="bob@example.com")
     agent = Agent(db=db, memory_manager=manager, tools=[MemoryTools()], max_tool_rounds=1, **chat)
-    response = agent.print_response("List my memories with get_memories.", user_id="ana@example.com")
+    response = agent.print_response("Use get_memories to list what you know about me.", user_id="ana@example.com")
     show(response)
     print("bob's memories, untouched:", [m.memory for m in manager.get_user_memories(user_id="bob@example.com")])

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .. import clock
 from ..facts import typed_instructions
 from ..records import Memory, Message
 from .dates import resolve_relative_dates
@@ -76,6 +77,8 @@ def plan_extraction(
         user_content = render_task(task, stored)
     capture, ignore = typed_instructions(additional_instructions)
     learned = next((m.created_at for m in reversed(messages or []) if m.created_at), None)
+    if messages is None:
+        learned = clock.now()  # a task is said now: "moved last month" is counted from today
     return ExtractionPlan(
         messages=[*extraction_prompt(additional_instructions), {"role": "user", "content": user_content}],
         response_model=build_response_model(tuple(aliases)),
