@@ -24,7 +24,9 @@ with replay, DuckDb() as db:
         [
             {
                 "role": "user",
-                "content": "Hi there! Lovely weather today. I'm a lawyer in Lyon, I'm vegetarian and I'm allergic to nuts.",
+                "content": (
+                    "Hi there! Lovely weather today. I'm a lawyer in Lyon, I'm vegetarian and I'm allergic to nuts."
+                ),
             },
         ],
         user_id="dev@example.com",
