@@ -25,4 +25,4 @@ def test_bot_remembers_the_customer(tmp_path: Path) -> None:
         bot = SupportBot(MODEL, db, api_base=API_BASE, api_key="local", provider_retries=0)
         facts = bot.hear("cust-42", "Remember that my name is Lena and I use the Pro plan.")
     # What the recorded model (qwen1.5b: Qwen2.5-Coder-1.5B-Instruct on llama.cpp) really extracted:
-    assert facts == ["Name: Lena", "Plan: Pro"]
+    assert facts == ["Lena", "Pro plan"]
