@@ -72,7 +72,8 @@ def _scenario(tmp_path: Path) -> Path:
         "id": "move",
         "category": "correction",
         "split": "tune",
-        "seed": [{"memory": "Lives in Berlin", "topics": ["home"]}],
+        # No key of its own ("Based in ...", no topic naming one), so a new home does not replace it.
+        "seed": [{"memory": "Based in Berlin", "topics": ["city"]}],
         "facts": {"berlin": "berlin", "lisbon": "lisbon", "nurse": "nurse", "weather": "sunny|weather"},
         "turns": [
             {"messages": [{"role": "user", "content": "I moved to Lisbon, I'm a nurse."}],
@@ -87,20 +88,20 @@ def _scenario(tmp_path: Path) -> Path:
 
 def test_scores_count_stale_facts_duplicates_and_noise(tmp_path: Path) -> None:
     turn1 = {"operations": [
-        {"op": "add", "memory": "Lives in Lisbon", "topics": ["home"]},  # Berlin kept: a stale fact
+        {"op": "add", "memory": "Lives in Lisbon", "topics": ["home"]},  # Berlin kept (keyless): a stale fact
         {"op": "add", "memory": "Works as a nurse", "topics": ["work"]},
     ]}  # fmt: skip
     turn2 = {"operations": [
         {"op": "add", "memory": "Weather is sunny", "topics": ["weather"]},  # small talk stored
-        {"op": "add", "memory": "Living in Lisbon", "topics": ["home"]},  # the same fact a second time
+        {"op": "add", "memory": "Loves living in Lisbon", "topics": ["city"]},  # the same fact a second time
     ]}  # fmt: skip
     with scripted_model(turn1, turn2) as model:
         results = run_scenarios(load_scenarios([_scenario(tmp_path)]), manager_options=OPTIONS)
     assert model.calls == 2
     first, second = results
-    assert (first.missing, first.violations, first.unmatched) == ([], ["berlin"], ["Lives in Berlin"])
+    assert (first.missing, first.violations, first.unmatched) == ([], ["berlin"], ["Based in Berlin"])
     assert second.violations == ["berlin", "weather"]
-    assert sorted(second.unmatched) == ["Lives in Berlin", "Weather is sunny"]
+    assert sorted(second.unmatched) == ["Based in Berlin", "Weather is sunny"]
     assert second.duplicates == 1  # Lisbon held twice
     overall = report(results)["overall"]
     assert overall["recall"] == 1.0

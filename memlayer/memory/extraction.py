@@ -51,6 +51,7 @@ class ExtractionPlan:
     learned_at: datetime | None = None  # the time of the last dated message: when memlayer learnt its facts
     capture: frozenset[str] | None = None  # the attributes the developer's instructions keep (None: all)
     ignore: frozenset[str] = field(default_factory=frozenset)  # and the ones they exclude
+    allowed: tuple[str, ...] = ("add", "update", "delete")  # the operations the developer lets extraction make
 
 
 def plan_extraction(

@@ -71,7 +71,8 @@ def plan(
     if system_message is not None:
         extra = "".join(f"\n- {line}" for line in instructions)
         prompt[0] = {"role": "system", "content": system_message + (f"\n{extra}" if extra else "")}
-    return dataclasses.replace(made, messages=prompt, response_model=build_response_model(tuple(made.aliases), allowed))
+    response_model = build_response_model(tuple(made.aliases), allowed)
+    return dataclasses.replace(made, messages=prompt, response_model=response_model, allowed=allowed)
 
 
 def commit_reply(

@@ -68,7 +68,7 @@ def apply_operations(
     facts = [w for w in writes if not _no_fact(w.text)]
     if len(facts) == 1:
         _date_from_conversation(facts[0], plan)
-    writes = _reconcile(writes, live, skipped)
+    writes = _reconcile(writes, live, skipped, replace_held="update" in plan.allowed)
     seen = set(stored)
     for op in operations:  # deletes, and the updates that survived reconciliation, in order
         if isinstance(op, DeleteOp) and _updated(changes, plan.aliases[op.target]):
@@ -180,15 +180,21 @@ def _another_fact(target: Memory, fact: Fact) -> bool:
     return "other" not in (target.attribute, fact.attribute) and target.attribute != fact.attribute
 
 
-def _reconcile(writes: list[_Write], holders: dict[str, Memory], skipped: list[str]) -> list[_Write]:
-    """One write per single-valued fact, applied to the memory that holds it (if the user has one)."""
+def _reconcile(
+    writes: list[_Write], holders: dict[str, Memory], skipped: list[str], *, replace_held: bool = True
+) -> list[_Write]:
+    """One write per single-valued fact, applied to the memory that holds it (if the user has one).
+
+    Where the developer allowed no updates (Agno's ``update_memories=False``), a new value is stored beside
+    the held one, keyless (attribute "other"), so the store's one-value rule still holds."""
     groups: dict[str, list[_Write]] = {}
     for w in writes:
         if w.key is not None:
             groups.setdefault(w.key, []).append(w)
     dropped: set[int] = set()
     for key, group in groups.items():
-        holder = holders.get(key) or next((w.target for w in group if w.target is not None), None)
+        held = holders.get(key)
+        holder = (held if replace_held else None) or next((w.target for w in group if w.target is not None), None)
         chosen = _pick(group, holder)
         for w in group:
             if w is not chosen:
@@ -196,6 +202,8 @@ def _reconcile(writes: list[_Write], holders: dict[str, Memory], skipped: list[s
                 skipped.append(f"{w.op.op}: the same fact ({key}) as {chosen.text!r} in this reply: {w.text}")
         if holder is not None:
             chosen.target, chosen.ends_old = holder, True
+        elif held is not None:
+            chosen.fact, chosen.key = replace(chosen.fact, attribute="other"), None
     return [w for w in writes if id(w) not in dropped]
 
 
