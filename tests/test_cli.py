@@ -9,6 +9,7 @@ shipped in the package under memlayer/data/). Re-record with the local server up
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import subprocess
@@ -348,3 +349,18 @@ def test_version_and_python_dash_m() -> None:
         [sys.executable, "-m", "memlayer", "--version"], capture_output=True, text=True, env={"PATH": ""}, check=True
     )
     assert done.stdout.strip() == f"memlayer {__version__}"
+
+
+def test_list_reads_by_event_time(dbfile: str) -> None:
+    with DuckDb(dbfile) as store:
+        manager = MemoryManager(db=store)
+        manager.add_user_memory("Lives in Leeds", user_id="ana")
+        manager.add_user_memory("Lives in Bristol", user_id="ana")  # a new home: Leeds ends where Bristol starts
+        moved = manager.get_user_memories(user_id="ana")[0].held_from
+    assert moved is not None
+    before = (moved - dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    assert [m["memory"] for m in json.loads(ok("list", "--user", "ana", "--db", dbfile, "--json"))] == [
+        "Lives in Bristol"
+    ]
+    held = json.loads(ok("list", "--user", "ana", "--db", dbfile, "--json", "--valid-at", before))
+    assert [m["memory"] for m in held] == ["Lives in Leeds"]

@@ -157,6 +157,12 @@ async def test_stdio_every_tool_acts_for_the_one_configured_user(tmp_path: Path)
         updated = data(await mcp.call_tool("update", {"memory_id": porto, "memory": "Lives in Lisbon"}))
         assert (updated["memory"], updated["topics"], updated["version"]) == ("Lives in Lisbon", ["home"], 2)
         assert data(await mcp.call_tool("delete", {"memory_id": tea})) == {"deleted": tea}
+        # Event time: these messages carried no dates, so when each fact started is unknown and each holds
+        # at any time asked; a date that is not one is the caller's error.
+        now = sorted(m["memory"] for m in data(await mcp.call_tool("list", {}))["memories"])
+        then = data(await mcp.call_tool("list", {"valid_at": "2000-01-01"}))["memories"]
+        assert sorted(m["memory"] for m in then) == now
+        assert "valid_at" in error(await mcp.call_tool("list", {"valid_at": "last spring"}))
         history = data(await mcp.call_tool("history", {"memory_id": porto}))["events"]
         assert [(e["operation"], e["old_memory"], e["new_memory"]) for e in history] == [
             ("add", None, "Lives in Porto"),

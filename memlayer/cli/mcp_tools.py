@@ -161,10 +161,15 @@ class MemoryService:
         ctx: Context,
         topics: Annotated[TopicFilter | None, Field(description="only memories with any of these topics")] = None,
         limit: Annotated[int, Field(ge=1, le=200)] = 50,
+        valid_at: Annotated[
+            str | None, Field(description="ISO date: the facts that held then in the user's life, not now")
+        ] = None,
     ) -> Memories:
-        """List the user's current memories, most recently changed first."""
+        """List the user's memories that hold now (or held at valid_at), most recently changed first."""
         try:
-            found = await self.manager.aget_user_memories(self.user_of(ctx), topics=topics, limit=limit)
+            found = await self.manager.aget_user_memories(
+                self.user_of(ctx), topics=topics, limit=limit, valid_at=valid_at, order="newest"
+            )
         except MemlayerError as exc:
             raise _tool_error(exc) from exc
         return Memories(memories=[MemoryItem.of(m) for m in found])

@@ -124,13 +124,16 @@ def _hits_table(title: str, hits: Sequence[SearchHit], *, explain: bool) -> Tabl
 def list_(
     user: UserOpt,
     topic: Annotated[list[str] | None, typer.Option("--topic", "-t", help="only these topics")] = None,
-    as_of: Annotated[datetime | None, typer.Option(help="as they were then (UTC)")] = None,
+    as_of: Annotated[datetime | None, typer.Option(help="as memlayer held them then (record time, UTC)")] = None,
+    valid_at: Annotated[
+        datetime | None, typer.Option(help="the facts that held then in the user's life (event time, UTC)")
+    ] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The user's memories now (or at --as-of), newest first."""
+    """The user's memories that hold now (or held at --valid-at; or as memlayer held them at --as-of)."""
     with existing_manager(db, None) as manager:
-        memories = manager.get_user_memories(user_id=user, topics=topic, as_of=as_of)
+        memories = manager.get_user_memories(user_id=user, topics=topic, as_of=as_of, valid_at=valid_at)
     if as_json:
         print_json([m.model_dump(mode="json") for m in memories])
         return

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -148,7 +148,11 @@ class ChangeSet:
         """
         origin = self.origin
         fact = fact or Fact(old.subject, old.attribute, old.held_from, old.held_until)
-        self._close(old, ended=(fact.held_from or origin.learned) if ends_old else None)
+        if ends_old:  # the old value held until the new one started: a timeline with no gap and no overlap
+            fact = replace(fact, held_from=fact.held_from or origin.learned)
+            self._close(old, ended=fact.held_from)
+        else:
+            self._close(old)
         new = old.model_copy(
             update={
                 "memory": text,
