@@ -325,3 +325,16 @@ def test_an_update_that_names_nothing_of_its_target_is_an_add(manager: MemoryMan
         ("add", None, "Loves hiking"),
     ]
     assert manager.get_user_memory(rust.memory_id, user_id=USER) == rust
+
+
+def test_an_end_the_user_never_spoke_of_is_not_taken(manager: MemoryManager) -> None:
+    # The model put the plan's date in "until"; nothing in the message ends anything: the plan stays current.
+    reply = ops(
+        {"op": "add", "subject": "user", "attribute": "plan", "memory": "Moving in with Sam", "until": "2026-02"}
+    )
+    with scripted_model(reply):
+        manager.create_user_memories(
+            said("Sam and I are moving in together next month!", dt.datetime(2026, 1, 5)), USER
+        )
+    (plan,) = manager.get_user_memories(user_id=USER)
+    assert (plan.memory, plan.held_until) == ("Moving in with Sam", None)

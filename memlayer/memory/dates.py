@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from datetime import date, timedelta
 
-__all__ = ["mentions_time", "parse_point", "resolve_relative_dates", "shift_month"]
+__all__ = ["mentions_end", "mentions_time", "parse_point", "resolve_relative_dates", "shift_month"]
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _COUNTS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -144,3 +144,19 @@ def mentions_time(text: str) -> bool:
     "swimming only now"); a time the user never mentioned is not taken.
     """
     return _CUE.search(text) is not None
+
+
+_END = re.compile(
+    r"\b(?:until|till|through|up to|ago|used to|any ?more|no longer|former(?:ly)?|left|quit|stopped|ended|moved"
+    r"|gave up|broke up|retired|was|were|lived|worked|had)\b",
+    re.IGNORECASE,
+)
+
+
+def mentions_end(text: str) -> bool:
+    """Whether ``text`` says that something stopped: "until 2019", "used to", "no longer", "I left", "lived".
+
+    A model's ``until`` is taken only then: "we move in together next month" gave the move's date as an
+    ``until``, which would have hidden a plan as a fact of the past.
+    """
+    return _END.search(text) is not None

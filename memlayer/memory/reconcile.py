@@ -16,7 +16,7 @@ from typing import Any
 from ..db.changes import ChangeSet, Fact, memory_key
 from ..facts import USER, fact_key, infer_attribute, subject_key
 from ..records import Memory
-from .dates import mentions_time, parse_point
+from .dates import mentions_end, mentions_time, parse_point
 from .extraction import ExtractionPlan, clean_topics, content_words, final_text, grounded, same_word
 from .operations import AddOp, DeleteOp, UpdateOp
 
@@ -116,7 +116,8 @@ def _fact(op: AddOp | UpdateOp, plan: ExtractionPlan) -> Fact:
     since = until = None
     if mentions_time(plan.user_text):  # a time the user never mentioned is the model's invention
         since = parse_point(op.since or _said_time(_SINCE, op.memory), plan.today)
-        until = parse_point(op.until or _said_time(_UNTIL, op.memory), plan.today)
+        if mentions_end(plan.user_text):  # and an end the user never spoke of is a date misplaced
+            until = parse_point(op.until or _said_time(_UNTIL, op.memory), plan.today)
     if since is None and until is None:
         since = plan.today
     subject = USER if subject_key(op.subject) == USER else op.subject.strip()
