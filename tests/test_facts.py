@@ -338,3 +338,25 @@ def test_an_end_the_user_never_spoke_of_is_not_taken(manager: MemoryManager) -> 
         )
     (plan,) = manager.get_user_memories(user_id=USER)
     assert (plan.memory, plan.held_until) == ("Moving in with Sam", None)
+
+
+def test_a_write_moved_to_the_holder_is_not_stopped_by_a_delete_of_its_alias(db: Store) -> None:
+    # Shown one candidate (m1, not the home); the model deletes m1, then "updates" m1 with a new home: that
+    # write belongs to the memory holding the home, which nothing in the reply deleted.
+    manager = MemoryManager(model="openai:gpt-4o-mini", db=db, mode="json_schema", candidate_limit=1)
+    home = manager.add_user_memory("Lives in Berlin", user_id=USER)
+    manager.add_user_memory("Moved away from Berlin with Sam", user_id=USER)
+    reply = ops(
+        {"op": "delete", "target": "m1"},
+        {"op": "update", "target": "m1", "subject": "user", "attribute": "home", "memory": "Lives in Lisbon"},
+    )
+    with scripted_model(reply) as model:
+        result = manager.create_user_memories(said("I moved away from Berlin with Sam; Lisbon now"), USER)
+    assert "m1: Moved away from Berlin with Sam\nConversation" in model.prompt()
+    assert [(c.operation, c.old_memory, c.memory) for c in result.changes] == [
+        ("delete", "Moved away from Berlin with Sam", None),
+        ("update", "Lives in Berlin", "Lives in Lisbon"),
+    ]
+    assert [(m.memory_id, m.memory) for m in manager.get_user_memories(user_id=USER)] == [
+        (home.memory_id, "Lives in Lisbon")
+    ]

@@ -70,16 +70,15 @@ def apply_operations(
         _date_from_conversation(facts[0], plan)
     writes = _reconcile(writes, live, skipped, replace_held="update" in plan.allowed)
     seen = set(stored)
-    for op in operations:  # deletes, and the updates that survived reconciliation, in order
+    updates = {id(w.op): w for w in writes if w.target is not None}
+    for op in operations:  # deletes, and the writes that update a memory (after reconciling), in order
         if isinstance(op, DeleteOp) and _updated(changes, plan.aliases[op.target]):
             # "update m1" then "delete m1": a small model's way to say the update replaced the old value.
             skipped.append(f"delete {op.target}: replaced by this reply's update")
         elif isinstance(op, DeleteOp):
             _apply_delete(changes, op, current, said, skipped)
-        else:
-            for w in writes:
-                if w.op is op and w.target is not None:
-                    _apply_update(changes, w, current, said, seen, skipped)
+        elif id(op) in updates:
+            _apply_update(changes, updates[id(op)], current, plan.aliases, said, seen, skipped)
     for w in writes:
         if w.target is None:
             _apply_add(changes, w, current, said, seen, skipped)
@@ -247,11 +246,11 @@ def _apply_delete(
 
 
 def _apply_update(
-    changes: ChangeSet, w: _Write, current: dict[str, Memory | None], said: Set[str], seen: set[str],
-    skipped: list[str],
+    changes: ChangeSet, w: _Write, current: dict[str, Memory | None], shown: dict[str, Memory], said: Set[str],
+    seen: set[str], skipped: list[str],
 ) -> None:  # fmt: skip
     assert w.target is not None
-    alias, old = _state(current, w.target, w.op.target)  # as this reply left it: updated already, or deleted
+    alias, old = _state(current, shown, w.target)
     label = f"update {alias}"
     if old is None:
         skipped.append(f"{label}: already deleted in this reply")
@@ -269,21 +268,16 @@ def _apply_update(
         current[alias] = changes.update(old, w.text, w.topics, w.op.reason, w.fact, ends_old=w.ends_old)
 
 
-def _state(current: dict[str, Memory | None], target: Memory, alias: str | None) -> tuple[str, Memory | None]:
-    """A memory's alias and its state in this reply so far. The alias the model named holds it, unless
-    reconciling moved the write to the memory holding its fact: then that memory's alias, or, for one
-    the model was not shown, its id (under which it enters)."""
-    if alias is not None and alias in current and (current[alias] is None or _same(current[alias], target)):
-        return alias, current[alias]
-    for name, memory in current.items():
-        if name == target.memory_id or (memory is not None and memory.memory_id == target.memory_id):
-            return name, memory
-    current[target.memory_id] = target
-    return target.memory_id, target
+def _state(current: dict[str, Memory | None], shown: dict[str, Memory], target: Memory) -> tuple[str, Memory | None]:
+    """A memory's alias and its state in this reply so far (updated already, or deleted: None).
 
-
-def _same(memory: Memory | None, target: Memory) -> bool:
-    return memory is not None and memory.memory_id == target.memory_id
+    Found by its id, which its versions keep, among the memories the model was shown; one it was not
+    shown (the memory holding a fact) enters under its id.
+    """
+    for alias, memory in shown.items():
+        if memory.memory_id == target.memory_id:
+            return alias, current[alias]
+    return target.memory_id, current.setdefault(target.memory_id, target)
 
 
 def _apply_add(
