@@ -20,11 +20,13 @@ __all__ = [
     "DuckDb",
     "Embedder",
     "ExtractionResult",
+    "JobSettings",
     "LLMUsage",
     "MemlayerError",
     "Memory",
     "MemoryChange",
     "MemoryEvent",
+    "MemoryJob",
     "MemoryManager",
     "MemoryTools",
     "Message",
@@ -75,6 +77,8 @@ _WHERE = {
     "ToolCallRecord": "records",
     "UserMemory": "records",
     "MemoryManager": "memory.manager",
+    "JobSettings": "memory.background",
+    "MemoryJob": "memory.background",
     "ModelSpec": "llm.spec",
     "parse_model": "llm.spec",
     "Embedder": "search.embedders",
@@ -93,6 +97,7 @@ if TYPE_CHECKING:
     from .db import DuckDb, PostgresDb, Store
     from .errors import CassetteError, ConfigError, DatabaseLockedError, MemlayerError, ModelError, StorageError
     from .llm.spec import ModelSpec, parse_model
+    from .memory.background import JobSettings, MemoryJob
     from .memory.manager import MemoryManager
     from .records import (
         ChatMessage,

@@ -23,6 +23,7 @@ __all__ = [
     "memory_text",
     "messages",
     "optional_text",
+    "seconds",
     "source_input",
     "text",
     "timestamp",
@@ -102,6 +103,13 @@ def count(name: str, value: object, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_LIMIT:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def seconds(name: str, value: object) -> float:
+    """A duration in seconds: a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise ConfigError(f"{name} must be a number of seconds >= 0, got {value!r}")
+    return float(value)
 
 
 def limit(value: object, *, optional: bool = True) -> int | None:

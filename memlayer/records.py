@@ -251,6 +251,9 @@ class RunResponse(BaseModel):
     memories_in_context: list[str] = Field(default_factory=list)
     memory_changes: list[MemoryChange] = Field(default_factory=list)
     memory_error: str | None = None
+    # Background memory: the queued extraction of this run (``memory_job.wait()``, ``.result``); None in
+    # the foreground mode, where ``memory_changes`` and ``memory_error`` carry its outcome.
+    memory_job: Any = Field(default=None, exclude=True)
     stopped_early: bool = False  # the tool loop hit max_tool_rounds
 
     @property

@@ -38,7 +38,7 @@ def local_agent(db: DuckDb, manager: MemoryManager | None = None, max_tokens: in
 
 
 def test_print_response_streams_and_extracts_after_the_run(db: DuckDb, local_manager: MemoryManager) -> None:
-    agent = local_agent(db, local_manager, update_memory_on_run=True)
+    agent = local_agent(db, local_manager, update_memory_on_run=True, memory_mode="foreground")
     out = io.StringIO()
     response = agent.print_response("I just adopted a dog called Biscuit!", user_id=USER, stream=True, file=out)
     printed = out.getvalue()

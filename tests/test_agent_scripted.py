@@ -161,7 +161,8 @@ def test_agentic_memory_goes_through_the_typed_extraction(db: DuckDb, manager: M
 
 
 def test_always_on_memory_extracts_once_per_run(db: DuckDb, manager: MemoryManager) -> None:
-    agent = Agent(model=MODEL, db=db, memory_manager=manager, update_memory_on_run=True)
+    # Foreground: the extraction runs inside the run, and its changes are in the response.
+    agent = Agent(model=MODEL, db=db, memory_manager=manager, update_memory_on_run=True, memory_mode="foreground")
     vegetarian = ops({"op": "add", "memory": "Is vegetarian", "topics": ["food"], "reason": "diet"})
     with scripted_model("Great, I'll suggest vegetarian recipes.", vegetarian) as model:
         response = agent.run("I'm vegetarian.", user_id=ALICE)
@@ -177,7 +178,7 @@ def test_always_on_memory_extracts_once_per_run(db: DuckDb, manager: MemoryManag
 
 
 def test_a_failed_extraction_after_a_run_is_reported_not_hidden(db: DuckDb, manager: MemoryManager) -> None:
-    agent = Agent(model=MODEL, db=db, memory_manager=manager, update_memory_on_run=True)
+    agent = Agent(model=MODEL, db=db, memory_manager=manager, update_memory_on_run=True, memory_mode="foreground")
     down = litellm.ServiceUnavailableError("overloaded", llm_provider="openai", model="gpt-4o-mini")
     out = io.StringIO()
     with scripted_model("Sure.", down):

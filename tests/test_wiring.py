@@ -20,6 +20,7 @@ EXTRACTION = {"operations": [{"op": "add", "memory": "Lives in Porto", "topics":
 def _run_and_read_back(path: Path, agent: Agent) -> list[str]:
     with scripted_model("Nice, Porto!", EXTRACTION):
         response = agent.run("I live in Porto", user_id="ana")
+        assert agent.wait_for_memories("ana")  # the queued extraction, while the scripted reply is there
     assert response.memory_error is None
     agent.db.close()
     with DuckDb(path) as reopened:

@@ -16,10 +16,11 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from .. import checks, clock, flow
 from ..db import DuckDb, sessions
+from ..db.jobs import NewJob
 from ..db.store import Store
 from ..errors import ConfigError, MemlayerError
 from ..llm import chat, tracing
@@ -29,7 +30,7 @@ from ..llm.road import labelled
 from ..llm.spec import Mode, ModelSpec, parse_model
 from ..llm.usage import LLMCallError
 from ..memory.manager import MemoryManager
-from ..records import ChatMessage, Memory, Message, RunResponse
+from ..records import ChatMessage, Memory, RunResponse
 from .memory_tools import AGENTIC_MEMORY_TOOL, MemoryTools
 from .prompt import agent_instructions, agent_system_prompt
 from .run import RunState, RunStream, Sink
@@ -39,6 +40,7 @@ __all__ = ["Agent", "RunStream"]
 
 _log = logging.getLogger("memlayer")
 ToolItem = Callable[..., Any] | Tool | Toolkit
+MemoryMode = Literal["background", "foreground"]
 
 
 class Agent:
@@ -63,6 +65,7 @@ class Agent:
         session_id: str | None = None,
         enable_agentic_memory: bool = False,
         update_memory_on_run: bool | None = None,
+        memory_mode: MemoryMode = "background",
         enable_user_memories: bool | None = None,
         add_memories_to_context: bool | None = None,
         num_memories_in_context: int = 10,
@@ -89,6 +92,10 @@ class Agent:
         Markdown. ``id`` is ``agent_id``; ``debug_mode`` logs at DEBUG; ``telemetry`` and ``monitoring``
         are accepted and ignored (memlayer sends no telemetry anywhere).
 
+        ``memory_mode`` (always-on memory): ``"background"`` queues each run's extraction with the run and
+        returns as soon as the answer is stored (reads of the user's memories wait for it, see `JobSettings`);
+        ``"foreground"`` extracts before the run returns, with the changes in ``response.memory_changes``.
+
         Only LiteLLM completion parameters (``temperature=0.2``) and ``model_kwargs={...}`` are sent to the
         provider; any other keyword raises `ConfigError` (`memlayer.llm.options`).
         """
@@ -109,6 +116,9 @@ class Agent:
         self.instructions = agent_instructions(description, instructions, expected_output, additional_context, markdown)
         self.update_memory_on_run = _always_on(update_memory_on_run, enable_user_memories)
         self.enable_agentic_memory = enable_agentic_memory
+        if memory_mode not in ("background", "foreground"):
+            raise ConfigError(f"memory_mode must be 'background' or 'foreground', got {memory_mode!r}")
+        self.memory_mode = memory_mode
         if enable_agentic_memory and self.update_memory_on_run:
             raise ConfigError(
                 "choose one way to update memory: enable_agentic_memory=True (the model decides, with a "
@@ -194,8 +204,9 @@ class Agent:
         except MemlayerError as exc:
             yield flow.Blocking(self._store_failed, run, exc)
             raise
-        yield flow.Blocking(run.save, self.db)
-        yield (yield flow.Blocking(self._finish, run))
+        job = run.extraction_job() if self._queues_memory() else None
+        yield flow.Blocking(run.save, self.db, None, job)
+        yield (yield flow.Blocking(self._finish, run, job))
 
     # -- the steps of a run -----------------------------------------------------------------------
 
@@ -263,25 +274,23 @@ class Agent:
         except MemlayerError as store_error:
             _log.warning("could not record the failed run %s: %s", run.ctx.run_id, store_error)
 
-    def _finish(self, run: RunState) -> RunResponse:
-        ctx = run.ctx
-        memory_error = "; ".join(ctx.memory_errors) or None
+    def _queues_memory(self) -> bool:
+        return self.update_memory_on_run and self.memory_manager is not None and self.memory_mode == "background"
+
+    def _finish(self, run: RunState, job: NewJob | None) -> RunResponse:
+        memory_error = "; ".join(run.ctx.memory_errors) or None
+        if job is not None and self.memory_manager is not None:
+            return run.response(memory_error, self.memory_manager._track_job(job))
         if self.update_memory_on_run and self.memory_manager is not None:
-            messages = [
-                Message(role=m.role, content=m.content or "", created_at=m.created_at) for m in run.conversation()
-            ]
-            try:
-                result = self.memory_manager.create_user_memories(
-                    messages, ctx.user_id, agent_id=ctx.agent_id, session_id=ctx.session_id
-                )
-                ctx.memory_changes.extend(result.changes)
-                if result.usage:
-                    ctx.llm_calls.append(result.usage)
-            except MemlayerError as exc:
-                # The answer is already stored and is still returned; the failure is reported, not hidden.
-                _log.warning("memory extraction after run %s failed: %s", ctx.run_id, exc)
-                memory_error = str(exc)
+            memory_error = run.extract_now(self.memory_manager) or memory_error
         return run.response(memory_error)
+
+    def wait_for_memories(self, user_id: str | None = None, *, timeout: float | None = None) -> bool:
+        """Wait until the queued extractions of this process's runs for the user have had their attempt; False
+        if ``timeout`` passed first. Reads wait by themselves (`JobSettings.read_wait`)."""
+        return self._manager().wait_for_memories(self._user(user_id), timeout=timeout)
+
+    await_for_memories = flow.threaded(wait_for_memories)
 
     # -- reads (each with its async twin; user_id defaults to the agent's) --------------------------
 

@@ -6,22 +6,29 @@ messages and its LLM calls in one transaction; `RunState.response` is what the c
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
 from .. import clock
+from ..db import jobs, sessions
 from ..db import memories as memory_sql
-from ..db import sessions
 from ..db.changes import Provenance
+from ..db.jobs import NewJob
 from ..db.store import Store
+from ..errors import MemlayerError
 from ..llm.chat import ChatReply, ToolCall
-from ..records import ChatMessage, LLMUsage, RunResponse, ToolCallRecord
+from ..memory.background import MemoryJob
+from ..memory.manager import MemoryManager
+from ..records import ChatMessage, LLMUsage, Message, RunResponse, ToolCallRecord
 from .prompt import AGENT_PROMPT_VERSION
 from .tools import RunContext
 
 __all__ = ["RunState", "RunStream", "Sink"]
+
+_log = logging.getLogger("memlayer")
 
 
 @dataclass
@@ -66,8 +73,32 @@ class RunState:
         """What the user and the assistant said, without the tool rounds: the input of extraction."""
         return [m for m in self.stored if m.role in ("user", "assistant") and m.content and not m.tool_calls]
 
-    def save(self, db: Store, error: str | None = None) -> None:
-        """The session, the run, its messages and its chat calls, in one transaction."""
+    def extraction_job(self) -> NewJob:
+        """The always-on extraction of this run, as a job to queue with it."""
+        ctx = self.ctx
+        return NewJob(ctx.run_id, ctx.user_id, self._extraction_input(), ctx.agent_id, ctx.session_id, ctx.run_id)
+
+    def extract_now(self, manager: MemoryManager) -> str | None:
+        """Foreground always-on memory: the extraction in this run; returns why it failed, if it did."""
+        ctx = self.ctx
+        try:
+            result = manager.create_user_memories(
+                self._extraction_input(), ctx.user_id, agent_id=ctx.agent_id, session_id=ctx.session_id
+            )
+        except MemlayerError as exc:
+            # The answer is already stored and is still returned; the failure is reported, not hidden.
+            _log.warning("memory extraction after run %s failed: %s", ctx.run_id, exc)
+            return str(exc)
+        ctx.memory_changes.extend(result.changes)
+        if result.usage:
+            ctx.llm_calls.append(result.usage)
+        return None
+
+    def _extraction_input(self) -> list[Message]:
+        return [Message(role=m.role, content=m.content or "", created_at=m.created_at) for m in self.conversation()]
+
+    def save(self, db: Store, error: str | None = None, job: NewJob | None = None) -> None:
+        """The session, the run, its messages, its chat calls and its memory ``job``, in one transaction."""
         ctx = self.ctx
         record = sessions.RunRecord(
             ctx.run_id, ctx.session_id, ctx.user_id, ctx.agent_id, self.model, error, self.calls,
@@ -79,8 +110,10 @@ class RunState:
             for usage in self.calls:
                 failed = error if usage.call_id == self.failed_call else None
                 memory_sql.insert_llm_call(conn, usage, write, prompt_version=AGENT_PROMPT_VERSION, error=failed)
+            if job is not None:  # queued with the answer: a run that was answered has its extraction queued
+                jobs.enqueue(conn, job, jobs.utc_now())
 
-    def response(self, memory_error: str | None) -> RunResponse:
+    def response(self, memory_error: str | None, memory_job: MemoryJob | None = None) -> RunResponse:
         ctx = self.ctx
         return RunResponse(
             run_id=ctx.run_id,
@@ -95,6 +128,7 @@ class RunState:
             memories_in_context=self.memories,
             memory_changes=ctx.memory_changes,
             memory_error=memory_error,
+            memory_job=memory_job,
             stopped_early=self.stopped_early,
         )
 

@@ -255,7 +255,8 @@ def erase_user(conn: Connection, user_id: str) -> dict[str, int]:
     lock_user(conn, user_id)
     drop_revision(conn, user_id)
     counts = {}
-    for table in ("memories", "memory_events", "llm_calls", "messages", "runs", "sessions", "memory_embeddings"):
+    tables = ("memories", "memory_events", "llm_calls", "messages", "runs", "sessions", "memory_embeddings")
+    for table in (*tables, "memory_jobs"):  # a queued job holds the messages of its turn
         deleted = conn.execute(f"DELETE FROM {table} WHERE user_id = ? RETURNING 1", [user_id]).fetchall()
         counts[table] = len(deleted)
     return counts

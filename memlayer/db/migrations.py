@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from ..errors import StorageError
+from .jobs import create_jobs_table
 from .store import Connection
 from .views import DUCKDB_VIEWS, KEYED_VIEWS
 
@@ -306,6 +307,11 @@ def fact_keys_and_times(conn: Connection) -> None:
                 "UPDATE memories SET attribute = ?, fact_key = ? WHERE memory_id = ? AND version = ?",
                 [attribute, key, memory_id, version],
             )
+
+
+@migration
+def m010_memory_jobs(conn: Connection) -> None:
+    create_jobs_table(conn)  # the durable extraction queue (memlayer.db.jobs), in SQL both stores accept
 
 
 def applied_migrations(conn: duckdb.DuckDBPyConnection) -> list[str]:

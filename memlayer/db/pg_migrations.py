@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from ..errors import StorageError
+from .jobs import create_jobs_table
 from .migrations import MIGRATIONS, fact_keys_and_times
 from .migrations import m001_memory_core as m001_tables
 from .migrations import m002_sessions as m002_tables
@@ -104,6 +105,11 @@ def m008_fact_keys_and_times(conn: Connection) -> None:
         "CREATE UNIQUE INDEX memories_current_fact_idx ON memories (user_id, fact_key)"
         " WHERE valid_to IS NULL AND fact_key IS NOT NULL"
     )
+
+
+@pg_migration
+def m010_memory_jobs(conn: Connection) -> None:
+    create_jobs_table(conn)  # the same table and view on both stores
 
 
 if len(PG_MIGRATIONS) != len(MIGRATIONS):

@@ -37,7 +37,10 @@ if TYPE_CHECKING:
 __all__ = ["Dsn", "PgConnection", "PostgresDb", "parse_dsn", "to_numbered"]
 
 # Every table that holds a user's rows: what `rewrite` vacuums after an erasure.
-_TABLES = "memories, memory_events, llm_calls, messages, runs, sessions, memory_embeddings, embedders, user_revisions"
+_TABLES = (
+    "memories, memory_events, llm_calls, messages, runs, sessions, memory_embeddings, embedders, user_revisions,"
+    " memory_jobs"  # a queued job holds the messages of its turn
+)
 # A quoted literal, a quoted name or a line comment: ``?`` inside one is text, not a placeholder.
 _QUOTED = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*)""")
 

@@ -26,6 +26,7 @@ from ..llm.typed import TypedReply, typed_call
 from ..llm.usage import LLMCallError
 from ..search.embedders import Embedder, EmbedderOption
 from ..search.retrieval import Retrieval
+from .background import JobSettings, JobWorker
 from .pipeline import log_failed_call
 
 __all__ = ["ManagerCore"]
@@ -60,6 +61,7 @@ class ManagerCore:
         provider_retries: int = 2,
         candidate_limit: int = 30,
         embedder: EmbedderOption = "auto",
+        jobs: JobSettings | None = None,
         model_kwargs: Mapping[str, Any] | None = None,
         **litellm_params: Any,
     ) -> None:
@@ -69,6 +71,8 @@ class ManagerCore:
         by default: Agno's ``delete_memories=False`` would keep retracted facts current); ``debug_mode`` logs
         each extraction. ``clear_memories`` (the reply has no "clear" operation: a task to forget everything
         deletes each memory), ``id``, ``name``, ``owner_id`` and ``owner_type`` are kept as attributes only.
+
+        ``jobs``: how background extraction behaves (`JobSettings`: read wait, lease, retries, drain at exit).
 
         Only LiteLLM completion parameters (``temperature=0.2``) and ``model_kwargs={...}`` are sent to the
         provider; any other keyword raises `ConfigError` (`memlayer.llm.options`).
@@ -102,6 +106,11 @@ class ManagerCore:
         self.candidate_limit = checks.count("candidate_limit", candidate_limit, minimum=1)
         # "auto": the offline embedder when memlayer-ai[local] is installed, else keyword search only.
         self._retrieval = Retrieval(embedder)
+        if jobs is not None and not isinstance(jobs, JobSettings):
+            raise ConfigError(f"jobs must be a JobSettings(...), got {jobs!r}")
+        self.job_settings = jobs or JobSettings()
+        self._worker: JobWorker | None = None  # made by the first background job (`MemoryManager._job_worker`)
+        self._worker_lock = threading.Lock()
 
     @property
     def db(self) -> Store:
@@ -127,6 +136,13 @@ class ManagerCore:
                 )
             if self.model is None:
                 self.model = model
+
+    def _await_jobs(self, user: str) -> None:
+        """Read-your-writes: wait (at most ``read_wait``) for the jobs this process queued for ``user``."""
+        worker = self._worker
+        if worker is not None and self.job_settings.read_wait > 0:
+            if not worker.wait_user(user, self.job_settings.read_wait):
+                _log.warning("read %r's memories before their queued extraction finished", user)
 
     @property
     def embedder(self) -> Embedder | None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from .. import clock
 from ..db import memories as memory_sql
 from ..db.changes import ChangeSet, Fact, Provenance
 from ..db.revisions import lock_user
-from ..db.store import Store
+from ..db.store import Connection, Store
 from ..errors import ConfigError, MemlayerError
 from ..facts import fact_key, infer_attribute
 from ..llm.typed import TypedReply
@@ -84,8 +85,13 @@ def commit_reply(
     agent: str | None,
     session: str | None,
     source: str,
+    finish: Callable[[Connection], None] | None = None,
 ) -> ExtractionResult:
-    """Apply a validated reply: every operation, its vectors and the usage row commit together or not at all."""
+    """Apply a validated reply: every operation, its vectors and the usage row commit together or not at all.
+
+    ``finish`` runs last inside that transaction: a memory job marks itself done there (`memlayer.db.jobs`),
+    so its changes and its done mark commit together.
+    """
     origin = Provenance(
         user_id=user,
         source=source,
@@ -108,6 +114,8 @@ def commit_reply(
             skipped = apply_operations(changes, plan, operations, stored, holders)
             changes.write(conn)
             memory_sql.insert_llm_call(conn, reply.usage, origin, prompt_version=PROMPT_VERSION)
+            if finish is not None:
+                finish(conn)
     except MemlayerError as exc:
         failed = LLMCallError(str(exc), model=reply.usage.model, usage=reply.usage, last_reply=None)
         log_failed_call(db, failed, user, agent, session)

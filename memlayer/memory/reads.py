@@ -47,6 +47,7 @@ class MemoryReads(ManagerCore):
         moment, held = checks.timestamp("as_of", as_of), checks.timestamp("valid_at", valid_at)
         if order not in ("stored", "newest", "oldest"):
             raise ConfigError(f"order must be 'stored', 'newest' or 'oldest', got {order!r}")
+        self._await_jobs(user)  # read-your-writes: this process's queued extractions for the user land first
         with self.db.reading() as conn:
             return memory_sql.list_memories(
                 conn, user, topics=names or None, agent_id=agent, limit=count, as_of=moment, valid_at=held, order=order
@@ -57,6 +58,7 @@ class MemoryReads(ManagerCore):
     ) -> Memory | None:
         """One memory of this user, or None when it does not exist, is deleted, or is someone else's."""
         user, key, moment = checks.user(user_id), checks.memory_id(memory_id), checks.timestamp("as_of", as_of)
+        self._await_jobs(user)
         with self.db.reading() as conn:
             return memory_sql.find_memory(conn, user, key, as_of=moment)
 
@@ -98,6 +100,7 @@ class MemoryReads(ManagerCore):
         if method == "semantic":  # the name Agno's tests and docs use for search by meaning
             method = "hybrid"
         user = checks.user(user_id)
+        yield flow.Blocking(self._await_jobs, user)
         if method == "hybrid" or method == "agentic":
             wanted = (10 if limit is None else limit) if method == "hybrid" else MAX_CANDIDATES
             request = search_request(query, user, wanted, agent_id, topics, since, until, as_of, min_score)
@@ -148,6 +151,7 @@ class MemoryReads(ManagerCore):
     ) -> list[SearchHit]:
         """`search_user_memories`, each memory a `SearchHit`: its fused ``score`` and the ``signals`` in it."""
         request = search_request(query, user_id, limit, agent_id, topics, since, until, as_of, min_score)
+        self._await_jobs(request.user_id)
         return self._retrieval.find_hits(self.db, request)
 
     def get_memory_history(self, memory_id: str, user_id: str) -> list[MemoryEvent]:
