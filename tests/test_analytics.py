@@ -25,6 +25,7 @@ VIEWS = [
     "llm_usage",
     "memory_churn",
     "memory_history",
+    "parked_jobs",
     "session_messages",
     "session_summary",
     "topic_counts",
@@ -190,6 +191,8 @@ def test_query_returns_rows_and_dataframes(filled: DuckDb) -> None:
         "cost_usd": 0.006,
         "sessions": 1,
         "messages": 3,
+        "jobs_queued": 0,
+        "jobs_parked": 0,
     }
     assert store_stats(filled, user_id="bo")["memories"] == 1
 

@@ -82,7 +82,7 @@ def test_the_views_answer_alike_on_both_stores(pair: tuple[DuckDb, PostgresDb, d
     ]
     assert store_stats(pg) == store_stats(duck) == {
         "users": 2, "memories": 2, "versions": 4, "events": 5, "llm_calls": 4,
-        "tokens": 1480, "cost_usd": 0.006, "sessions": 1, "messages": 3,
+        "tokens": 1480, "cost_usd": 0.006, "sessions": 1, "messages": 3, "jobs_queued": 0, "jobs_parked": 0,
     }  # fmt: skip
     assert store_stats(pg, user_id="bo")["memories"] == 1
     # A dsn string reads the same store as the PostgresDb object.

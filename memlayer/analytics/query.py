@@ -125,7 +125,8 @@ def _check_params(params: object) -> None:
 
 
 def store_stats(db: Db, *, user_id: str | None = None) -> dict[str, Any]:
-    """Counts over the store (or one user's part of it): users, memories, events, calls, cost, sessions."""
+    """Counts over the store (or one user's part of it): users, memories, events, calls, cost, sessions, and
+    memory jobs still queued or parked after their last attempt (`memlayer jobs`)."""
     where, params = ("WHERE user_id = ?", [user_id]) if user_id is not None else ("", [])
     sql = f"""
         SELECT
@@ -137,9 +138,12 @@ def store_stats(db: Db, *, user_id: str | None = None) -> dict[str, Any]:
           (SELECT coalesce(sum(input_tokens + output_tokens), 0) FROM llm_calls {where}) AS tokens,
           (SELECT sum(cost_usd) FROM llm_calls {where}) AS cost_usd,
           (SELECT count(*) FROM sessions {where}) AS sessions,
-          (SELECT count(*) FROM messages {where}) AS messages
+          (SELECT count(*) FROM messages {where}) AS messages,
+          (SELECT count(*) FROM memory_jobs {where} {"AND" if where else "WHERE"} status IN ('pending', 'running'))
+            AS jobs_queued,
+          (SELECT count(*) FROM memory_jobs {where} {"AND" if where else "WHERE"} status = 'dead') AS jobs_parked
     """
-    result = query(sql, db=db, params=params * 9)
+    result = query(sql, db=db, params=params * 11)
     return dict(zip(result.columns, result.rows[0], strict=True))
 
 

@@ -8,7 +8,15 @@ Every command takes ``--db`` (or ``MEMLAYER_DB``); the ones that call a model ta
 from __future__ import annotations
 
 # Each module registers its commands on `app`; imported in the order ``memlayer --help`` lists them.
-from . import demo, eval_command, memory_commands, report_command, serve_command, store_commands  # noqa: F401
+from . import (  # noqa: F401
+    demo,
+    eval_command,
+    job_commands,
+    memory_commands,
+    report_command,
+    serve_command,
+    store_commands,
+)
 from .app import app
 
 __all__ = ["app", "main"]

@@ -28,6 +28,7 @@ from .. import checks
 from ..analytics.snapshot import is_dsn
 from ..db import DuckDb, PostgresDb
 from ..errors import ConfigError, MemlayerError
+from ..memory.background import JobSettings
 from ..memory.manager import MemoryManager
 from ..records import Memory, MemoryEvent, Message
 
@@ -168,7 +169,9 @@ def shown(db: str) -> str:
 
 
 @contextmanager
-def open_manager(db: str | None, model: str | None, api_base: str | None = None) -> Iterator[MemoryManager]:
+def open_manager(
+    db: str | None, model: str | None, api_base: str | None = None, jobs: JobSettings | None = None
+) -> Iterator[MemoryManager]:
     """A manager on the file (created and migrated if new) or the Postgres database (migrated if
     blank); a bad model string fails here.
 
@@ -177,12 +180,12 @@ def open_manager(db: str | None, model: str | None, api_base: str | None = None)
     path = db_path(db)
     if is_dsn(path):
         with PostgresDb(path.strip()) as server:
-            yield MemoryManager(model, server, api_base=api_base)
+            yield MemoryManager(model, server, api_base=api_base, jobs=jobs)
         return
     created = path != ":memory:" and not Path(path).exists()
     try:
         with DuckDb(path) as store:
-            yield MemoryManager(model, store, api_base=api_base)
+            yield MemoryManager(model, store, api_base=api_base, jobs=jobs)
     except BaseException:
         if created:
             for leftover in (Path(path), Path(f"{path}.wal")):

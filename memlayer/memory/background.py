@@ -118,6 +118,7 @@ class JobWorker:
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._recovered = False
         self.token = clock.new_id()  # names this worker's claims
 
     # -- queueing and waiting ---------------------------------------------------------------------
@@ -154,10 +155,6 @@ class JobWorker:
         with self._wake:
             if self._thread is not None or self._stopping:
                 return
-            if self.db.dialect == "duckdb":
-                # The one process holding the file holds no other claim: a running job was left by one that died.
-                with self.db.transaction() as conn:
-                    job_sql.release_running(conn)
             self._thread = threading.Thread(target=self.serve, name="memlayer-jobs", daemon=True)
             self._thread.start()
         atexit.register(self.stop)
@@ -186,26 +183,26 @@ class JobWorker:
         return taken
 
     def stop(self, timeout: float | None = None) -> None:
-        """Let this process's queued jobs finish (at most ``drain_timeout``), then end the thread."""
+        """Let this process's queued jobs finish (at most ``drain_timeout``), then end the loop."""
         atexit.unregister(self.stop)
-        if self._thread is None:
-            return
+        thread = self._thread
         deadline = time.monotonic() + (self.settings.drain_timeout if timeout is None else timeout)
-        while self.pending() and time.monotonic() < deadline and self._thread.is_alive():
-            self.wait_user_any(min(0.05, max(0.0, deadline - time.monotonic())))
         with self._wake:
+            while thread is not None and thread.is_alive() and self.pending() and time.monotonic() < deadline:
+                self._wake.wait(min(0.05, max(0.0, deadline - time.monotonic())))
             self._stopping = True
             self._wake.notify_all()
-        self._thread.join(max(0.0, deadline - time.monotonic()) + 0.1)
-
-    def wait_user_any(self, timeout: float) -> None:
-        with self._wake:
-            self._wake.wait(timeout)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()) + 0.1)
 
     def step(self) -> bool:
         """Claim one ready job and apply it; False when no job is ready."""
         now = job_sql.utc_now()
         with self.db.transaction() as conn:
+            if not self._recovered and self.db.dialect == "duckdb":
+                # The one process holding the file holds no other claim: a running job was left by one that died.
+                job_sql.release_running(conn)
+            self._recovered = True
             job = job_sql.claim(conn, self.token, timedelta(seconds=self.settings.lease), now)
         if job is None:
             return False

@@ -109,7 +109,7 @@ class ManagerCore:
         if jobs is not None and not isinstance(jobs, JobSettings):
             raise ConfigError(f"jobs must be a JobSettings(...), got {jobs!r}")
         self.job_settings = jobs or JobSettings()
-        self._worker: JobWorker | None = None  # made by the first background job (`MemoryManager._job_worker`)
+        self._worker: JobWorker | None = None  # made by the first background job (`MemoryManager.job_worker`)
         self._worker_lock = threading.Lock()
 
     @property

@@ -163,10 +163,12 @@ class MemoryManager(MemoryEdits, MemoryReads):
 
     def _track_job(self, job: NewJob) -> MemoryJob:
         """Follow a job already committed to the store (an agent queues it with its run), and wake the worker."""
-        return self._job_worker().track(job.job_id, job.user_id)
+        return self.job_worker.track(job.job_id, job.user_id)
 
-    def _job_worker(self) -> JobWorker:
-        """This manager's one background worker, made on first use (its thread starts with the first job)."""
+    @property
+    def job_worker(self) -> JobWorker:
+        """This manager's one background worker, made on first use (its thread starts with the first job);
+        ``memlayer worker`` runs its loop (`JobWorker.serve`) in the foreground."""
         db = self.db
         with self._worker_lock:
             if self._worker is None:
@@ -201,7 +203,7 @@ class MemoryManager(MemoryEdits, MemoryReads):
     def run_memory_jobs(self, *, timeout: float | None = None) -> int:
         """Apply every ready job in the store in this thread (what ``memlayer worker --once`` does); returns how
         many were taken. Jobs other processes queued count too."""
-        return self._job_worker().drain(timeout)
+        return self.job_worker.drain(timeout)
 
     arun_memory_jobs = flow.threaded(run_memory_jobs)
 
