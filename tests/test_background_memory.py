@@ -237,3 +237,11 @@ def test_a_lapsed_lease_passes_the_job_on_and_the_first_worker_cannot_apply_it(f
         with pytest.raises(StorageError, match="taken by another worker"), db.transaction() as conn:
             jobs.complete(conn, lost, jobs.utc_now())
         assert db.sql("SELECT count(*) FROM memory_events") == [(1,)]
+
+
+def test_erasing_a_user_deletes_their_queued_jobs_which_hold_their_words(db: DuckDb) -> None:
+    with db.transaction() as conn:
+        jobs.enqueue(conn, NewJob("j1", "ana", [Message(content="I live in Porto")]), jobs.utc_now())
+        jobs.enqueue(conn, NewJob("j2", "bo", [Message(content="I live in Lyon")]), jobs.utc_now())
+    assert manager(db).erase_user("ana")["memory_jobs"] == 1
+    assert job_rows(db) == [("bo", "pending", 0)]

@@ -314,7 +314,7 @@ def test_user_id_is_required_in_every_manager_signature() -> None:
         return
     from typing import get_overloads
 
-    assert len(get_overloads(MemoryManager.create_user_memories)) == 2
+    assert len(get_overloads(MemoryManager.create_user_memories)) == 3  # messages, message=, background=True
     for overload in get_overloads(MemoryManager.create_user_memories):
         assert inspect.signature(overload).parameters["user_id"].default is inspect.Parameter.empty
 

@@ -136,6 +136,7 @@ def test_clear_keeps_history_erase_removes_everything(store: Store) -> None:
         "runs": 0,
         "sessions": 0,
         "memory_embeddings": 0,
+        "memory_jobs": 0,
     }
     for table in ("memories", "memory_events", "user_revisions"):
         assert store.sql(f"SELECT count(*) FROM {table} WHERE user_id = ?", [ALICE]) == [(0,)]

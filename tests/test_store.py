@@ -96,8 +96,9 @@ def test_clear_keeps_history_erase_removes_everything(manager: MemoryManager, db
         "messages": 0,
         "runs": 0,
         "sessions": 0,
+        "memory_jobs": 0,
     }
-    for table in ("memories", "memory_events", "llm_calls", "messages", "runs", "sessions"):
+    for table in ("memories", "memory_events", "llm_calls", "messages", "runs", "sessions", "memory_jobs"):
         assert db.sql(f"SELECT count(*) FROM {table} WHERE user_id = ?", [ALICE]) == [(0,)]
     assert [m.memory for m in manager.get_user_memories(user_id=BOB)] == ["Bob's fact"]
 
