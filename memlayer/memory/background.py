@@ -165,7 +165,9 @@ class JobWorker:
             try:
                 worked = self.step()
             except StorageError as exc:  # the store was closed or is unreachable: jobs stay queued in it
-                _log.warning("memory jobs stopped: %s", exc)
+                left = self.pending()
+                log = _log.warning if left else _log.debug
+                log("memory jobs stopped (%d queued by this process stay in the store): %s", left, exc)
                 return
             if not worked:
                 with self._wake:
