@@ -6,4 +6,5 @@ house (`tests/test_architecture.py`), rather than being a seventh floor above th
 
 import runpy
 
-runpy.run_module("memlayer.cli", run_name="__main__", alter_sys=True)
+if __name__ == "__main__":  # not when a documentation tool imports every module
+    runpy.run_module("memlayer.cli", run_name="__main__", alter_sys=True)

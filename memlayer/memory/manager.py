@@ -87,6 +87,7 @@ class MemoryManager(MemoryEdits, MemoryReads):
         agent_id: str | None = None,
         session_id: str | None = None,
     ) -> ExtractionResult:
+        """The async twin of `create_user_memories`."""
         return await flow.arun(self._extraction(messages, message, user_id, agent_id, session_id))
 
     def _extraction(
