@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from memlayer import Agent, DuckDb, MemoryManager
-from memlayer.llm.litellm import import_litellm
+from memlayer._internal.llm.litellm import import_litellm
 
 litellm = import_litellm()
 _real_completion = litellm.completion

@@ -23,10 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from memlayer import Agent, DuckDb, JobSettings, MemoryManager, PostgresDb
-from memlayer.db import jobs
-from memlayer.db.jobs import NewJob
-from memlayer.records import Message
+from memlayer import Agent, DuckDb, JobSettings, MemoryManager, Message, PostgresDb
+from memlayer._internal.db import jobs
+from memlayer._internal.db.jobs import NewJob
 from memlayer.testing import scripted_model
 from memlayer.testing.postgres import PostgresServer
 

@@ -36,10 +36,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import memlayer.memory.manager as manager_module
+import memlayer._internal.memory.manager as manager_module
 from memlayer import DuckDb, MemoryManager
-from memlayer.llm.litellm import import_litellm
-from memlayer.memory.prompts import extraction_prompt, render_conversation, render_memories
+from memlayer._internal.llm.litellm import import_litellm
+from memlayer._internal.memory.prompts import extraction_prompt, render_conversation, render_memories
 
 litellm = import_litellm()
 _real_completion = litellm.completion
@@ -192,7 +192,7 @@ def bench_size(path: Path, n: int, args: argparse.Namespace) -> dict[str, Any]:
             )
             plan, apply = [], []
             manager._plan = timed(plan, manager._plan)  # type: ignore[method-assign]
-            # The apply step is `memlayer.memory.pipeline.commit_reply`, looked up by the manager module.
+            # The apply step is `memlayer._internal.memory.pipeline.commit_reply`, looked up by the manager module.
             manager_module.commit_reply = timed(apply, COMMIT_REPLY)
             Probe.calls, Probe.seconds = 0, 0.0
             if profiler and i >= warmup:

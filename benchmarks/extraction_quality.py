@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from memlayer.cli import app
+from memlayer._internal.cli import app
 
 LOCAL = ["--model", "openai/qwen1.5b", "--api-base", os.environ.get("LOCAL_LLM_API_BASE", "http://127.0.0.1:8765/v1")]
 LOCAL += ["--api-key", "local"]  # llama-server checks no key; LiteLLM's openai provider wants one

@@ -17,7 +17,7 @@ folder outside the repository, so a second run only searches.
 they came from.
 
 ``--cv`` reports what a tuned figure hides: leave one conversation out. For each conversation, the
-fusion weights (`memlayer.search.index.Weights`) are chosen from a small grid on the other
+fusion weights (`memlayer._internal.search.index.Weights`) are chosen from a small grid on the other
 conversations, then scored on it; the figure is the mean over the held-out conversations, beside
 the shipped weights' figure on all of them. A figure measured on conversations the weights were
 chosen on says little about a conversation they were not.
@@ -42,10 +42,10 @@ from typing import Any
 import numpy as np
 
 from memlayer import DuckDb, MemoryManager
-from memlayer.search.embedders import Embedder, resolve_embedder
-from memlayer.search.filters import SearchFilters
-from memlayer.search.index import WEIGHTS, UserIndex, Weights
-from memlayer.search.indexes import index_for
+from memlayer._internal.search.embedders import Embedder, resolve_embedder
+from memlayer._internal.search.filters import SearchFilters
+from memlayer._internal.search.index import WEIGHTS, UserIndex, Weights
+from memlayer._internal.search.indexes import index_for
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 KS = (5, 10, 20)

@@ -258,7 +258,7 @@ def import_entry(lib: str) -> None:
 class Memlayer:
     def __init__(self, url: str, tmp: Path) -> None:
         from memlayer import DuckDb, MemoryManager
-        from memlayer.search.embedders import LiteLLMEmbedder
+        from memlayer._internal.search.embedders import LiteLLMEmbedder
 
         self.db = DuckDb(db_file=str(tmp / "memlayer.duckdb"))
         embedder: Any = os.environ["PEERS_MEMLAYER_EMBEDDER"]  # "server", or memlayer's own "lexical", "local"

@@ -12,7 +12,7 @@ Every write is a `ChangeSet` add plus its 384-d float32 vector, in one transacti
   (Postgres only: a DuckDB file takes one writing process; a second gets DatabaseLockedError);
 - bulk load: 100k memories with vectors, 1,000 per transaction;
 - user_revisions bump: what the revision's upsert costs a write, measured alone (Postgres writes it;
-  DuckDB skips it, and this is why: memlayer.db.revisions);
+  DuckDB skips it, and this is why: memlayer._internal.db.revisions);
 - search: `MemoryManager.search_user_memories` (vectors + BM25 + recency) for a user of 1,000 memories
   and one of 100,000 (10,000 with --quick): the first search loads the user; on Postgres every
   search also reads the user's revision, to notice other processes' writes.
@@ -33,13 +33,13 @@ from pathlib import Path
 import numpy as np
 
 from memlayer import MemoryManager
-from memlayer.clock import now as utcnow
-from memlayer.db import DuckDb, PostgresDb, Store, vectors
-from memlayer.db.changes import ChangeSet, Provenance
+from memlayer._internal.clock import now as utcnow
+from memlayer._internal.db import DuckDb, PostgresDb, Store, vectors
+from memlayer._internal.db.changes import ChangeSet, Provenance
 from memlayer.testing.postgres import PostgresServer
 
 DIM = 384
-# The statement of memlayer.db.revisions.touch_user, run here on both stores to show what it costs.
+# The statement of memlayer._internal.db.revisions.touch_user, run here on both stores to show what it costs.
 BUMP = (
     "INSERT INTO user_revisions (user_id, revision) VALUES (?, nextval('user_revisions_seq'))"
     " ON CONFLICT (user_id) DO UPDATE SET revision = excluded.revision"

@@ -50,56 +50,63 @@ __all__ = [
 ]
 
 _WHERE = {
-    "Agent": "agent.agent",
-    "MemoryTools": "agent.memory_tools",
-    "RunContext": "agent.tools",
-    "Tool": "agent.tools",
-    "Toolkit": "agent.tools",
-    "tool": "agent.tools",
-    "CassetteError": "errors",
-    "ConfigError": "errors",
-    "DatabaseLockedError": "errors",
-    "MemlayerError": "errors",
-    "ModelError": "errors",
-    "StorageError": "errors",
-    "DuckDb": "db",
-    "PostgresDb": "db",
-    "Store": "db",
-    "ChatMessage": "records",
-    "ExtractionResult": "records",
-    "LLMUsage": "records",
-    "Memory": "records",
-    "MemoryChange": "records",
-    "MemoryEvent": "records",
-    "Message": "records",
-    "RunResponse": "records",
-    "SearchHit": "records",
-    "ToolCallRecord": "records",
-    "UserMemory": "records",
-    "MemoryManager": "memory.manager",
-    "JobSettings": "memory.background",
-    "MemoryJob": "memory.background",
-    "ModelSpec": "llm.spec",
-    "parse_model": "llm.spec",
-    "Embedder": "search.embedders",
-    "export_store": "analytics.transfer",
-    "import_store": "analytics.imports",
-    "query": "analytics.query",
+    "Agent": "_internal.agent.agent",
+    "MemoryTools": "_internal.agent.memory_tools",
+    "RunContext": "_internal.agent.tools",
+    "Tool": "_internal.agent.tools",
+    "Toolkit": "_internal.agent.tools",
+    "tool": "_internal.agent.tools",
+    "CassetteError": "_internal.errors",
+    "ConfigError": "_internal.errors",
+    "DatabaseLockedError": "_internal.errors",
+    "MemlayerError": "_internal.errors",
+    "ModelError": "_internal.errors",
+    "StorageError": "_internal.errors",
+    "DuckDb": "_internal.db",
+    "PostgresDb": "_internal.db",
+    "Store": "_internal.db",
+    "ChatMessage": "_internal.records",
+    "ExtractionResult": "_internal.records",
+    "LLMUsage": "_internal.records",
+    "Memory": "_internal.records",
+    "MemoryChange": "_internal.records",
+    "MemoryEvent": "_internal.records",
+    "Message": "_internal.records",
+    "RunResponse": "_internal.records",
+    "SearchHit": "_internal.records",
+    "ToolCallRecord": "_internal.records",
+    "UserMemory": "_internal.records",
+    "MemoryManager": "_internal.memory.manager",
+    "JobSettings": "_internal.memory.background",
+    "MemoryJob": "_internal.memory.background",
+    "ModelSpec": "_internal.llm.spec",
+    "parse_model": "_internal.llm.spec",
+    "Embedder": "_internal.search.embedders",
+    "export_store": "_internal.analytics.transfer",
+    "import_store": "_internal.analytics.imports",
+    "query": "_internal.analytics.query",
 }
 
 if TYPE_CHECKING:
-    from .agent.agent import Agent
-    from .agent.memory_tools import MemoryTools
-    from .agent.tools import RunContext, Tool, Toolkit, tool
-    from .analytics.imports import import_store
-    from .analytics.query import query
-    from .analytics.transfer import export_store
-    from .db import DuckDb, PostgresDb, Store
-    from .errors import CassetteError, ConfigError, DatabaseLockedError, MemlayerError, ModelError, StorageError
-    from .llm.spec import ModelSpec, parse_model
-    from .memory.background import JobSettings, MemoryJob
-    from .memory.manager import MemoryManager
-    from .records import (
+    from ._internal.agent.agent import Agent
+    from ._internal.agent.memory_tools import MemoryTools
+    from ._internal.agent.tools import RunContext, Tool, Toolkit, tool
+    from ._internal.analytics.imports import import_store
+    from ._internal.analytics.query import query
+    from ._internal.analytics.transfer import export_store
+    from ._internal.db import DuckDb, PostgresDb, Store
+    from ._internal.errors import (
+        CassetteError,
+        ConfigError,
+        DatabaseLockedError,
+        MemlayerError,
+        ModelError,
+        StorageError,
+    )
+    from ._internal.llm.spec import ModelSpec, parse_model
+    from ._internal.memory.background import JobSettings, MemoryJob
+    from ._internal.memory.manager import MemoryManager
+    from ._internal.records import (
         ChatMessage,
         ExtractionResult,
         LLMUsage,
@@ -112,7 +119,7 @@ if TYPE_CHECKING:
         ToolCallRecord,
         UserMemory,
     )
-    from .search.embedders import Embedder
+    from ._internal.search.embedders import Embedder
 
 
 def __getattr__(name: str) -> Any:

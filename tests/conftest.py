@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from memlayer import DuckDb, MemoryManager, Store
-from memlayer.llm.litellm import keep_litellm_offline
+from memlayer._internal.llm.litellm import keep_litellm_offline
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 # The server that recorded the cassettes: ../shared/tools/local-llm (llama.cpp's llama-server) with
@@ -82,7 +82,7 @@ def postgres_dsn() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def _migrated_template(postgres_dsn: str) -> Iterator[str]:
     """A database holding memlayer's schema, copied for each test: 70 ms of migrations saved each time."""
-    from memlayer.db import PostgresDb
+    from memlayer._internal.db import PostgresDb
 
     with _new_database(postgres_dsn, "template0") as (name, dsn):
         PostgresDb(dsn).close()

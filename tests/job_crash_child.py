@@ -15,11 +15,10 @@ import signal
 import sys
 from typing import Any
 
-from memlayer import DuckDb, JobSettings, MemoryManager, PostgresDb, Store
-from memlayer.db import jobs
-from memlayer.db.jobs import NewJob
-from memlayer.memory.background import JobWorker
-from memlayer.records import Message
+from memlayer import DuckDb, JobSettings, MemoryManager, Message, PostgresDb, Store
+from memlayer._internal.db import jobs
+from memlayer._internal.db.jobs import NewJob
+from memlayer._internal.memory.background import JobWorker
 from memlayer.testing import scripted_model
 
 POINTS = ("queued", "claimed", "calling", "replied", "committed")

@@ -507,7 +507,7 @@ def test_agnos_model_classes_are_model_strings() -> None:
 def test_postgres_db_url_with_sqlalchemys_driver_suffix(fresh_postgres_dsn: str) -> None:
     from psycopg.conninfo import conninfo_to_dict
 
-    from memlayer.db.postgres import PostgresDb
+    from memlayer._internal.db.postgres import PostgresDb
 
     parts = conninfo_to_dict(fresh_postgres_dsn)
     url = f"postgresql+psycopg://{parts['user']}@/{parts['dbname']}?host={parts['host']}&port={parts['port']}"

@@ -16,8 +16,8 @@ import duckdb
 import pytest
 
 from memlayer import ConfigError, DatabaseLockedError, DuckDb, MemoryManager, StorageError
-from memlayer.analytics import TABLES, export_store, import_store, query, store_stats
-from memlayer.db.migrations import MIGRATIONS, apply_migrations
+from memlayer._internal.analytics import TABLES, export_store, import_store, query, store_stats
+from memlayer._internal.db.migrations import MIGRATIONS, apply_migrations
 
 VIEWS = [
     "current_memories",

@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from memlayer import ConfigError, DuckDb, MemoryManager, clock
-from memlayer.analytics import TABLES, export_store, import_store, query, store_stats
-from memlayer.db import PostgresDb
-from memlayer.db.store import Store
+from memlayer import ConfigError, DuckDb, MemoryManager
+from memlayer._internal import clock
+from memlayer._internal.analytics import TABLES, export_store, import_store, query, store_stats
+from memlayer._internal.db import PostgresDb
+from memlayer._internal.db.store import Store
 
 from .conftest import _new_database
 from .test_analytics import VIEWS, _fill
@@ -90,7 +91,7 @@ def test_the_views_answer_alike_on_both_stores(pair: tuple[DuckDb, PostgresDb, d
 
 
 def test_only_what_the_query_reads_is_copied(pair: tuple[DuckDb, PostgresDb, dict[str, str]]) -> None:
-    from memlayer.analytics.snapshot import pg_source, snapshot, tables_read_by
+    from memlayer._internal.analytics.snapshot import pg_source, snapshot, tables_read_by
 
     _, pg, _ = pair
     with DuckDb() as blank, blank.reading() as conn:
@@ -209,7 +210,7 @@ def test_cli_reads_exports_and_imports_a_postgres_store(
 
 def test_the_postgres_extra_is_imported_only_when_used(pg: PostgresDb, monkeypatch: pytest.MonkeyPatch) -> None:
     code = (
-        "import sys, memlayer, memlayer.analytics, memlayer.cli.app\n"
+        "import sys, memlayer, memlayer._internal.analytics, memlayer._internal.cli.app\n"
         "print(sorted(m for m in ('pyarrow', 'adbc_driver_postgresql', 'adbc_driver_manager', 'psycopg')"
         " if m in sys.modules))"
     )

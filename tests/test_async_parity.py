@@ -2,7 +2,7 @@
 
 The signature half walks the whole public API (each class exported by ``memlayer``). The behaviour
 half drives one extraction, one agent run with a tool round and one streamed run through both
-drivers of `memlayer.flow`. Why a scripted model and not cassettes: the sync and async runs must get
+drivers of `memlayer._internal.flow`. Why a scripted model and not cassettes: the sync and async runs must get
 identical replies in one test, and a recording would need both calls recorded twice.
 """
 

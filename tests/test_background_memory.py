@@ -22,12 +22,11 @@ import litellm
 import pytest
 from typer.testing import CliRunner
 
-from memlayer import Agent, ConfigError, DuckDb, JobSettings, MemoryManager, PostgresDb, StorageError, Store
-from memlayer.cli import app
-from memlayer.db import jobs
-from memlayer.db.jobs import NewJob
-from memlayer.memory.background import JobWorker
-from memlayer.records import Message
+from memlayer import Agent, ConfigError, DuckDb, JobSettings, MemoryManager, Message, PostgresDb, StorageError, Store
+from memlayer._internal.cli import app
+from memlayer._internal.db import jobs
+from memlayer._internal.db.jobs import NewJob
+from memlayer._internal.memory.background import JobWorker
 from memlayer.testing import scripted_model
 
 from .job_crash_child import POINTS, extraction, manager_on

@@ -90,7 +90,7 @@ def test_analytics_sql_reads_the_store_and_nothing_else(tmp_path: Path, sql: str
 
 
 def test_a_file_opened_for_analytics_has_no_external_access(tmp_path: Path) -> None:
-    from memlayer.analytics.query import _open_read_only
+    from memlayer._internal.analytics.query import _open_read_only
 
     path = tmp_path / "store.duckdb"
     DuckDb(path).close()
@@ -322,7 +322,7 @@ def test_user_id_is_required_in_every_manager_signature() -> None:
 def test_a_failed_import_leaves_no_database_behind(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from memlayer.cli import app
+    from memlayer._internal.cli import app
 
     fresh = tmp_path / "fresh.duckdb"
     result = CliRunner().invoke(app, ["import", str(tmp_path / "nonexistent"), "--db", str(fresh)])

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from memlayer import ConfigError, DuckDb
-from memlayer.cassettes.keys import PLACEHOLDER_KEY, PROVIDER_KEY_VARIABLES, placeholder_keys
-from memlayer.llm.litellm import missing_keys
-from memlayer.llm.spec import parse_model
-from memlayer.memory.operations import build_response_model
+from memlayer._internal.cassettes.keys import PLACEHOLDER_KEY, PROVIDER_KEY_VARIABLES, placeholder_keys
+from memlayer._internal.llm.litellm import missing_keys
+from memlayer._internal.llm.spec import parse_model
+from memlayer._internal.memory.operations import build_response_model
 from memlayer.testing import use_cassette
 
 from .conftest import CASSETTES, LOCAL_API_BASE

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from memlayer.cassettes import use_cassette
+from memlayer._internal.cassettes import use_cassette
 
 # kind -> the secret value that must not survive
 REQUEST_SECRETS = {

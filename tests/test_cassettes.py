@@ -19,7 +19,7 @@ import litellm
 import pytest
 
 from memlayer import CassetteError, DuckDb, MemoryManager
-from memlayer.llm.litellm import LITELLM_OFFLINE_SWITCHES
+from memlayer._internal.llm.litellm import LITELLM_OFFLINE_SWITCHES
 from memlayer.testing import use_cassette
 
 from .conftest import CASSETTES

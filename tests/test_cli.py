@@ -22,8 +22,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from memlayer import DuckDb, MemoryManager
-from memlayer.cli import app
-from memlayer.cli.demo import CASSETTE, DEMO_QUERIES, MAYA, SAM, recorded_with
+from memlayer._internal.cli import app
+from memlayer._internal.cli.demo import CASSETTE, DEMO_QUERIES, MAYA, SAM, recorded_with
 
 from .conftest import LOCAL_API_BASE, LOCAL_MODEL
 
@@ -168,7 +168,8 @@ def test_a_locked_database_is_one_line(dbfile: str) -> None:
 
 
 def test_import_memlayer_does_not_load_the_command_line() -> None:
-    probe = "import sys, memlayer; print(sorted(m for m in ('typer', 'rich', 'memlayer.cli') if m in sys.modules))"
+    heavy = "('typer', 'rich', 'memlayer._internal.cli')"
+    probe = f"import sys, memlayer; print(sorted(m for m in {heavy} if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 
@@ -176,7 +177,7 @@ def test_import_memlayer_does_not_load_the_command_line() -> None:
 def test_the_console_script_fails_in_one_line(dbfile: str) -> None:
     DuckDb(dbfile).close()
     done = subprocess.run(
-        [sys.executable, "-m", "memlayer.cli", "sql", "DROP TABLE memories", "--db", dbfile],
+        [sys.executable, "-m", "memlayer", "sql", "DROP TABLE memories", "--db", dbfile],
         capture_output=True,
         text=True,
         env={"PATH": "", "NO_COLOR": "1"},

@@ -1,4 +1,4 @@
-"""Relative dates made absolute after the model answers (memlayer.memory.dates): pure logic, no model."""
+"""Relative dates made absolute after the model answers (memlayer._internal.memory.dates): pure logic, no model."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from memlayer.memory.dates import resolve_relative_dates
+from memlayer._internal.memory.dates import resolve_relative_dates
 
 SUNDAY = date(2026, 3, 8)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from memlayer import DuckDb, MemoryManager
-from memlayer.search.embedders import LiteLLMEmbedder
+from memlayer._internal.search.embedders import LiteLLMEmbedder
 
 from .conftest import LOCAL_API_BASE, LOCAL_MODEL
 

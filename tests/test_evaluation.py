@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from memlayer import ConfigError
-from memlayer.memory.evaluation import Fact, load_scenarios, report, run_scenarios
+from memlayer._internal.memory.evaluation import Fact, load_scenarios, report, run_scenarios
 from memlayer.testing import scripted_model
 
 OPTIONS = {"model": "openai:gpt-4o-mini", "mode": "json_schema", "provider_retries": 0, "embedder": "lexical"}

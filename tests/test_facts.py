@@ -14,11 +14,11 @@ import duckdb
 import pytest
 
 from memlayer import DuckDb, MemoryManager, Message, StorageError, Store
-from memlayer import clock as memlayer_clock
-from memlayer.db.changes import ChangeSet, Fact, Provenance
-from memlayer.db.migrations import MIGRATIONS, apply_migrations
-from memlayer.facts import fact_key, infer_attribute, subject_key, typed_instructions
-from memlayer.memory.dates import parse_point
+from memlayer._internal import clock as memlayer_clock
+from memlayer._internal.db.changes import ChangeSet, Fact, Provenance
+from memlayer._internal.db.migrations import MIGRATIONS, apply_migrations
+from memlayer._internal.facts import fact_key, infer_attribute, subject_key, typed_instructions
+from memlayer._internal.memory.dates import parse_point
 from memlayer.testing import scripted_model
 
 USER = "ana"
@@ -268,8 +268,8 @@ def test_a_postgres_store_made_before_keys_migrates_and_then_enforces_them(empty
     import psycopg
 
     from memlayer import PostgresDb
-    from memlayer.db.pg_migrations import PG_MIGRATIONS, apply_pg_migrations
-    from memlayer.db.postgres import PgConnection
+    from memlayer._internal.db.pg_migrations import PG_MIGRATIONS, apply_pg_migrations
+    from memlayer._internal.db.postgres import PgConnection
 
     with psycopg.connect(empty_postgres_dsn, autocommit=True) as raw:
         apply_pg_migrations(PgConnection(raw), PG_MIGRATIONS[:7])  # the schema as 0.1.0 shipped it

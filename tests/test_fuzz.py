@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from memlayer import Agent, DuckDb, MemlayerError, MemoryManager
-from memlayer.cli import app
+from memlayer._internal.cli import app
 from memlayer.testing import scripted_model
 
 VICTIM, FUZZER = "victim", "fuzzer"

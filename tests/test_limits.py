@@ -1,4 +1,4 @@
-"""One set of bounds on a memory's text and topics (memlayer.checks), on every way a memory is written:
+"""One set of bounds on a memory's text and topics (memlayer._internal.checks), on every way a memory is written:
 the Python API, an agent's memory tools, the MCP tools and the extraction's response schema.
 
 A real DuckDB store; no model is called (each bound is checked before anything is sent or written).
@@ -12,9 +12,9 @@ import pytest
 from pydantic import ValidationError
 
 from memlayer import ConfigError, DuckDb, MemoryManager
-from memlayer.agent.memory_tools import MemoryTools
-from memlayer.checks import MAX_MEMORY_CHARS, MAX_TOPIC_CHARS, MAX_TOPICS
-from memlayer.memory.operations import AddOp, UpdateOp
+from memlayer._internal.agent.memory_tools import MemoryTools
+from memlayer._internal.checks import MAX_MEMORY_CHARS, MAX_TOPIC_CHARS, MAX_TOPICS
+from memlayer._internal.memory.operations import AddOp, UpdateOp
 
 BOUNDS = (MAX_MEMORY_CHARS, MAX_TOPICS, MAX_TOPIC_CHARS)
 
@@ -80,7 +80,7 @@ def test_the_extraction_schema_has_the_same_bounds() -> None:
 
 async def test_the_mcp_tools_have_the_same_bounds(db: DuckDb) -> None:
     pytest.importorskip("mcp")  # a dev dependency; memlayer-ai[mcp] for users
-    from memlayer.cli.mcp_server import build_server, one_user
+    from memlayer._internal.cli.mcp_server import build_server, one_user
 
     server = build_server(MemoryManager(db=db), one_user("u1"))
     schemas = {tool.name: tool.input_schema for tool in await server.list_tools()}

@@ -36,7 +36,7 @@ SCRIPTED_SERVE = """
 import json, sys
 import litellm
 from memlayer.testing import scripted_model
-from memlayer.cli import app
+from memlayer._internal.cli import app
 
 replies = json.load(open(sys.argv[1]))
 
@@ -201,7 +201,7 @@ async def test_stdio_bad_arguments_are_tool_errors_and_the_server_keeps_serving(
         kept = MemoryManager(db=db).add_user_memory("Plays chess on Sundays", user_id="alice").memory_id
         MemoryManager(db=db).add_user_memory("Bob's bank PIN is 1234", user_id="bob")
     # No --model: the plain command, so no LiteLLM in this process; remember is then not offered.
-    command = [sys.executable, "-m", "memlayer.cli", "serve", "--db", str(db_file), "--user", "alice"]
+    command = [sys.executable, "-m", "memlayer", "serve", "--db", str(db_file), "--user", "alice"]
     async with stdio_session([*command, "--disable", "delete,update"]) as mcp:
         assert sorted(tool.name for tool in (await mcp.list_tools()).tools) == ["get", "history", "list", "search"]
         assert "Unknown tool" in error(await mcp.call_tool("delete", {"memory_id": kept}))
@@ -221,7 +221,7 @@ async def test_stdio_bad_arguments_are_tool_errors_and_the_server_keeps_serving(
 
 
 def test_serve_needs_the_mcp_extra_and_help_never_imports_it(tmp_path: Path) -> None:
-    hidden = "import sys; sys.modules['mcp'] = None; from memlayer.cli import main; main()"
+    hidden = "import sys; sys.modules['mcp'] = None; from memlayer._internal.cli import main; main()"
     done = subprocess.run(
         [sys.executable, "-c", hidden, "serve", "--db", str(tmp_path / "m.duckdb"), "--user", "alice"],
         capture_output=True,
@@ -233,7 +233,7 @@ def test_serve_needs_the_mcp_extra_and_help_never_imports_it(tmp_path: Path) -> 
         "error: memlayer serve needs the MCP SDK: pip install 'memlayer-ai[mcp]'"
     ]
     assert not (tmp_path / "m.duckdb").exists()
-    probe = "import sys; import memlayer.cli; import memlayer; print('mcp' in sys.modules)"
+    probe = "import sys; import memlayer._internal.cli; import memlayer; print('mcp' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout == "False\n"
 
 
@@ -263,7 +263,7 @@ def test_serve_refuses_a_bad_configuration_in_one_line(
 
 
 def test_tokens_files_and_the_environment_variable() -> None:
-    from memlayer.cli.mcp_server import BearerTokens
+    from memlayer._internal.cli.mcp_server import BearerTokens
 
     tokens = BearerTokens.parse(
         "# token user_id\n\n  alice-token-0123456789   alice@example.com  # her laptop\nbob-token-0123456789 bob\n",
@@ -301,7 +301,7 @@ async def test_stdio_over_a_postgres_store(fresh_postgres_dsn: str) -> None:
     with PostgresDb(fresh_postgres_dsn) as pg:
         porto = MemoryManager(db=pg).add_user_memory("Lives in Porto", user_id="alice", topics=["home"]).memory_id
         MemoryManager(db=pg).add_user_memory("Bob's bank PIN is 1234", user_id="bob")
-    command = [sys.executable, "-m", "memlayer.cli", "serve", "--db", url, "--user", "alice"]
+    command = [sys.executable, "-m", "memlayer", "serve", "--db", url, "--user", "alice"]
     async with stdio_session(command) as mcp:
         assert [m["memory"] for m in data(await mcp.call_tool("list", {}))["memories"]] == ["Lives in Porto"]
         assert data(await mcp.call_tool("update", {"memory_id": porto, "memory": "Lives in Lisbon"}))["version"] == 2

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from memlayer import ConfigError, ModelSpec, parse_model
-from memlayer.llm.litellm import check_provider, import_litellm, known_providers
+from memlayer._internal.llm.litellm import check_provider, import_litellm, known_providers
 
 
 @pytest.mark.parametrize(

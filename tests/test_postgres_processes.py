@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from memlayer import StorageError
-from memlayer.clock import now as utcnow
-from memlayer.db import PostgresDb
-from memlayer.db import memories as mem
-from memlayer.db.changes import ChangeSet, Provenance
-from memlayer.db.migrations import MIGRATIONS
+from memlayer._internal.clock import now as utcnow
+from memlayer._internal.db import PostgresDb
+from memlayer._internal.db import memories as mem
+from memlayer._internal.db.changes import ChangeSet, Provenance
+from memlayer._internal.db.migrations import MIGRATIONS
 
 WORKERS = 4
 ALICE = "alice"

@@ -1,7 +1,7 @@
 """The store's behaviour on both backends (``store`` runs each test on DuckDB and on a real Postgres server),
 and what only Postgres has: its errors, its migrations under a lock, the unique current version, VACUUM.
 
-These go through `ChangeSet` and the SQL functions of `memlayer.db`, which is what the manager calls.
+These go through `ChangeSet` and the SQL functions of `memlayer._internal.db`, which is what the manager calls.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ import psycopg
 import pytest
 
 from memlayer import ConfigError, StorageError
-from memlayer.clock import now as utcnow
-from memlayer.db import DuckDb, PostgresDb, Store, sessions, vectors
-from memlayer.db import changes as changes_module
-from memlayer.db import memories as mem
-from memlayer.db.changes import ChangeSet, Provenance
-from memlayer.db.migrations import MIGRATIONS
-from memlayer.db.pg_migrations import PG_MIGRATIONS, apply_pg_migrations
-from memlayer.db.postgres import PgConnection, to_numbered
-from memlayer.db.revisions import user_revision
-from memlayer.db.store import Connection, dialect
-from memlayer.records import ChatMessage, LLMUsage, Memory
+from memlayer._internal.clock import now as utcnow
+from memlayer._internal.db import DuckDb, PostgresDb, Store, sessions, vectors
+from memlayer._internal.db import changes as changes_module
+from memlayer._internal.db import memories as mem
+from memlayer._internal.db.changes import ChangeSet, Provenance
+from memlayer._internal.db.migrations import MIGRATIONS
+from memlayer._internal.db.pg_migrations import PG_MIGRATIONS, apply_pg_migrations
+from memlayer._internal.db.postgres import PgConnection, to_numbered
+from memlayer._internal.db.revisions import user_revision
+from memlayer._internal.db.store import Connection, dialect
+from memlayer._internal.records import ChatMessage, LLMUsage, Memory
 
 ALICE, BOB = "alice", "bob"
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from memlayer import DuckDb, MemoryManager
-from memlayer.memory.operations import build_response_model
+from memlayer._internal.memory.operations import build_response_model
 
 from .conftest import LOCAL_API_BASE
 

@@ -1,4 +1,4 @@
-"""The read-only SQL check's reference walk (memlayer.db.readonly) fails closed: a table it cannot place is
+"""The read-only SQL check's reference walk (memlayer._internal.db.readonly) fails closed: a table it cannot place is
 refused, never let through unread. Real DuckDB parses every statement; the altered trees stand for a
 DuckDB whose serialized form has changed (the walk must refuse them, not find "no tables" in them).
 """
@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from memlayer import ConfigError
-from memlayer.db.readonly import _references, check_references
+from memlayer._internal.db.readonly import _references, check_references
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ import pytest
 
 import memlayer
 from memlayer import DuckDb, PostgresDb
-from memlayer.analytics.report import PANELS, build_report, write_report
+from memlayer._internal.analytics.report import PANELS, build_report, write_report
 
 from .test_cli import fails, ok
 

@@ -18,8 +18,8 @@ import pytest
 from litellm.integrations.custom_logger import CustomLogger
 
 from memlayer import Agent, DuckDb, MemoryManager
-from memlayer.llm.spec import parse_model
-from memlayer.search.embedders import LiteLLMEmbedder
+from memlayer._internal.llm.spec import parse_model
+from memlayer._internal.search.embedders import LiteLLMEmbedder
 from memlayer.testing import scripted_model
 
 from .conftest import LOCAL_API_BASE, LOCAL_MODEL

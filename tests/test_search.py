@@ -17,10 +17,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from memlayer import ConfigError, DuckDb, Memory, MemoryManager, Store, clock
-from memlayer.search.bm25 import tokenize
-from memlayer.search.embedders import LocalEmbedder, local_available, resolve_embedder
-from memlayer.search.indexes import index_for
+from memlayer import ConfigError, DuckDb, Memory, MemoryManager, Store
+from memlayer._internal import clock
+from memlayer._internal.search.bm25 import tokenize
+from memlayer._internal.search.embedders import LocalEmbedder, local_available, resolve_embedder
+from memlayer._internal.search.indexes import index_for
 
 
 @pytest.fixture
@@ -242,7 +243,7 @@ def test_erase_empties_the_loaded_index(manager: MemoryManager) -> None:
     ],
 )
 def test_each_text_is_read_in_its_own_language(text: str, language: str | None, tokens: list[str]) -> None:
-    from memlayer.search.bm25 import analyse
+    from memlayer._internal.search.bm25 import analyse
 
     assert analyse(text) == (language, tokens)
 

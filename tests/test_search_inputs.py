@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from memlayer import MemoryManager, Store
-from memlayer.search.retrieval import INPUT_CHARS
+from memlayer._internal.search.retrieval import INPUT_CHARS
 
 from .test_search import WordEmbedder
 

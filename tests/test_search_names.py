@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from memlayer import DuckDb, MemoryManager
-from memlayer.search.bm25 import query_names
-from memlayer.search.index import Weights
+from memlayer._internal.search.bm25 import query_names
+from memlayer._internal.search.index import Weights
 
 USER = "ana@example.com"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from memlayer import ConfigError, DuckDb, MemoryManager, Store
-from memlayer.records import SearchHit
+from memlayer._internal.records import SearchHit
 
 from .test_cli import fails, ok
 from .test_search import WordEmbedder

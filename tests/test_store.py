@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from memlayer import ConfigError, DatabaseLockedError, DuckDb, MemoryManager, StorageError, UserMemory
-from memlayer.db.migrations import MIGRATIONS, apply_migrations
+from memlayer._internal.db.migrations import MIGRATIONS, apply_migrations
 
 ALICE, BOB = "alice", "bob"
 
@@ -210,8 +210,8 @@ def test_threads_adding_one_text_at_once_store_it_once(manager: MemoryManager) -
 
 
 def test_a_lone_add_of_a_held_text_is_skipped_by_the_store(db: DuckDb) -> None:
-    from memlayer import clock
-    from memlayer.db.changes import ChangeSet, Provenance
+    from memlayer._internal import clock
+    from memlayer._internal.db.changes import ChangeSet, Provenance
 
     held = MemoryManager(db=db).add_user_memory("Likes tea", user_id=ALICE)
     changes = ChangeSet(Provenance(ALICE, "api", clock.now()))

@@ -1,4 +1,4 @@
-"""OpenTelemetry spans (memlayer.llm.tracing): an extraction, its write and a search are spans named after
+"""OpenTelemetry spans (memlayer._internal.llm.tracing): an extraction, its write and a search are spans named after
 the GenAI conventions when ``opentelemetry-api`` is importable, and nothing is imported when it is not.
 
 The model is the scripted one: these tests are about the spans around a call, not what a model says.
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from memlayer import DuckDb, MemoryManager
-from memlayer.llm import tracing
+from memlayer._internal.llm import tracing
 from memlayer.testing import scripted_model
 
 REPLY = {"operations": [{"op": "add", "memory": "Lives in Porto", "topics": ["home"], "reason": "said so"}]}

@@ -1,8 +1,5 @@
-"""The stores: `DuckDb` (one file) and `PostgresDb` (one server, many processes), both a `Store`; the
-migrations that build their schema, and the SQL over it, written once for both."""
+"""``from memlayer._internal.db import DuckDb, PostgresDb``: the stores, at Agno's path (``agno.db``)."""
 
-from .database import DuckDb
-from .postgres import PostgresDb
-from .store import Connection, Store
+from .._internal.db import DuckDb, PostgresDb, Store
 
-__all__ = ["Connection", "DuckDb", "PostgresDb", "Store"]
+__all__ = ["DuckDb", "PostgresDb", "Store"]

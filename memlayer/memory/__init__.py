@@ -1,8 +1,4 @@
-"""Long-term memory: `MemoryManager`, typed one-call extraction, its prompt and operation schema, and its evaluation.
-
-``from memlayer.memory import MemoryManager, UserMemory`` is Agno's path (``agno.memory``); the names are
-imported on first use, so importing a submodule does not load the manager.
-"""
+"""``from memlayer.memory import MemoryManager, UserMemory``: Agno's path (``agno.memory``), imported on first use."""
 
 from __future__ import annotations
 
@@ -12,19 +8,19 @@ from typing import TYPE_CHECKING, Any
 __all__ = ["MemoryManager", "MemoryOptimizationStrategyType", "UserMemory"]
 
 _WHERE = {
-    "MemoryManager": ".manager",
-    "MemoryOptimizationStrategyType": ".consolidation",
-    "UserMemory": "..records",
+    "MemoryManager": "memlayer._internal.memory.manager",
+    "MemoryOptimizationStrategyType": "memlayer._internal.memory.consolidation",
+    "UserMemory": "memlayer._internal.records",
 }
 
 if TYPE_CHECKING:
-    from ..records import UserMemory
-    from .consolidation import MemoryOptimizationStrategyType
-    from .manager import MemoryManager
+    from .._internal.memory.consolidation import MemoryOptimizationStrategyType
+    from .._internal.memory.manager import MemoryManager
+    from .._internal.records import UserMemory
 
 
 def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'memlayer.memory' has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+    return getattr(importlib.import_module(module), name)

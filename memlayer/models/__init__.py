@@ -2,15 +2,15 @@
 
 Agno passes a model object; memlayer takes a LiteLLM model string. These functions keep Agno's import
 paths and argument names (``from memlayer.models.openai import OpenAIChat``) and return the `ModelSpec`
-the string would give. Only LiteLLM completion parameters are kept (`memlayer.llm.options`).
+the string would give. Only LiteLLM completion parameters are kept (`memlayer._internal.llm.options`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..llm.options import model_options
-from ..llm.spec import ModelSpec, parse_model
+from .._internal.llm.options import model_options
+from .._internal.llm.spec import ModelSpec, parse_model
 
 __all__ = ["model_spec"]
 

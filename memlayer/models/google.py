@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..llm.spec import ModelSpec
+from .._internal.llm.spec import ModelSpec
 from . import model_spec
 
 __all__ = ["Gemini"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..llm.spec import ModelSpec, parse_model
+from .._internal.llm.spec import ModelSpec, parse_model
 from . import model_spec
 
 __all__ = ["LiteLLM"]

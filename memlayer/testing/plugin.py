@@ -32,8 +32,8 @@ from typing import Any
 
 import pytest
 
-from ..cassettes import RECORD_ENV, normalise_mode, record_mode, use_cassette
-from ..llm.litellm import LITELLM_OFFLINE_SWITCHES
+from .._internal.cassettes import RECORD_ENV, normalise_mode, record_mode, use_cassette
+from .._internal.llm.litellm import LITELLM_OFFLINE_SWITCHES
 
 __all__ = ["memlayer_cassette"]
 

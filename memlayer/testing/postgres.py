@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ..errors import ConfigError, StorageError
+from .._internal.errors import ConfigError, StorageError
 
 __all__ = ["PostgresServer", "binaries"]
 

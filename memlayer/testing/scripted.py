@@ -1,6 +1,6 @@
 """A scripted model: LLM replies given in advance, for unit tests of pure memory logic.
 
-It is a caller injected into memlayer's model road (`memlayer.llm.road.inject`), not a patch of
+It is a caller injected into memlayer's model road (`memlayer._internal.llm.road.inject`), not a patch of
 ``litellm.completion``: a user's own LiteLLM calls are untouched. Each chat call takes the next reply
 and hands it to LiteLLM as ``mock_response``, so LiteLLM still builds a real response object, its
 callbacks still run, and Instructor still parses and validates it (and re-asks on a validation error).
@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..llm.litellm import import_litellm
-from ..llm.road import inject
+from .._internal.llm.litellm import import_litellm
+from .._internal.llm.road import inject
 
 __all__ = ["ScriptedModel", "ToolCalls", "scripted_model", "tool_calls"]
 
@@ -84,7 +84,7 @@ class ScriptedModel:
         ]
         return {**kwargs, "mock_response": "", "mock_tool_calls": calls}
 
-    # -- the caller memlayer's road calls (`memlayer.llm.road.Caller`) --------------------------------
+    # -- the caller memlayer's road calls (`memlayer._internal.llm.road.Caller`) --------------------------------
 
     def completion(self, **kwargs: Any) -> Any:
         return import_litellm().completion(**self._mock(kwargs))

@@ -14,4 +14,4 @@ __all__ = ["MemoryTools"]  # noqa: F822 (resolved by __getattr__ below, lazily)
 def __getattr__(name: str) -> Any:
     if name != "MemoryTools":
         raise AttributeError(f"module 'memlayer.tools.memory' has no attribute {name!r}")
-    return importlib.import_module("memlayer.agent.memory_tools").MemoryTools
+    return importlib.import_module("memlayer._internal.agent.memory_tools").MemoryTools

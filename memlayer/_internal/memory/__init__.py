@@ -1,0 +1,1 @@
+"""Long-term memory: `MemoryManager`, typed one-call extraction, its prompt and operation schema, and its evaluation."""
