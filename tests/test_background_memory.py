@@ -244,3 +244,14 @@ def test_erasing_a_user_deletes_their_queued_jobs_which_hold_their_words(db: Duc
         jobs.enqueue(conn, NewJob("j2", "bo", [Message(content="I live in Lyon")]), jobs.utc_now())
     assert manager(db).erase_user("ana")["memory_jobs"] == 1
     assert job_rows(db) == [("bo", "pending", 0)]
+
+
+def test_a_job_the_worker_took_before_it_was_tracked_is_not_waited_for(db: DuckDb) -> None:
+    mgr = manager(db)
+    with db.transaction() as conn:
+        jobs.enqueue(conn, NewJob("j1", "ana", [Message(content="I like tea")]), jobs.utc_now())
+    with scripted_model(ops("Likes tea")):
+        assert mgr.run_memory_jobs() == 1  # taken between the run's commit and the agent's `track`
+    job = mgr._track_job(NewJob("j1", "ana", []))
+    assert job.done and job.wait(0) and [c.memory for c in job.result.changes] == ["Likes tea"]
+    assert mgr.wait_for_memories("ana", timeout=0)

@@ -18,6 +18,7 @@ import atexit
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -34,6 +35,7 @@ _log = logging.getLogger("memlayer")
 
 Apply = Callable[[job_sql.ClaimedJob, "Probe"], ExtractionResult]
 Probe = Callable[[str], None]  # called at each step of a job, by name: where fault-injection tests kill
+_UNTRACKED_KEPT = 1024  # outcomes of jobs settled before anyone tracked them (see `JobWorker.track`)
 
 
 def _no_probe(step: str) -> None:
@@ -115,6 +117,7 @@ class JobWorker:
     def __init__(self, db: Store, apply: Apply, settings: JobSettings, *, probe: Probe = _no_probe) -> None:
         self.db, self.settings, self._apply, self._probe = db, settings, apply, probe
         self._tracked: dict[str, _Tracked] = {}
+        self._untracked: OrderedDict[str, tuple[ExtractionResult | None, str | None]] = OrderedDict()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -127,7 +130,13 @@ class JobWorker:
         """Follow a job this process queued (after its transaction committed), and start the thread."""
         tracked = _Tracked(user_id)
         with self._wake:
-            self._tracked[job_id] = tracked
+            # This thread may have taken the job between its commit and this call: its outcome waits here.
+            early = self._untracked.pop(job_id, None)
+            if early is not None:
+                tracked.result, tracked.error = early
+                tracked.settled.set()
+            if tracked.result is None:  # still to be applied (or retried): its outcome is awaited
+                self._tracked[job_id] = tracked
             self._wake.notify_all()
         self.start()
         return MemoryJob(job_id, user_id, tracked)
@@ -232,7 +241,11 @@ class JobWorker:
     def _settle(self, job_id: str, result: ExtractionResult | None, error: str | None) -> None:
         with self._wake:
             tracked = self._tracked.get(job_id)
-            if tracked is not None:
+            if tracked is None:  # another process's job, or one of ours whose `track` has not run yet
+                self._untracked[job_id] = (result, error)
+                while len(self._untracked) > _UNTRACKED_KEPT:
+                    self._untracked.popitem(last=False)
+            else:
                 tracked.result, tracked.error = result, error
                 if result is not None:
                     del self._tracked[job_id]
