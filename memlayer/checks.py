@@ -22,6 +22,7 @@ __all__ = [
     "memory_id",
     "memory_text",
     "messages",
+    "optional_seconds",
     "optional_text",
     "source_input",
     "text",
@@ -102,6 +103,15 @@ def count(name: str, value: object, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_LIMIT:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def optional_seconds(name: str, value: object) -> float | None:
+    """None, or a positive finite number of seconds (a deadline)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+        raise ConfigError(f"{name} must be a number of seconds > 0 (or None for no deadline), got {value!r}")
+    return float(value)
 
 
 def limit(value: object, *, optional: bool = True) -> int | None:

@@ -25,7 +25,7 @@ from ..errors import ConfigError, MemlayerError
 from ..llm import chat, tracing
 from ..llm.litellm import start_import
 from ..llm.options import model_options
-from ..llm.road import labelled
+from ..llm.road import bounded, labelled
 from ..llm.spec import Mode, ModelSpec, parse_model
 from ..llm.usage import LLMCallError
 from ..memory.manager import MemoryManager
@@ -69,6 +69,7 @@ class Agent:
         add_history_to_context: bool = False,
         num_history_runs: int = 3,
         max_tool_rounds: int = 5,
+        run_timeout: float | None = None,
         tool_mode: chat.ToolMode | None = None,
         description: str | None = None,
         expected_output: str | None = None,
@@ -90,7 +91,8 @@ class Agent:
         are accepted and ignored (memlayer sends no telemetry anywhere).
 
         Only LiteLLM completion parameters (``temperature=0.2``) and ``model_kwargs={...}`` are sent to the
-        provider; any other keyword raises `ConfigError` (`memlayer.llm.options`).
+        provider; any other keyword raises `ConfigError` (`memlayer.llm.options`). ``timeout=30`` bounds
+        each model call (its retries included); ``run_timeout=120`` bounds every model call of a run together.
         """
         extra = model_options("Agent", litellm_params, model_kwargs, inspect.signature(Agent).parameters)
         if model is None:
@@ -127,6 +129,7 @@ class Agent:
         self.add_history_to_context = add_history_to_context
         self.num_history_runs = num_history_runs
         self.max_tool_rounds = max_tool_rounds
+        self.run_timeout = checks.optional_seconds("run_timeout", run_timeout)
         self.tool_mode = tool_mode or chat.default_tool_mode(self.model)
         self.user_id = user_id
         self.session_id = session_id
@@ -178,6 +181,9 @@ class Agent:
 
     def _run(self, message: str, user_id: str | None, session_id: str | None, stream: bool) -> flow.Flow[None]:
         """One run, as a flow (`memlayer.flow`): yields the answer's text, then the `RunResponse`."""
+        yield from bounded(self._run_steps(message, user_id, session_id, stream), self.run_timeout, "run_timeout")
+
+    def _run_steps(self, message: str, user_id: str | None, session_id: str | None, stream: bool) -> flow.Flow[None]:
         run: RunState = yield flow.Blocking(self._start, message, user_id, session_id)
         try:
             for round_no in range(self.max_tool_rounds + 1):
