@@ -25,7 +25,7 @@ from .litellm import check_keys_when_recording, check_provider, import_instructo
 from .spec import ModelSpec
 from .usage import UsageMeter
 
-__all__ = ["Caller", "DeadlinePassed", "LiteLLMCaller", "Road", "bounded", "inject", "labelled", "road"]
+__all__ = ["Caller", "DeadlinePassed", "LiteLLMCaller", "Road", "bounded", "inject", "labelled", "road", "within"]
 
 T = TypeVar("T")
 # What LiteLLM raises for a request worth sending again: rate limits, timeouts, dropped connections, 5xx.
@@ -108,18 +108,26 @@ class DeadlinePassed(TimeoutError):
 _DEADLINE: contextvars.ContextVar[tuple[float, str] | None] = contextvars.ContextVar("memlayer_deadline", default=None)
 
 
-def bounded(call: flow.Flow[T], seconds: float | None, what: str) -> flow.Flow[T]:
-    """Run the flow ``call`` with every model call in it ending by ``seconds`` from now (``what`` names the
-    setting, for the error); an outer, earlier deadline stays in force. ``None``: no new bound."""
+@contextmanager
+def within(seconds: float | None, what: str) -> Iterator[None]:
+    """Every model call made inside the block ends by ``seconds`` from now (``what`` names the setting,
+    for the error); an outer, earlier deadline stays in force. ``None``: no new bound."""
     if not isinstance(seconds, int | float) or isinstance(seconds, bool):
-        return (yield from call)  # None, or an httpx.Timeout object: LiteLLM applies it per request
+        yield  # None, or an httpx.Timeout object: LiteLLM applies it per request
+        return
     previous = _DEADLINE.get()
     mine = (time.monotonic() + float(seconds), f"{what}={seconds:g} s")
     _DEADLINE.set(mine if previous is None or mine[0] < previous[0] else previous)
     try:
-        return (yield from call)
+        yield
     finally:
-        _DEADLINE.set(previous)
+        _DEADLINE.set(previous)  # not reset(token): a flow may end in another copy of the context
+
+
+def bounded(call: flow.Flow[T], seconds: float | None, what: str) -> flow.Flow[T]:
+    """The flow ``call`` run `within` a deadline of ``seconds``."""
+    with within(seconds, what):
+        return (yield from call)
 
 
 def _remaining() -> tuple[float, str] | None:
