@@ -139,7 +139,7 @@ def test_a_statement_timeout_rolls_back_and_says_so(dsn: str) -> None:
     with PostgresDb(dsn, max_size=2) as db:
         manager = MemoryManager(db=db)
         _stall_writes(dsn, 1)
-        with pytest.raises(StorageError, match="statement_timeout .* nothing was written: retry, or raise"):
+        with pytest.raises(StorageError, match=r"statement_timeout .* nothing was written: retry, or raise"):
             manager.add_user_memory("Drinks green tea", user_id="ana")
         _unstall(dsn)
         assert _texts(dsn, "ana") == []
