@@ -70,6 +70,7 @@ class Client:
     token: str
     expected: dict[str, str] = field(default_factory=dict)  # memory_id -> its acknowledged text
     latencies: list[float] = field(default_factory=list)
+    by_tool: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: list[str] = field(default_factory=list)
     cross_reads: int = 0
     list_mismatches: int = 0
@@ -100,6 +101,7 @@ async def call(client: Client, mcp: ClientSession, tool: str, arguments: dict[st
         return None
     finally:
         client.latencies.append(time.perf_counter() - started)
+        client.by_tool[tool].append(client.latencies[-1])
     if result.is_error:
         client.errors.append(f"{tool}: {result.content[0].text if result.content else ''}")  # type: ignore[union-attr]
         return None
@@ -253,6 +255,11 @@ def measure(store: str, clients_n: int, calls: int, max_concurrent: int) -> dict
         "p50_ms": q[49] * 1000,
         "p95_ms": q[94] * 1000,
         "p99_ms": q[98] * 1000,
+        "p50_ms_by_tool": {
+            tool: round(statistics.median([x for c in clients for x in c.by_tool[tool]]) * 1000, 1)
+            for tool, _ in MIX
+            if any(c.by_tool[tool] for c in clients)
+        },
         "errors": len(errors),
         "first_errors": errors[:3],
         "cross_reads": sum(c.cross_reads for c in clients),
