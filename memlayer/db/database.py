@@ -41,6 +41,7 @@ class DuckDb(AgnoMemoryMethods):
         self.read_only = read_only
         self.allow_foreign = allow_foreign
         self._lock = threading.RLock()
+        self._closed = False
         self._conn: duckdb.DuckDBPyConnection | None = self._connect()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
@@ -81,11 +82,15 @@ class DuckDb(AgnoMemoryMethods):
         with self._lock:
             conn = self._connection()
             conn.execute("BEGIN TRANSACTION")
+            committing = False
             try:
                 yield conn
+                committing = True
                 conn.execute("COMMIT")
             except duckdb.Error as exc:
                 _rollback(conn)
+                if committing:
+                    self._discard(conn)
                 raise StorageError(_write_failure(self.db_file, exc)) from exc
             except BaseException:
                 _rollback(conn)
@@ -149,13 +154,28 @@ class DuckDb(AgnoMemoryMethods):
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
 
+    def _discard(self, conn: duckdb.DuckDBPyConnection) -> None:
+        """After a COMMIT that failed (a full disk): drop the connection, so the next call reopens the file
+        and sees only what was committed. DuckDB 1.5.0 kept the failed write's text in memory and joined it
+        to the next one. An in-memory database would be lost, so it is kept."""
+        if self.db_file == ":memory:":
+            return
+        try:
+            conn.close()
+        except duckdb.Error:
+            pass  # its checkpoint may not fit either: the file and its WAL hold what was committed
+        self._conn = None
+
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._conn is None:
-            raise StorageError(f"DuckDb({self.db_file!r}) is closed")
+            if self._closed:
+                raise StorageError(f"DuckDb({self.db_file!r}) is closed")
+            self._conn = self._connect()  # after `_discard`: reopened, or the reason it cannot be
         return self._conn
 
     def __repr__(self) -> str:
