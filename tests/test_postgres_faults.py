@@ -56,7 +56,7 @@ def test_a_crash_restart_mid_write_loop_loses_nothing_acknowledged(server: Postg
         manager = MemoryManager(db=db)
 
         def write_loop() -> None:
-            for i in range(120):
+            for i in range(60):
                 text = f"Fact number {i}"
                 try:
                     manager.add_user_memory(text, user_id="ana")
@@ -67,7 +67,7 @@ def test_a_crash_restart_mid_write_loop_loses_nothing_acknowledged(server: Postg
 
         writer = threading.Thread(target=write_loop)
         writer.start()
-        while len(acked) < 30:
+        while len(acked) < 20:
             time.sleep(0.01)
         server.restart("immediate")  # a crash: open transactions die, the server recovers from its log
         writer.join(timeout=120)
@@ -78,8 +78,8 @@ def test_a_crash_restart_mid_write_loop_loses_nothing_acknowledged(server: Postg
         assert set(stored) - set(acked) <= unsure  # a failed write is absent unless it said it might not be
         for why in failed.values():
             assert "retry" in why.lower() or "read before retrying" in why.lower(), why
-        assert len(acked) + len(failed) == 120 and len(acked) >= 110, failed
-        assert acked[-1] == "Fact number 119"  # the same manager writes again: the pool recovered
+        assert len(acked) + len(failed) == 60 and len(acked) >= 55, failed
+        assert acked[-1] == "Fact number 59"  # the same manager writes again: the pool recovered
         server.restart("fast")  # now while the pool is idle: its connections die unseen...
         manager.add_user_memory("After the restart", user_id="ana")  # ...and are replaced, not failed on
         assert "After the restart" in _texts(dsn, "ana")
@@ -170,5 +170,13 @@ def test_connections_exhausted_is_a_clear_error_and_the_pool_recovers(server: Po
                 for hog in hogs:
                     hog.close()
         assert _texts(dsn, "ana") == ["Lives in Porto"]
-        manager.add_user_memory("Drinks green tea", user_id="ana")  # slots free again: the pool reconnects
+        # Slots free again: psycopg_pool tries to reconnect with a growing pause (1 s, 2 s, ...), so the
+        # first calls may still be refused the same way; a retry is safe, since a refused call did nothing.
+        give_up = time.monotonic() + 30
+        while True:
+            try:
+                manager.add_user_memory("Drinks green tea", user_id="ana")
+                break
+            except StorageError as refused:
+                assert "at max_connections" in str(refused) and time.monotonic() < give_up
         assert _texts(dsn, "ana") == ["Drinks green tea", "Lives in Porto"]
