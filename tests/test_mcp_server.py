@@ -247,6 +247,9 @@ def test_serve_needs_the_mcp_extra_and_help_never_imports_it(tmp_path: Path) -> 
         (["--transport", "http", "--tokens", "missing"], "cannot read --tokens 'missing'"),
         (["--user", "a", "--disable", "delet"], "--disable 'delet': no such tool (did you mean 'delete'?)"),
         (["--user", "a", "--disable", "remember,search,list,get", "--disable", "update,delete,history"], "every tool"),
+        (["--user", "a", "--max-concurrent", "0"], "--max-concurrent must be an integer >= 1, got 0"),
+        (["--user", "a", "--max-body-bytes", "10"], "--max-body-bytes must be an integer >= 1024, got 10"),
+        (["--user", "a", "--call-timeout", "-1"], "--call-timeout must be a number of seconds > 0 (or 0 for none)"),
     ],
 )
 def test_serve_refuses_a_bad_configuration_in_one_line(

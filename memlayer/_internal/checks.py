@@ -22,6 +22,8 @@ __all__ = [
     "memory_id",
     "memory_text",
     "messages",
+    "one_of",
+    "optional_seconds",
     "optional_text",
     "seconds",
     "source_input",
@@ -110,6 +112,22 @@ def seconds(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
         raise ConfigError(f"{name} must be a number of seconds >= 0, got {value!r}")
     return float(value)
+
+
+def optional_seconds(name: str, value: object) -> float | None:
+    """None, or a positive finite number of seconds (a deadline)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+        raise ConfigError(f"{name} must be a number of seconds > 0 (or None for no deadline), got {value!r}")
+    return float(value)
+
+
+def one_of(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """One of a few named modes."""
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return str(value)
 
 
 def limit(value: object, *, optional: bool = True) -> int | None:

@@ -46,9 +46,11 @@ def binaries() -> Path:
 class PostgresServer:
     """One server in its own temporary folder: `start`, `dsn`, `create_database`, `stop`."""
 
-    def __init__(self, *, durable: bool = False, port: int = 5432) -> None:
+    def __init__(self, *, durable: bool = False, port: int = 5432, settings: dict[str, str] | None = None) -> None:
+        """``settings``: more server settings (``{"max_connections": "20"}``), passed as ``-c name=value``."""
         self.durable = durable
         self.port = port
+        self.settings = {"max_connections": "200", **(settings or {})}
         self.folder: Path | None = None
         self._bin = binaries()
         self._user: dict[str, Any] = {"user": _UNPRIVILEGED, "group": _UNPRIVILEGED} if os.geteuid() == 0 else {}
@@ -60,7 +62,8 @@ class PostgresServer:
         data = self.folder / "data"
         self._run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C",
                   "--no-sync", "--no-instructions")  # fmt: skip
-        options = f"-k {self.folder} -p {self.port} -c listen_addresses= -c max_connections=200"
+        options = f"-k {self.folder} -p {self.port} -c listen_addresses="
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         if not self.durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(data), "-l", str(self.folder / "server.log"), "-w", "-o", options, "start")
@@ -78,6 +81,14 @@ class PostgresServer:
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
         return self.dsn(name)
+
+    def restart(self, mode: str = "immediate") -> None:
+        """Stop the server and start it again on the same data: ``immediate`` is a crash (each open
+        transaction is lost, the server recovers from its log), ``fast`` a clean shutdown."""
+        if self.folder is None:
+            raise StorageError("the Postgres server is not started")
+        log = str(self.folder / "server.log")  # as at start: the server must not hold our pipes open
+        self._run("pg_ctl", "-D", str(self.folder / "data"), "-l", log, "-m", mode, "-w", "restart")
 
     def stop(self) -> None:
         if self.folder is None:

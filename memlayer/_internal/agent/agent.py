@@ -8,38 +8,36 @@ updated in one of two ways, never both: the model decides, through a memory tool
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import logging
-import re
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Literal, TextIO
 
 from .. import checks, clock, flow
-from ..db import DuckDb, sessions
+from ..db import sessions
 from ..db.jobs import NewJob
 from ..db.store import Store
 from ..errors import ConfigError, MemlayerError
 from ..llm import chat, tracing
 from ..llm.litellm import start_import
 from ..llm.options import model_options
-from ..llm.road import labelled
+from ..llm.road import bounded, labelled
 from ..llm.spec import Mode, ModelSpec, parse_model
 from ..llm.usage import LLMCallError
 from ..memory.manager import MemoryManager
 from ..records import ChatMessage, Memory, RunResponse
-from .memory_tools import AGENTIC_MEMORY_TOOL, MemoryTools
+from .memory_tools import AGENTIC_MEMORY_TOOL
 from .prompt import agent_instructions, agent_system_prompt
 from .run import RunState, RunStream, Sink
-from .tools import RunContext, Tool, Toolkit, UnknownTool, as_tools
+from .tools import RunContext, Tool, UnknownTool, as_tools
+from .wiring import ToolItem, always_on, for_extraction, slug, toolkit_db, wire_storage
 
 __all__ = ["Agent", "RunStream"]
 
 _log = logging.getLogger("memlayer")
-ToolItem = Callable[..., Any] | Tool | Toolkit
 MemoryMode = Literal["background", "foreground"]
 
 
@@ -72,6 +70,7 @@ class Agent:
         add_history_to_context: bool = False,
         num_history_runs: int = 3,
         max_tool_rounds: int = 5,
+        run_timeout: float | None = None,
         tool_mode: chat.ToolMode | None = None,
         description: str | None = None,
         expected_output: str | None = None,
@@ -97,7 +96,8 @@ class Agent:
         ``"foreground"`` extracts before the run returns, with the changes in ``response.memory_changes``.
 
         Only LiteLLM completion parameters (``temperature=0.2``) and ``model_kwargs={...}`` are sent to the
-        provider; any other keyword raises `ConfigError` (`memlayer._internal.llm.options`).
+        provider; any other keyword raises `ConfigError` (`memlayer._internal.llm.options`). ``timeout=30`` bounds
+        each model call (its retries included); ``run_timeout=120`` bounds every model call of a run together.
         """
         extra = model_options("Agent", litellm_params, model_kwargs, inspect.signature(Agent).parameters)
         if model is None:
@@ -108,17 +108,15 @@ class Agent:
         if id is not None and agent_id is not None and id != agent_id:
             raise ConfigError("id and agent_id are the same option (Agno's name and memlayer's); set only one")
         agent_id = agent_id or id
-        self.agent_id = agent_id or (_slug(name) if name else None)
+        self.agent_id = agent_id or (slug(name) if name else None)
         self.description = description
         self.markdown, self.debug_mode, self.telemetry, self.monitoring = markdown, debug_mode, telemetry, monitoring
         if debug_mode:
             logging.getLogger("memlayer").setLevel(logging.DEBUG)
         self.instructions = agent_instructions(description, instructions, expected_output, additional_context, markdown)
-        self.update_memory_on_run = _always_on(update_memory_on_run, enable_user_memories)
+        self.update_memory_on_run = always_on(update_memory_on_run, enable_user_memories)
         self.enable_agentic_memory = enable_agentic_memory
-        if memory_mode not in ("background", "foreground"):
-            raise ConfigError(f"memory_mode must be 'background' or 'foreground', got {memory_mode!r}")
-        self.memory_mode = memory_mode
+        self.memory_mode = checks.one_of("memory_mode", memory_mode, ("background", "foreground"))
         if enable_agentic_memory and self.update_memory_on_run:
             raise ConfigError(
                 "choose one way to update memory: enable_agentic_memory=True (the model decides, with a "
@@ -129,7 +127,7 @@ class Agent:
         self.tools = as_tools([*(tools or []), *([AGENTIC_MEMORY_TOOL] if enable_agentic_memory else [])])
         uses_memory = enable_agentic_memory or self.update_memory_on_run or bool(add_memories_to_context)
         uses_memory = uses_memory or memory_manager is not None or any(t.wants_context for t in self.tools)
-        self.db, self.memory_manager = _wire_storage(self.model, _toolkit_db(db, tools), memory_manager, uses_memory)
+        self.db, self.memory_manager = wire_storage(self.model, toolkit_db(db, tools), memory_manager, uses_memory)
         self.add_memories_to_context = (
             self.memory_manager is not None if add_memories_to_context is None else add_memories_to_context
         )
@@ -137,6 +135,7 @@ class Agent:
         self.add_history_to_context = add_history_to_context
         self.num_history_runs = num_history_runs
         self.max_tool_rounds = max_tool_rounds
+        self.run_timeout = checks.optional_seconds("run_timeout", run_timeout)
         self.tool_mode = tool_mode or chat.default_tool_mode(self.model)
         self.user_id = user_id
         self.session_id = session_id
@@ -188,6 +187,9 @@ class Agent:
 
     def _run(self, message: str, user_id: str | None, session_id: str | None, stream: bool) -> flow.Flow[None]:
         """One run, as a flow (`memlayer._internal.flow`): yields the answer's text, then the `RunResponse`."""
+        yield from bounded(self._run_steps(message, user_id, session_id, stream), self.run_timeout, "run_timeout")
+
+    def _run_steps(self, message: str, user_id: str | None, session_id: str | None, stream: bool) -> flow.Flow[None]:
         run: RunState = yield flow.Blocking(self._start, message, user_id, session_id)
         try:
             for round_no in range(self.max_tool_rounds + 1):
@@ -338,7 +340,7 @@ class Agent:
         # As in Agno, reading memories needs no memory option: a manager on the agent's db is made then.
         with self._manager_lock:
             if self.memory_manager is None:
-                self.memory_manager = MemoryManager(model=_for_extraction(self.model), db=self.db)
+                self.memory_manager = MemoryManager(model=for_extraction(self.model), db=self.db)
             return self.memory_manager
 
     def __repr__(self) -> str:
@@ -348,51 +350,3 @@ class Agent:
 def _foreign_session(session: str) -> ConfigError:
     # Same words as for any foreign id: do not confirm whose session it is.
     return ConfigError(f"session {session!r} belongs to another user; use a new session_id")
-
-
-def _always_on(update_memory_on_run: bool | None, enable_user_memories: bool | None) -> bool:
-    # enable_user_memories is the older name for the same switch; two different answers is a mistake.
-    if (
-        update_memory_on_run is not None
-        and enable_user_memories is not None
-        and update_memory_on_run != enable_user_memories
-    ):
-        raise ConfigError("update_memory_on_run and enable_user_memories are the same switch; set only one")
-    return bool(update_memory_on_run if update_memory_on_run is not None else enable_user_memories)
-
-
-def _wire_storage(
-    model: ModelSpec, db: Store | None, manager: MemoryManager | None, uses_memory: bool
-) -> tuple[Store, MemoryManager | None]:
-    """One store for sessions and memories, so a user's history and memory live in one place."""
-    if db is not None and not isinstance(db, Store):
-        raise ConfigError(f"db must be a DuckDb or a PostgresDb, e.g. DuckDb('agents.duckdb'), got {db!r}")
-    if manager is not None and not isinstance(manager, MemoryManager):
-        raise ConfigError(f"memory_manager must be a MemoryManager, got {manager!r}")
-    if manager is None:
-        store_db = db if db is not None else DuckDb()
-        return store_db, MemoryManager(model=_for_extraction(model), db=store_db) if uses_memory else None
-    store_db = db if db is not None else manager.db
-    # The manager's own set-once binding: it refuses another db, and keeps a model it was given.
-    manager.join(store_db, _for_extraction(model))
-    return store_db, manager
-
-
-def _toolkit_db(db: Store | None, tools: Sequence[ToolItem] | None) -> Store | None:
-    """The agent's db, or the one its `MemoryTools(db=...)` was given (Agno's way); two different is a mistake."""
-    for item in tools or []:
-        given = item.db if isinstance(item, MemoryTools) else None
-        if given is not None and db is not None and given is not db:
-            raise ConfigError("MemoryTools(db=...) and the agent's db are different stores; pass the same one")
-        db = db or given
-    return db
-
-
-def _for_extraction(model: ModelSpec) -> ModelSpec:
-    # A cap meant for chat answers would cut an extraction's JSON short; its schema bounds it instead.
-    extra = {k: v for k, v in model.extra.items() if k not in ("max_tokens", "max_completion_tokens")}
-    return dataclasses.replace(model, extra=extra)
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or name

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 import logging
 import os
 import signal
@@ -28,12 +27,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ... import __version__
 from ..errors import ConfigError
 from ..memory.manager import MemoryManager
+from .mcp_limits import LimitedApp, Limits, refuse
 from .mcp_tools import TOOL_NAMES, MemoryService, UserOf, add_tools
 
 __all__ = [
     "TOKENS_ENV",
     "BearerAuth",
     "BearerTokens",
+    "Limits",
     "build_server",
     "one_user",
     "run_http",
@@ -69,12 +70,18 @@ def tool_names(disabled: Iterable[str], *, has_model: bool) -> tuple[str, ...]:
 
 
 def build_server(
-    manager: MemoryManager, user_of: UserOf, *, tools: Sequence[str] = TOOL_NAMES, agent_id: str | None = None
+    manager: MemoryManager,
+    user_of: UserOf,
+    *,
+    tools: Sequence[str] = TOOL_NAMES,
+    agent_id: str | None = None,
+    call_timeout: float | None = None,
 ) -> MCPServer:
-    """An MCP server offering ``tools`` over ``manager``; each request acts for ``user_of(ctx)``."""
+    """An MCP server offering ``tools`` over ``manager``; each request acts for ``user_of(ctx)``, and its
+    model calls end within ``call_timeout`` seconds."""
     # log_level: what the SDK's own logging setup would use; `memlayer serve` configures stderr logging first.
     server: MCPServer = MCPServer("memlayer", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
-    add_tools(server, MemoryService(manager, user_of, agent_id=agent_id), tuple(tools))
+    add_tools(server, MemoryService(manager, user_of, agent_id=agent_id, call_timeout=call_timeout), tuple(tools))
     return server
 
 
@@ -192,29 +199,20 @@ class BearerAuth:
         _log.warning(
             "refused %s %s from %s: no valid bearer token", scope["method"], scope["path"], scope.get("client")
         )
-        body = json.dumps({"error": "unauthorized", "error_description": "a valid bearer token is required"}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b'Bearer realm="memlayer"'),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        challenge = [(b"www-authenticate", b'Bearer realm="memlayer"')]
+        await refuse(send, 401, "unauthorized", "a valid bearer token is required", challenge)
 
 
-async def run_http(server: MCPServer, *, tokens: BearerTokens, host: str, port: int) -> None:
+async def run_http(
+    server: MCPServer, *, tokens: BearerTokens, host: str, port: int, limits: Limits | None = None
+) -> None:
     """Serve streamable HTTP at ``http://host:port/mcp`` until interrupted (Ctrl-C, SIGTERM).
 
     The socket is bound here, so ``--port 0`` takes a free port, and the address logged is the real one.
     """
     import uvicorn
 
-    app = BearerAuth(server.streamable_http_app(host=host), tokens)
+    app = BearerAuth(LimitedApp(server.streamable_http_app(host=host), limits or Limits()), tokens)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

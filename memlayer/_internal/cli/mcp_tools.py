@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from ..checks import MAX_MEMORY_CHARS, MAX_TOPIC_CHARS, MAX_TOPICS
 from ..errors import ConfigError, MemlayerError
+from ..llm.road import within
 from ..memory.manager import MemoryManager
 from ..records import Memory, MemoryEvent
 
@@ -115,10 +116,13 @@ class MemoryService:
     (a model call of seconds) never blocks another client's reads on the event loop.
     """
 
-    def __init__(self, manager: MemoryManager, user_of: UserOf, *, agent_id: str | None = None) -> None:
+    def __init__(
+        self, manager: MemoryManager, user_of: UserOf, *, agent_id: str | None = None, call_timeout: float | None = None
+    ) -> None:
         self.manager = manager
         self.user_of = user_of
         self.agent_id = agent_id
+        self.call_timeout = call_timeout  # bounds the model calls of one tool call (--call-timeout)
 
     async def remember(
         self,
@@ -132,7 +136,10 @@ class MemoryService:
             raise ToolError("give either text or messages, not both and not neither")
         given: str | list[dict[str, Any]] = text if text is not None else [m.model_dump() for m in messages or []]
         try:
-            result = await self.manager.acreate_user_memories(given, user_id=self.user_of(ctx), agent_id=self.agent_id)
+            with within(self.call_timeout, "--call-timeout"):
+                result = await self.manager.acreate_user_memories(
+                    given, user_id=self.user_of(ctx), agent_id=self.agent_id
+                )
         except MemlayerError as exc:
             raise _tool_error(exc) from exc
         changes = [
@@ -151,7 +158,8 @@ class MemoryService:
     ) -> Memories:
         """Find the user's current memories most related to a query, best match first."""
         try:
-            found = await self.manager.asearch_user_memories(query, limit=limit, user_id=self.user_of(ctx))
+            with within(self.call_timeout, "--call-timeout"):  # a hosted embedder is a model call too
+                found = await self.manager.asearch_user_memories(query, limit=limit, user_id=self.user_of(ctx))
         except MemlayerError as exc:
             raise _tool_error(exc) from exc
         return Memories(memories=[MemoryItem.of(m) for m in found])

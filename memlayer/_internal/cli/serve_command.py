@@ -17,7 +17,7 @@ import typer
 
 from .. import checks
 from ..errors import ConfigError
-from ..llm.litellm import start_import
+from ..llm.litellm import import_litellm, start_import
 from .app import ApiBaseOpt, DbOpt, ModelOpt, app, open_manager
 
 if TYPE_CHECKING:
@@ -50,6 +50,11 @@ def serve(
         list[str] | None, typer.Option("--disable", help="a tool not to offer, e.g. delete (repeatable)")
     ] = None,
     agent: Annotated[str | None, typer.Option(help="agent_id stamped on memories written through MCP")] = None,
+    max_body_bytes: Annotated[int, typer.Option(help="http: largest request body (413 above it)")] = 1_048_576,
+    max_concurrent: Annotated[int, typer.Option(help="http: requests in flight per token (429 above it)")] = 8,
+    call_timeout: Annotated[
+        float, typer.Option(help="seconds a tool call's model calls may take (0: no deadline)")
+    ] = 120.0,
 ) -> None:
     """Serve the memory tools over MCP: remember, search, list, get, update, delete, history."""
     mcp_server = _import_server()
@@ -58,6 +63,7 @@ def serve(
     # Every argument is checked before anything is opened or logged.
     names = mcp_server.tool_names(disable or [], has_model=bool(model))
     agent_id = checks.optional_text("agent_id", agent)
+    limits = mcp_server.Limits(max_body_bytes, max_concurrent, call_timeout or None)
     if transport is Transport.stdio:
         if tokens:
             raise ConfigError("--tokens is for --transport http; stdio serves the one --user")
@@ -69,14 +75,22 @@ def serve(
         if user:
             raise ConfigError("over HTTP each client's bearer token names its user (--tokens); drop --user")
         table = mcp_server.BearerTokens.load(tokens)
-        user_of, run = table.user_of, functools.partial(mcp_server.run_http, tokens=table, host=host, port=port)
+        user_of = table.user_of
+        run = functools.partial(mcp_server.run_http, tokens=table, host=host, port=port, limits=limits)
     _log_to_stderr()
     if not model:
         logging.getLogger("memlayer.serve").warning("no --model: remember is off (it extracts memories with a model)")
     else:  # LiteLLM and Instructor import in the background while the server starts (and stay off stdout)
         start_import()
     with open_manager(db, model, api_base) as manager:
-        anyio.run(run, mcp_server.build_server(manager, user_of, tools=names, agent_id=agent_id))
+        if model and transport is Transport.http:
+            # Finished before the address is announced: a request that waited on the import would hold
+            # the event loop, and so every other client, for seconds.
+            import_litellm()
+        server = mcp_server.build_server(
+            manager, user_of, tools=names, agent_id=agent_id, call_timeout=limits.call_timeout
+        )
+        anyio.run(run, server)
 
 
 def _import_server() -> ModuleType:

@@ -41,6 +41,7 @@ class DuckDb(AgnoMemoryMethods):
         self.read_only = read_only
         self.allow_foreign = allow_foreign
         self._lock = threading.RLock()
+        self._closed = False
         self._conn: duckdb.DuckDBPyConnection | None = self._connect()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
@@ -81,14 +82,18 @@ class DuckDb(AgnoMemoryMethods):
         with self._lock:
             conn = self._connection()
             conn.execute("BEGIN TRANSACTION")
+            committing = False
             try:
                 yield conn
+                committing = True
                 conn.execute("COMMIT")
             except duckdb.Error as exc:
-                conn.execute("ROLLBACK")
-                raise StorageError(f"write to {self.db_file!r} failed and was rolled back: {exc}") from exc
+                _rollback(conn)
+                if committing:
+                    self._discard(conn)
+                raise StorageError(_write_failure(self.db_file, exc)) from exc
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
 
     @contextmanager
@@ -149,13 +154,28 @@ class DuckDb(AgnoMemoryMethods):
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
 
+    def _discard(self, conn: duckdb.DuckDBPyConnection) -> None:
+        """After a COMMIT that failed (a full disk): drop the connection, so the next call reopens the file
+        and sees only what was committed. DuckDB 1.5.0 kept the failed write's text in memory and joined it
+        to the next one. An in-memory database would be lost, so it is kept."""
+        if self.db_file == ":memory:":
+            return
+        try:
+            conn.close()
+        except duckdb.Error:
+            pass  # its checkpoint may not fit either: the file and its WAL hold what was committed
+        self._conn = None
+
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._conn is None:
-            raise StorageError(f"DuckDb({self.db_file!r}) is closed")
+            if self._closed:
+                raise StorageError(f"DuckDb({self.db_file!r}) is closed")
+            self._conn = self._connect()  # after `_discard`: reopened, or the reason it cannot be
         return self._conn
 
     def __repr__(self) -> str:
@@ -194,8 +214,42 @@ def _drop_if_empty(path: Path) -> None:
         raise StorageError(f"cannot replace the empty file {str(path)!r}: {exc.strerror or exc}") from exc
 
 
+def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
+    # A COMMIT that failed (a full disk) has already ended the transaction: ROLLBACK would then fail
+    # with "no transaction is active" and hide the error that matters.
+    try:
+        conn.execute("ROLLBACK")
+    except duckdb.TransactionException:
+        pass
+
+
+def _not_writable(text: str) -> bool:
+    return "Read-only file system" in text or "Permission denied" in text
+
+
+def _write_failure(db_file: str, exc: duckdb.Error) -> str:
+    text = str(exc)
+    if "No space left on device" in text or "File too large" in text or "could not write" in text.lower():
+        return (
+            f"write to {db_file!r} failed, the disk is full (or a file size limit was reached), nothing was "
+            f"written: free space, then retry; everything committed before is kept ({text})"
+        )
+    if _not_writable(text):
+        return (
+            f"write to {db_file!r} failed, the file or its folder is not writable, nothing was written: "
+            f"fix the permissions or open it with DuckDb(..., read_only=True) ({text})"
+        )
+    return f"write to {db_file!r} failed and was rolled back: {text}"
+
+
 def _locked_or_storage_error(db_file: str, exc: duckdb.IOException) -> StorageError:
     holder = _LOCK_HOLDER.search(str(exc))
+    if holder is None and _not_writable(str(exc)):
+        return StorageError(
+            f"cannot open DuckDB file {db_file!r} for writing: the file or its folder is not writable "
+            f"(a read-only file system or permissions); open it with DuckDb(..., read_only=True) to read, "
+            f"or fix the permissions ({exc})"
+        )
     if holder is None:
         return StorageError(f"cannot open DuckDB file {db_file!r}: {exc}")
     return DatabaseLockedError(

@@ -50,7 +50,7 @@ _COLUMNS = "job_id, user_id, agent_id, session_id, run_id, status, attempts, las
 
 
 def create_jobs_table(conn: Connection) -> None:
-    """The body of migration m010 (`memlayer.db.migrations`), in SQL both stores accept."""
+    """The body of migration m010 (`memlayer._internal.db.migrations`), in SQL both stores accept."""
     conn.execute("CREATE SEQUENCE memory_jobs_seq")
     conn.execute(
         """
@@ -114,7 +114,7 @@ class JobRow:
 
 
 def utc_now() -> datetime:
-    """Wall-clock UTC, naive as stored. Leases and backoff need real time, not the pinnable `memlayer.clock`."""
+    """Wall-clock UTC, naive as stored. Leases and backoff need real time, not the pinnable `clock`."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 

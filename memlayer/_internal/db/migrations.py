@@ -311,7 +311,7 @@ def fact_keys_and_times(conn: Connection) -> None:
 
 @migration
 def m010_memory_jobs(conn: Connection) -> None:
-    create_jobs_table(conn)  # the durable extraction queue (memlayer.db.jobs), in SQL both stores accept
+    create_jobs_table(conn)  # the durable extraction queue (memlayer._internal.db.jobs), in SQL both stores accept
 
 
 def applied_migrations(conn: duckdb.DuckDBPyConnection) -> list[str]:

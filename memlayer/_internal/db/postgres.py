@@ -146,6 +146,9 @@ class PostgresDb(AgnoMemoryMethods):
             max_size=max_size,
             kwargs={"autocommit": True},  # transactions are explicit: reading() holds none open
             configure=_configure,
+            # Checked when taken from the pool: a connection that died while idle (a server restart, a
+            # failover, a terminated backend) is replaced there, instead of failing the next call.
+            check=ConnectionPool.check_connection,
             timeout=self.timeout,
             open=False,
             name="memlayer",
@@ -177,7 +180,11 @@ class PostgresDb(AgnoMemoryMethods):
                 finally:
                     self._local.conn = None
         except PoolTimeout as exc:
-            raise StorageError(f"no free connection to {self.display} within {self.timeout} s: {exc}") from None
+            raise StorageError(
+                f"no connection to {self.display} within {self.timeout} s, nothing was done: the server is down, "
+                f"at max_connections, or every pooled connection is busy; retry later, or raise max_connections "
+                f"on the server or max_size here ({self.dsn.scrub(exc)})"
+            ) from None
 
     @contextmanager
     def transaction(self) -> Iterator[PgConnection]:
@@ -185,13 +192,13 @@ class PostgresDb(AgnoMemoryMethods):
         import psycopg
 
         with self._connection() as conn:
+            committing = False
             try:
                 with conn.transaction():
                     yield conn
+                    committing = True  # the block is done: what fails now is the COMMIT
             except psycopg.Error as exc:
-                raise StorageError(
-                    f"write to {self.display} failed and was rolled back: {self.dsn.scrub(exc)}"
-                ) from exc
+                raise StorageError(_write_failure(self.display, self.dsn.scrub(exc), exc, committing)) from exc
 
     @contextmanager
     def reading(self) -> Iterator[PgConnection]:
@@ -202,7 +209,10 @@ class PostgresDb(AgnoMemoryMethods):
             try:
                 yield conn
             except psycopg.Error as exc:
-                raise StorageError(f"read from {self.display} failed: {self.dsn.scrub(exc)}") from exc
+                lost = " (the connection was lost: retry the call; the pool reconnects by itself)"
+                raise StorageError(
+                    f"read from {self.display} failed{lost if _lost(exc) else ''}: {self.dsn.scrub(exc)}"
+                ) from exc
 
     def sql(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one read-only statement and return its rows.
@@ -264,6 +274,35 @@ def _require_psycopg() -> None:
         raise ConfigError(
             f"PostgresDb needs psycopg 3 and psycopg_pool: pip install 'memlayer-ai[postgres]' ({exc})"
         ) from None
+
+
+def _lost(exc: BaseException) -> bool:
+    """The connection itself failed (server gone, backend terminated), not the statement: SQLSTATE class 08
+    or 57P, or the client's own error without a SQLSTATE (the socket closed under it)."""
+    import psycopg
+
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    return sqlstate.startswith(("08", "57P")) or (isinstance(exc, psycopg.OperationalError) and not sqlstate)
+
+
+def _write_failure(display: str, text: str, exc: BaseException, committing: bool) -> str:
+    """What a failed write says: what happened to it, and what to do."""
+    if getattr(exc, "sqlstate", None) == "57014":  # query_canceled: statement_timeout, or a cancel
+        return (
+            f"write to {display} ran over the server's statement_timeout (or was cancelled) and was rolled back, "
+            f"nothing was written: retry, or raise statement_timeout for this role ({text})"
+        )
+    if _lost(exc) and committing:
+        return (
+            f"the connection to {display} was lost while committing: the write may or may not have been "
+            f"applied. Read before retrying (adding the same text again stores it once) ({text})"
+        )
+    if _lost(exc):
+        return (
+            f"the connection to {display} was lost (a server restart, a failover or a terminated backend) and "
+            f"the write was rolled back, nothing was written: retry the call; the pool reconnects by itself ({text})"
+        )
+    return f"write to {display} failed and was rolled back: {text}"
 
 
 def _configure(raw: psycopg.Connection[tuple[Any, ...]]) -> None:

@@ -13,6 +13,7 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .. import checks
 from ..errors import ConfigError
 
 __all__ = ["LITELLM_PARAMS", "model_options"]
@@ -83,4 +84,7 @@ def model_options(
             f"(only LiteLLM completion parameters are sent to the model; pass anything else the provider "
             f"accepts as model_kwargs={{{name!r}: ...}})"
         )
-    return {**options, **(model_kwargs or {})}
+    merged = {**options, **(model_kwargs or {})}
+    if not hasattr(merged.get("timeout"), "read"):  # an httpx.Timeout is LiteLLM's to check
+        checks.optional_seconds("timeout", merged.get("timeout"))
+    return merged

@@ -25,7 +25,7 @@ from .litellm import check_keys_when_recording, check_provider, import_instructo
 from .spec import ModelSpec
 from .usage import UsageMeter
 
-__all__ = ["Caller", "LiteLLMCaller", "Road", "inject", "labelled", "road"]
+__all__ = ["Caller", "DeadlinePassed", "LiteLLMCaller", "Road", "bounded", "inject", "labelled", "road", "within"]
 
 T = TypeVar("T")
 # What LiteLLM raises for a request worth sending again: rate limits, timeouts, dropped connections, 5xx.
@@ -100,6 +100,42 @@ def labelled(call: flow.Flow[T], **labels: str | None) -> flow.Flow[T]:
         _LABELS.set(previous)
 
 
+class DeadlinePassed(TimeoutError):
+    """The model did not answer before the call's ``timeout=`` or the run's ``run_timeout=`` passed."""
+
+
+# The deadline (time.monotonic()) every model call inside a `bounded` flow must answer by, and what set it.
+_DEADLINE: contextvars.ContextVar[tuple[float, str] | None] = contextvars.ContextVar("memlayer_deadline", default=None)
+
+
+@contextmanager
+def within(seconds: float | None, what: str) -> Iterator[None]:
+    """Every model call made inside the block ends by ``seconds`` from now (``what`` names the setting,
+    for the error); an outer, earlier deadline stays in force. ``None``: no new bound."""
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        yield  # None, or an httpx.Timeout object: LiteLLM applies it per request
+        return
+    previous = _DEADLINE.get()
+    mine = (time.monotonic() + float(seconds), f"{what}={seconds:g} s")
+    _DEADLINE.set(mine if previous is None or mine[0] < previous[0] else previous)
+    try:
+        yield
+    finally:
+        _DEADLINE.set(previous)  # not reset(token): a flow may end in another copy of the context
+
+
+def bounded(call: flow.Flow[T], seconds: float | None, what: str) -> flow.Flow[T]:
+    """The flow ``call`` run `within` a deadline of ``seconds``."""
+    with within(seconds, what):
+        return (yield from call)
+
+
+def _remaining() -> tuple[float, str] | None:
+    """Seconds left before the deadline in force, and what set it; None when no deadline is set."""
+    deadline = _DEADLINE.get()
+    return None if deadline is None else (deadline[0] - time.monotonic(), deadline[1])
+
+
 @dataclass(frozen=True)
 class Road:
     """How one model is called (see the module doc)."""
@@ -125,20 +161,31 @@ class Road:
     def send(
         self, meter: UsageMeter, retries: int, kwargs: dict[str, Any], *, embedding: bool = False
     ) -> flow.Flow[Any]:
-        """One request, sent again after a transient provider error; every attempt is counted."""
+        """One request, sent again after a transient provider error; every attempt is counted. A
+        ``timeout`` bounds the whole call, retries included (LiteLLM's bounds one request)."""
+        return (yield from bounded(self._send(meter, retries, kwargs, embedding), kwargs.get("timeout"), "timeout"))
+
+    def _send(self, meter: UsageMeter, retries: int, kwargs: dict[str, Any], embedding: bool) -> flow.Flow[Any]:
         caller, litellm = _caller(), import_litellm()
         for retry in range(retries + 1):
+            left = _remaining()
+            if left is not None and left[0] <= 0:
+                raise DeadlinePassed(f"no answer within {left[1]}: raise it, or check that the provider is up")
+            attempt = kwargs if left is None else {**kwargs, "timeout": left[0]}  # LiteLLM ends the request then
             meter.count += 1
             started = time.perf_counter()
             try:
                 if embedding:
-                    response = yield flow.Call(caller.embedding, _no_async, **kwargs)
+                    response = yield flow.Call(caller.embedding, _no_async, **attempt)
                 else:
-                    response = yield flow.Call(caller.completion, caller.acompletion, **kwargs)
+                    response = yield flow.Call(caller.completion, caller.acompletion, **attempt)
             except Exception as exc:
+                left = _remaining()
+                if left is not None and left[0] <= 0.01 and isinstance(exc, _transient_types(litellm)):
+                    raise DeadlinePassed(f"no answer within {left[1]}: raise it, or check the provider") from exc
                 if retry == retries or not isinstance(exc, _transient_types(litellm)):
                     raise
-                yield flow.Sleep(min(0.25 * 2.0**retry, 4.0))
+                yield flow.Sleep(min(0.25 * 2.0**retry, 4.0, max(left[0] if left else 4.0, 0)))
                 continue
             if not kwargs.get("stream"):
                 price = self.embedding_price if embedding else self.price
@@ -169,13 +216,12 @@ class Road:
             "json": instructor.Mode.JSON,
             "md_json": instructor.Mode.MD_JSON,
         }[self.spec.instructor_mode]
-        return (
-            yield flow.Call(
-                instructor.from_litellm(send, mode=mode).chat.completions.create,
-                instructor.from_litellm(asend, mode=mode).chat.completions.create,
-                **request,
-            )
+        create = flow.Call(
+            instructor.from_litellm(send, mode=mode).chat.completions.create,
+            instructor.from_litellm(asend, mode=mode).chat.completions.create,
+            **request,
         )
+        return (yield from bounded(_one(create), request.get("timeout"), "timeout"))  # re-asks share the bound
 
 
 def road(spec: ModelSpec) -> Road:
@@ -190,6 +236,10 @@ def _resolved(spec: ModelSpec) -> Road:
         cached = Road(spec)
         object.__setattr__(spec, "_road", cached)
     return cached
+
+
+def _one(step: flow.Step) -> flow.Flow[Any]:
+    return (yield step)
 
 
 async def _no_async(**kwargs: Any) -> Any:

@@ -1,6 +1,6 @@
 """Background memory: the worker that applies queued extraction jobs, and the handles callers wait on.
 
-A job is queued in the store (`memlayer.db.jobs`) with the run that produced it; a `JobWorker` claims
+A job is queued in the store (`memlayer._internal.db.jobs`) with the run that produced it; a `JobWorker` claims
 ready jobs one at a time, runs the extraction (one LLM call) and commits its changes together with
 the job's done mark. A failure is retried with exponential backoff and parked (``dead``) after
 ``JobSettings.max_attempts``; nothing is dropped. The worker runs in a daemon thread of this process

@@ -150,7 +150,7 @@ class MemoryManager(MemoryEdits, MemoryReads):
             return await asyncio.to_thread(self._queue_checked, messages, message, user_id, agent_id, session_id)
         return await flow.arun(self._extraction(messages, message, user_id, agent_id, session_id))
 
-    # -- background extraction (memlayer.memory.background) ---------------------------------------
+    # -- background extraction (memlayer._internal.memory.background) ---------------------------------------
 
     def _queue_checked(
         self, messages: object, message: object, user_id: object, agent_id: object, session_id: object

@@ -89,7 +89,7 @@ def commit_reply(
 ) -> ExtractionResult:
     """Apply a validated reply: every operation, its vectors and the usage row commit together or not at all.
 
-    ``finish`` runs last inside that transaction: a memory job marks itself done there (`memlayer.db.jobs`),
+    ``finish`` runs last inside that transaction: a memory job marks itself done there (`memlayer._internal.db.jobs`),
     so its changes and its done mark commit together.
     """
     origin = Provenance(
