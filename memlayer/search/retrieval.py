@@ -249,7 +249,7 @@ class Retrieval:
         assert embedder is not None
         try:
             if isinstance(embedder, LiteLLMEmbedder):
-                matrix, usage = embedder.embed_with_usage([query])
+                matrix, usage = embedder.embed_with_usage([query], side="query")
                 return matrix[0], usage
             return embedder.embed_query(query), None
         except MemlayerError:
