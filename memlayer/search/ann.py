@@ -6,7 +6,8 @@ built in a background thread on its first search; searches stay exact until it i
 query's similarity is computed exactly for
 
 - the `CANDIDATES` rows the graph finds nearest,
-- every row holding a rare word of the query (a keyword match can rank on its vector share too), and
+- every row holding a word of the query (a keyword match ranks on its vector share too: the fused score
+  adds both, so a keyword match far from the query's vector can still be in the results), and
 - a fixed sample of `SAMPLE` rows, whose lowest similarity stands for the lowest of all rows,
 
 and every other row gets that lowest value: it scales to a vector share of 0, which cannot lift it
@@ -37,7 +38,6 @@ _log = logging.getLogger("memlayer")
 ANN_MIN_ROWS = 20_000  # below this an exact scan is fast enough (a 20k x 768 product: about 2 ms)
 CANDIDATES = 100  # nearest rows asked of the graph per column; results ask for 10-20
 SAMPLE = 256  # rows whose similarity estimates the lowest of all rows
-RARE_ROWS = 2_000  # a query word held by at most this many rows brings them all to the exact similarity
 CONNECTIVITY = 16  # HNSW "M"
 EXPANSION_ADD = 128  # HNSW "efConstruction"
 EXPANSION_SEARCH = 128  # HNSW "ef": recall@10 of the exact top 10 >= 0.99 on real vectors (docs/embedders.md)
@@ -142,8 +142,10 @@ def similarity(
     if not nearest.ready.is_set() or nearest.failed is not None:
         return column.matrix[:rows] @ query
     nearest.catch_up(column.matrix, column.has, rows)
-    parts = [nearest.nearest(query, CANDIDATES), _sample(rows), *_holding_rare_words(text, words)]
+    parts = [nearest.nearest(query, CANDIDATES), _sample(rows), *_holding_words(text, words)]
     picked = np.unique(np.concatenate(parts))
+    if picked.size * 2 > rows:  # the query's words are in most memories: a scan costs less than gathering
+        return column.matrix[:rows] @ query
     picked = picked[(picked < rows) & has[np.minimum(picked, rows - 1)]]
     exact = column.matrix[picked] @ query
     values = np.full(rows, float(exact.min()) if exact.size else 0.0, dtype=np.float32)
@@ -151,14 +153,14 @@ def similarity(
     return values
 
 
-def _holding_rare_words(text: str, words: Sequence[BM25Index]) -> list[npt.NDArray[np.int64]]:
-    """The rows holding a query word that at most `RARE_ROWS` rows hold: a keyword match that can rank.
-    A word most rows hold adds little BM25 (its rarity weight is near 0), and would cost an exact scan."""
+def _holding_words(text: str, words: Sequence[BM25Index]) -> list[npt.NDArray[np.int64]]:
+    """The rows holding a word of the query (in their text or their input): each can rank on its BM25,
+    so each gets its exact similarity. (Rows that only the feedback words match get the floor.)"""
     found = []
     for index in words:
         for token in dict.fromkeys(tokenize(text, index.language)):
             postings = index.postings.get(token)
-            if postings and len(postings) <= RARE_ROWS:
+            if postings:
                 found.append(np.fromiter((row for row, _ in postings), dtype=np.int64, count=len(postings)))
     return found
 
