@@ -159,9 +159,9 @@ def _holding_words(text: str, words: Sequence[BM25Index]) -> list[npt.NDArray[np
     found = []
     for index in words:
         for token in dict.fromkeys(tokenize(text, index.language)):
-            postings = index.postings.get(token)
-            if postings:
-                found.append(np.fromiter((row for row, _ in postings), dtype=np.int64, count=len(postings)))
+            arrays = index.term_rows(token)
+            if arrays is not None:
+                found.append(arrays)
     return found
 
 
