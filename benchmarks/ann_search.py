@@ -73,9 +73,9 @@ def main() -> None:
     near = index._vectors.matrix[rng.integers(0, args.rows, 100)] + 0.7 * rng.standard_normal((100, DIM))
     near = (near / np.linalg.norm(near, axis=1, keepdims=True)).astype(np.float32)
     queries = [(" ".join(words), vector) for words, vector in zip(zipf_words(rng, (100, 3)), near, strict=True)]
-    threshold, ann.ANN_MIN_ROWS = ann.ANN_MIN_ROWS, 10**9
+    threshold, ann.ANN_MIN_ROWS = ann.ANN_MIN_ROWS, None
     exact_ms, exact = ranked(index, queries)
-    ann.ANN_MIN_ROWS = threshold
+    ann.ANN_MIN_ROWS = threshold or 20_000  # off by default: on from 20k rows for this run
     index.fuse(*queries[0], SearchFilters(), 10)  # starts the build in the background
     nearest = index._vectors.nearest
     if nearest is None:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from memlayer.db.vectors import LoadedRows
+from memlayer.errors import ConfigError
 from memlayer.records import Memory
 from memlayer.search import ann
 from memlayer.search.filters import SearchFilters
@@ -50,7 +51,7 @@ def _rows(rng: np.random.Generator) -> LoadedRows:
 
 def _exact(index: UserIndex, monkeypatch: pytest.MonkeyPatch, query: str, vector: np.ndarray) -> list[int]:
     with monkeypatch.context() as exact:
-        exact.setattr(ann, "ANN_MIN_ROWS", 10**9)
+        exact.setattr(ann, "ANN_MIN_ROWS", None)
         return index.fuse(query, vector, SearchFilters(), 10).rows
 
 
@@ -85,3 +86,16 @@ def test_memories_written_after_the_build_are_found_and_retired_ones_are_not(mon
     assert [index.ids[r] for r in index.fuse("", new, SearchFilters(), 1).rows] == ["fresh"]
     assert index._vectors.nearest.covered == ROWS + 1
     assert "m5" not in [index.ids[r] for r in index.fuse("", probe, SearchFilters(), 10).rows]
+
+
+def test_the_graph_is_off_unless_asked_for_and_a_bad_setting_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MEMLAYER_ANN_MIN_ROWS", raising=False)
+    assert ann.min_rows() is None
+    index = UserIndex("u", _rows(np.random.default_rng(9)))
+    index.fuse("tea", index._vectors.matrix[0], SearchFilters(), 10)
+    assert index._vectors.nearest is None  # no graph, no thread: the exact scan
+    monkeypatch.setenv("MEMLAYER_ANN_MIN_ROWS", "20000")
+    assert ann.min_rows() == 20000
+    monkeypatch.setenv("MEMLAYER_ANN_MIN_ROWS", "lots")
+    with pytest.raises(ConfigError, match="MEMLAYER_ANN_MIN_ROWS"):
+        ann.min_rows()

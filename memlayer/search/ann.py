@@ -1,9 +1,9 @@
 """Approximate nearest rows for a user with many memories: an HNSW graph (``usearch``), built in the background.
 
-Below `ANN_MIN_ROWS` vectors a search multiplies the user's whole matrix by the query (under 3 ms).
-Above it, a `VectorColumn` (the memories' vectors, and separately the inputs') gets a `NearestRows`,
-built in a background thread on its first search; searches stay exact until it is ready. Then a
-query's similarity is computed exactly for
+**Off by default** (see `ANN_MIN_ROWS`). When on, below `ANN_MIN_ROWS` vectors a search multiplies
+the user's whole matrix by the query. Above it, a `VectorColumn` (the memories' vectors, and
+separately the inputs') gets a `NearestRows`, built in a background thread on its first search;
+searches stay exact until it is ready. Then a query's similarity is computed exactly for
 
 - the `CANDIDATES` rows the graph finds nearest,
 - every row holding a word of the query (a keyword match ranks on its vector share too: the fused score
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -29,13 +30,17 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import ConfigError
 from .bm25 import BM25Index, tokenize
 
 __all__ = ["ANN_MIN_ROWS", "CANDIDATES", "NearestRows", "ann_available", "similarity"]
 
 _log = logging.getLogger("memlayer")
 
-ANN_MIN_ROWS = 20_000  # below this an exact scan is fast enough (a 20k x 768 product: about 2 ms)
+# Off unless set (or $MEMLAYER_ANN_MIN_ROWS): measured at 100k memories, a search through the graph took
+# 75.9 ms p50 against 30.3 ms for the exact scan (benchmarks/ann_search.py, docs/embedders.md), since
+# the rows holding a query word are rescored exactly. Kept for the candidate-only fusion that needs it.
+ANN_MIN_ROWS: int | None = None
 CANDIDATES = 100  # nearest rows asked of the graph per column; results ask for 10-20
 SAMPLE = 256  # rows whose similarity estimates the lowest of all rows
 CONNECTIVITY = 16  # HNSW "M"
@@ -52,6 +57,18 @@ class VectorColumn(Protocol):
     nearest: NearestRows | None
 
     def __len__(self) -> int: ...
+
+
+def min_rows() -> int | None:
+    """From how many rows a column gets a graph: `ANN_MIN_ROWS`, else ``$MEMLAYER_ANN_MIN_ROWS``, else never."""
+    if ANN_MIN_ROWS is not None:
+        return ANN_MIN_ROWS
+    configured = os.environ.get("MEMLAYER_ANN_MIN_ROWS", "").strip()
+    if not configured:
+        return None
+    if not configured.isdigit() or int(configured) < 1:
+        raise ConfigError(f"MEMLAYER_ANN_MIN_ROWS must be a whole number of rows, 1 or more, got {configured!r}")
+    return int(configured)
 
 
 def ann_available() -> bool:
@@ -134,7 +151,8 @@ def similarity(
     graph is ready) exact for the rows that can rank and the sample's lowest for the rest."""
     if not column.dim or column.dim != query.shape[0]:
         return None
-    if rows < ANN_MIN_ROWS or not ann_available():
+    threshold = min_rows()
+    if threshold is None or rows < threshold or not ann_available():
         return column.matrix[:rows] @ query
     if column.nearest is None:
         column.nearest = _start(column)
