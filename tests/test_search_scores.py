@@ -16,6 +16,7 @@ import pytest
 
 from memlayer import ConfigError, DuckDb, MemoryManager, Store
 from memlayer._internal.records import SearchHit
+from memlayer._internal.search.fusion import weights_for
 
 from .test_cli import fails, ok
 from .test_search import WordEmbedder
@@ -23,6 +24,8 @@ from .test_search import WordEmbedder
 ANA = "ana@example.com"
 FACTS = ("Likes tea", "Drinks green tea every morning", "Lives in Lisbon", "Has a dog named Rex")
 SIGNAL_NAMES = ["vector", "input_vector", "keywords", "input", "names", "recency"]
+# WordEmbedder is no embedder memlayer knows: it gets the weights of a strong one (memlayer._internal.search.fusion).
+KEYWORDS = weights_for(WordEmbedder().name).keywords
 
 
 @pytest.fixture
@@ -49,8 +52,9 @@ def test_a_score_is_the_sum_of_its_signals_and_orders_the_results(manager: Memor
         assert hit.signals["input"] == 0.0  # added directly: no input to match
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
-    # The best keyword match is 1 (each BM25 is divided by its best); the shorter text wins on length.
-    assert hits[0].signals["keywords"] == 1.0 and 0 < hits[1].signals["keywords"] < 1
+    # The best keyword match scores the keyword weight (each BM25 is divided by its best); the shorter
+    # text wins on length.
+    assert hits[0].signals["keywords"] == KEYWORDS and 0 < hits[1].signals["keywords"] < KEYWORDS
     # Min-max over the user's rows: the nearest vector is 1, the farthest 0.
     assert max(h.signals["vector"] for h in hits) == 1.0 and min(h.signals["vector"] for h in hits) == 0.0
     assert {h.memory.memory for h in hits if h.signals["keywords"] == 0} == {"Lives in Lisbon", "Has a dog named Rex"}
@@ -105,7 +109,7 @@ def test_scores_of_the_past(manager: MemoryManager) -> None:
     assert [h.memory.memory for h in then] == ["Likes tea", "Drinks green tea every morning"]
     now = manager.search_user_memories_with_scores("tea", ANA, min_score=0.5)
     assert [h.memory.memory for h in now] == ["Drinks green tea every morning"]
-    assert now[0].signals["keywords"] == 1.0  # the best match of this query, now that "Likes tea" is gone
+    assert now[0].signals["keywords"] == KEYWORDS  # the best match of this query, now that "Likes tea" is gone
 
 
 # -- the command line ---------------------------------------------------------------------------

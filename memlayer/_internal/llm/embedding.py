@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from .. import flow
 from ..errors import ModelError
@@ -16,12 +17,13 @@ __all__ = ["embed_texts"]
 _PROVIDER_RETRIES = 2  # re-sends of a transient provider error (LiteLLM's own default)
 
 
-def embed_texts(spec: ModelSpec, texts: list[str]) -> tuple[list[list[float]], LLMUsage]:
-    """One batched embedding call: a vector per text, in order, and the call's usage."""
+def embed_texts(spec: ModelSpec, texts: list[str], **params: Any) -> tuple[list[list[float]], LLMUsage]:
+    """One batched embedding call: a vector per text, in order, and the call's usage; ``params`` are the
+    model's own (``task_type``, ``input_type``)."""
     way = road(spec)
     way.ready()
     meter, started = UsageMeter(), time.perf_counter()
-    kwargs = way.keywords(purpose="embedding", input=texts)
+    kwargs = way.keywords(purpose="embedding", input=texts, **params)
     try:
         response = flow.run(way.send(meter, _PROVIDER_RETRIES, kwargs, embedding=True))
     except Exception as exc:

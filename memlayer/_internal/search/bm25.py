@@ -208,6 +208,11 @@ class BM25Index:
             self._arrays[token] = arrays
         return arrays
 
+    def term_rows(self, token: str) -> npt.NDArray[np.int64] | None:
+        """The rows holding ``token`` (None when none does), from the arrays `scores` keeps."""
+        arrays = self._term(token)
+        return None if arrays is None else arrays[0]
+
     def scores(self, terms: Sequence[str], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float32]:
         """BM25 of every row (0 where no term matches or ``mask`` is False)."""
         if self._length_array is None:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from ..llm.spec import ModelSpec
     from ..records import LLMUsage
+    from .conventions import Side
 
 __all__ = ["Embedder", "EmbedderOption", "LiteLLMEmbedder", "LocalEmbedder", "resolve_embedder"]
 
@@ -64,16 +65,34 @@ def _normalise(rows: Any) -> npt.NDArray[np.float32]:
 
 
 class LiteLLMEmbedder:
-    """Embeddings from any provider LiteLLM reaches: ``LiteLLMEmbedder("openai:text-embedding-3-small")``."""
+    """Embeddings from any provider LiteLLM reaches: ``LiteLLMEmbedder("openai:text-embedding-3-small")``.
+
+    Queries and stored texts get the prefixes or task types the model expects (`conventions_for`:
+    ``"ollama/nomic-embed-text"`` gets ``search_query: `` / ``search_document: ``); ``query_prefix``
+    and ``document_prefix`` set them for a model it does not know ("" for none). One request per call,
+    whatever the number of texts.
+    """
 
     local = False
 
     def __init__(self, model: str | ModelSpec, *, api_base: str | None = None, api_key: str | None = None,
+                 query_prefix: str | None = None, document_prefix: str | None = None,
                  **kwargs: Any) -> None:  # fmt: skip
         from ..llm.spec import parse_model
+        from .conventions import Conventions, conventions_for
 
         self.spec = parse_model(model, api_base=api_base, api_key=api_key, **kwargs)
         self.name = str(self.spec)
+        known = conventions_for(self.spec.provider, self.spec.name)
+        for label, prefix in (("query_prefix", query_prefix), ("document_prefix", document_prefix)):
+            if prefix is not None and not isinstance(prefix, str):
+                raise ConfigError(f"{label} must be a string ('' for none), got {prefix!r}")
+        self.conventions = Conventions(
+            known.query_prefix if query_prefix is None else query_prefix,
+            known.document_prefix if document_prefix is None else document_prefix,
+            known.query_params,
+            known.document_params,
+        )
         self.calls = 0  # batched calls made, for tests and benchmarks
 
     def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
@@ -83,16 +102,20 @@ class LiteLLMEmbedder:
             return np.zeros((0, 0), dtype=np.float32)
         return self.embed_with_usage(texts)[0]
 
-    def embed_with_usage(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.float32], LLMUsage]:
-        """The vectors and what the call cost, which memlayer records in ``llm_calls``."""
+    def embed_with_usage(
+        self, texts: Sequence[str], *, side: Side = "document"
+    ) -> tuple[npt.NDArray[np.float32], LLMUsage]:
+        """The vectors of ``texts`` (stored texts, or queries) and what the one call cost, which memlayer
+        records in ``llm_calls``."""
         from ..llm.embedding import embed_texts
 
         self.calls += 1
-        vectors, usage = embed_texts(self.spec, list(texts))
+        sent = self.conventions.texts(side, list(texts))
+        vectors, usage = embed_texts(self.spec, sent, **self.conventions.params(side))
         return _normalise(vectors), usage
 
     def embed_query(self, text: str) -> npt.NDArray[np.float32]:
-        vector: npt.NDArray[np.float32] = self.embed_documents([text])[0]
+        vector: npt.NDArray[np.float32] = self.embed_with_usage([text], side="query")[0][0]
         return vector
 
     def __repr__(self) -> str:

@@ -249,7 +249,7 @@ class Retrieval:
         assert embedder is not None
         try:
             if isinstance(embedder, LiteLLMEmbedder):
-                matrix, usage = embedder.embed_with_usage([query])
+                matrix, usage = embedder.embed_with_usage([query], side="query")
                 return matrix[0], usage
             return embedder.embed_query(query), None
         except MemlayerError:
@@ -296,7 +296,12 @@ class Retrieval:
         if as_of is None and self._new_user(db, conn, user_id):
             return []
         index = self._index(db, conn, user_id, as_of)
-        fusion = index.fuse(query, query_vector, filters or SearchFilters(), limit, min_score=min_score)
+        from .fusion import weights_for  # here, not at the top: it brings numpy (60 ms)
+
+        weights = weights_for(self.model)
+        fusion = index.fuse(
+            query, query_vector, filters or SearchFilters(), limit, min_score=min_score, weights=weights
+        )
         return [
             SearchHit(memory=index.memory(row), score=fusion.score(row), signals=fusion.signals(row))
             for row in fusion.rows

@@ -8,9 +8,13 @@ another dimension, no input) is flagged and never scored.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from .ann import NearestRows
 
 __all__ = ["VectorColumn", "from_blobs"]
 
@@ -31,6 +35,7 @@ class VectorColumn:
         self.matrix: npt.NDArray[np.float32] = np.zeros((0, 0), dtype=np.float32)
         self.has: list[bool] = []
         self.dim = 0
+        self.nearest: NearestRows | None = None  # a large column's approximate index (memlayer._internal.search.ann)
 
     def __len__(self) -> int:
         return len(self.has)
