@@ -16,11 +16,12 @@ import argparse
 import sys
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 
 from memlayer._internal.db.vectors import LoadedRows
-from memlayer._internal.search import ann
+from memlayer._internal.search import ann, candidates
 from memlayer._internal.search.filters import SearchFilters
 from memlayer._internal.search.index import UserIndex
 
@@ -59,14 +60,29 @@ def ranked(index: UserIndex, queries: list[tuple[str, np.ndarray]]) -> tuple[flo
     ms, found = [], []
     for text, vector in queries:
         started = time.perf_counter()
-        found.append(index.fuse(text, vector, SearchFilters(), 10).rows)
+        found.append(candidates.fuse(index, text, vector, SearchFilters(), 10).rows)
         ms.append((time.perf_counter() - started) * 1000)
     return float(np.median(ms)), found
+
+
+def restore(index: UserIndex, path: Path) -> None:
+    """Give the index the graph a previous run built and saved (a build takes minutes at 100k rows)."""
+    from usearch.index import Index
+
+    nearest = ann.NearestRows(index._vectors.dim)
+    nearest._graph = Index.restore(str(path))
+    nearest.covered = len(index)
+    nearest.build_seconds = float(path.with_suffix(".seconds").read_text())
+    nearest.ready.set()
+    index._vectors.nearest = nearest
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument(
+        "--graph", type=Path, help="keep the built graph in this file and reuse it on the next run (same --rows)"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     index = user_index(args.rows, rng)
@@ -76,11 +92,16 @@ def main() -> None:
     threshold, ann.ANN_MIN_ROWS = ann.ANN_MIN_ROWS, None
     exact_ms, exact = ranked(index, queries)
     ann.ANN_MIN_ROWS = threshold or 20_000  # off by default: on from 20k rows for this run
-    index.fuse(*queries[0], SearchFilters(), 10)  # starts the build in the background
+    if args.graph is not None and args.graph.exists():
+        restore(index, args.graph)
+    candidates.fuse(index, *queries[0], SearchFilters(), 10)  # starts the build in the background
     nearest = index._vectors.nearest
     if nearest is None:
         raise SystemExit(f"no graph: {args.rows} rows is under ANN_MIN_ROWS ({ann.ANN_MIN_ROWS}) or usearch is missing")
     nearest.ready.wait()
+    if args.graph is not None and not args.graph.exists():
+        nearest._graph.save(str(args.graph))
+        args.graph.with_suffix(".seconds").write_text(f"{nearest.build_seconds}")
     print(
         f"{args.rows:,} memories: graph built in {nearest.build_seconds:.1f} s (one thread), "
         f"{nearest.memory_bytes / 2**20:.0f} MB"

@@ -15,7 +15,7 @@ import pytest
 from memlayer._internal.db.vectors import LoadedRows
 from memlayer._internal.errors import ConfigError
 from memlayer._internal.records import Memory
-from memlayer._internal.search import ann
+from memlayer._internal.search import ann, candidates
 from memlayer._internal.search.filters import SearchFilters
 from memlayer._internal.search.index import UserIndex
 
@@ -60,12 +60,15 @@ def test_a_large_user_is_ranked_through_the_graph_with_the_exact_results(monkeyp
     rng = np.random.default_rng(7)
     index = UserIndex("u", _rows(rng))
     queries = [(" ".join(rng.choice(WORDS, 2)), index._vectors.matrix[rng.integers(ROWS)]) for _ in range(30)]
-    assert index.fuse(*queries[0], SearchFilters(), 10).rows == _exact(index, monkeypatch, *queries[0])
+    assert candidates.fuse(index, *queries[0], SearchFilters(), 10).rows == _exact(index, monkeypatch, *queries[0])
     for column in (index._vectors, index._input_vectors):  # both vectors of a memory get a graph
         assert column.nearest is not None and column.nearest.ready.wait(60) and column.nearest.failed is None
         assert column.nearest.covered == ROWS
     overlap = [
-        len(set(index.fuse(text, vector, SearchFilters(), 10).rows) & set(_exact(index, monkeypatch, text, vector)))
+        len(
+            set(candidates.fuse(index, text, vector, SearchFilters(), 10).rows)
+            & set(_exact(index, monkeypatch, text, vector))
+        )
         for text, vector in queries
     ]
     assert np.mean(overlap) / 10 >= 0.98, overlap
@@ -76,23 +79,23 @@ def test_memories_written_after_the_build_are_found_and_retired_ones_are_not(mon
     rng = np.random.default_rng(8)
     index = UserIndex("u", _rows(rng))
     probe = index._vectors.matrix[5].copy()
-    assert index.fuse("", probe, SearchFilters(), 1).rows == [5]
+    assert candidates.fuse(index, "", probe, SearchFilters(), 1).rows == [5]
     assert index._vectors.nearest is not None and index._vectors.nearest.ready.wait(60)
     new = rng.standard_normal(DIM).astype(np.float32)
     new /= np.linalg.norm(new)
     when = datetime(2026, 1, 1)
     memory = Memory(memory_id="fresh", memory="adopted a quokka", user_id="u", created_at=when, updated_at=when)
     index.apply(["m5"], [memory], {("fresh", 1): new}, {("fresh", 1): new})
-    assert [index.ids[r] for r in index.fuse("", new, SearchFilters(), 1).rows] == ["fresh"]
+    assert [index.ids[r] for r in candidates.fuse(index, "", new, SearchFilters(), 1).rows] == ["fresh"]
     assert index._vectors.nearest.covered == ROWS + 1
-    assert "m5" not in [index.ids[r] for r in index.fuse("", probe, SearchFilters(), 10).rows]
+    assert "m5" not in [index.ids[r] for r in candidates.fuse(index, "", probe, SearchFilters(), 10).rows]
 
 
 def test_the_graph_is_off_unless_asked_for_and_a_bad_setting_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MEMLAYER_ANN_MIN_ROWS", raising=False)
     assert ann.min_rows() is None
     index = UserIndex("u", _rows(np.random.default_rng(9)))
-    index.fuse("tea", index._vectors.matrix[0], SearchFilters(), 10)
+    candidates.fuse(index, "tea", index._vectors.matrix[0], SearchFilters(), 10)
     assert index._vectors.nearest is None  # no graph, no thread: the exact scan
     monkeypatch.setenv("MEMLAYER_ANN_MIN_ROWS", "20000")
     assert ann.min_rows() == 20000

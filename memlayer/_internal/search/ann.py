@@ -24,16 +24,14 @@ import importlib.util
 import logging
 import os
 import threading
-from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from ..errors import ConfigError
-from .bm25 import BM25Index, tokenize
 
-__all__ = ["ANN_MIN_ROWS", "CANDIDATES", "NearestRows", "ann_available", "similarity"]
+__all__ = ["ANN_MIN_ROWS", "NearestRows", "ann_available", "min_rows", "ready_graph"]
 
 _log = logging.getLogger("memlayer")
 
@@ -41,8 +39,6 @@ _log = logging.getLogger("memlayer")
 # 75.9 ms p50 against 30.3 ms for the exact scan (benchmarks/ann_search.py, docs/embedders.md), since
 # the rows holding a query word are rescored exactly. Kept for the candidate-only fusion that needs it.
 ANN_MIN_ROWS: int | None = None
-CANDIDATES = 100  # nearest rows asked of the graph per column; results ask for 10-20
-SAMPLE = 256  # rows whose similarity estimates the lowest of all rows
 CONNECTIVITY = 16  # HNSW "M"
 EXPANSION_ADD = 128  # HNSW "efConstruction"
 EXPANSION_SEARCH = 128  # HNSW "ef": recall@10 of the exact top 10 >= 0.99 on real vectors (docs/embedders.md)
@@ -139,50 +135,16 @@ def _start(column: VectorColumn) -> NearestRows:
     return nearest
 
 
-def similarity(
-    column: VectorColumn,
-    query: npt.NDArray[np.float32],
-    rows: int,
-    has: npt.NDArray[np.bool_],
-    text: str,
-    words: Sequence[BM25Index],
-) -> npt.NDArray[np.float32] | None:
-    """Every row's similarity to ``query`` (whose words are ``text``): exact, or (a large column whose
-    graph is ready) exact for the rows that can rank and the sample's lowest for the rest."""
-    if not column.dim or column.dim != query.shape[0]:
-        return None
+def ready_graph(column: VectorColumn, rows: int) -> NearestRows | None:
+    """The column's graph, holding its ``rows`` first rows, when the column is large enough to have one
+    and it is built; starts the build (in the background) on the first call. None: search exactly."""
     threshold = min_rows()
-    if threshold is None or rows < threshold or not ann_available():
-        return column.matrix[:rows] @ query
+    if threshold is None or rows < threshold or not column.dim or not ann_available():
+        return None
     if column.nearest is None:
         column.nearest = _start(column)
     nearest = column.nearest
     if not nearest.ready.is_set() or nearest.failed is not None:
-        return column.matrix[:rows] @ query
+        return None
     nearest.catch_up(column.matrix, column.has, rows)
-    parts = [nearest.nearest(query, CANDIDATES), _sample(rows), *_holding_words(text, words)]
-    picked = np.unique(np.concatenate(parts))
-    if picked.size * 2 > rows:  # the query's words are in most memories: a scan costs less than gathering
-        return column.matrix[:rows] @ query
-    picked = picked[(picked < rows) & has[np.minimum(picked, rows - 1)]]
-    exact = column.matrix[picked] @ query
-    values = np.full(rows, float(exact.min()) if exact.size else 0.0, dtype=np.float32)
-    values[picked] = exact
-    return values
-
-
-def _holding_words(text: str, words: Sequence[BM25Index]) -> list[npt.NDArray[np.int64]]:
-    """The rows holding a word of the query (in their text or their input): each can rank on its BM25,
-    so each gets its exact similarity. (Rows that only the feedback words match get the floor.)"""
-    found = []
-    for index in words:
-        for token in dict.fromkeys(tokenize(text, index.language)):
-            arrays = index.term_rows(token)
-            if arrays is not None:
-                found.append(arrays)
-    return found
-
-
-def _sample(rows: int) -> npt.NDArray[np.int64]:
-    step = max(1, rows // SAMPLE)  # evenly spread: old and new memories alike, the same rows every time
-    return np.arange(0, rows, step, dtype=np.int64)
+    return nearest

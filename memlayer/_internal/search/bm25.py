@@ -215,9 +215,7 @@ class BM25Index:
 
     def scores(self, terms: Sequence[str], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float32]:
         """BM25 of every row (0 where no term matches or ``mask`` is False)."""
-        if self._length_array is None:
-            self._length_array = np.array(self.lengths, dtype=np.float32)
-        lengths = self._length_array
+        lengths = self._lengths()
         scores = np.zeros(len(self.lengths), dtype=np.float32)
         n = int(mask.sum())
         if not n or not terms:
@@ -238,6 +236,59 @@ class BM25Index:
             scores[rows] += idf * tf * (BM25_K1 + 1.0) / (tf + norm)
         return scores
 
+    def scores_at(
+        self, terms: Sequence[str], rows: npt.NDArray[np.int64], mask: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.float32]:
+        """`scores` of ``rows`` only (sorted, inside ``mask``): the same numbers, in O(rows + postings)."""
+        lengths = self._lengths()
+        scores = np.zeros(len(rows), dtype=np.float32)
+        n = int(mask.sum())
+        if not n or not terms or not rows.size:
+            return scores
+        avg = float(lengths[mask].mean()) or 1.0
+        for token in dict.fromkeys(terms):
+            arrays = self._term(token)
+            if arrays is None:
+                continue
+            df = int(mask[arrays[0]].sum())
+            at, tf = _found_at(arrays, rows)
+            if not df or not at.size:
+                continue
+            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            norm = BM25_K1 * (1.0 - BM25_B + BM25_B * lengths[rows[at]] / avg)
+            scores[at] += idf * tf * (BM25_K1 + 1.0) / (tf + norm)
+        return scores
+
+    def holding_at(self, tokens: Sequence[str], rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64] | None:
+        """`holding` of ``rows`` only (sorted)."""
+        if not tokens:
+            return None
+        share = np.zeros(len(rows), dtype=np.float64)
+        for token in tokens:
+            arrays = self._term(token)
+            if arrays is not None:
+                share[_found_at(arrays, rows)[0]] += 1.0
+        return share / len(tokens)
+
+    def best_rows(self, token: str, count: int) -> npt.NDArray[np.int64]:
+        """The ``count`` rows where ``token`` weighs most in BM25 (most often, in the shortest texts):
+        a very common word's best matches, without gathering all its rows."""
+        arrays = self._term(token)
+        if arrays is None:
+            return np.zeros(0, dtype=np.int64)
+        rows, tf = arrays
+        if rows.size <= count:
+            return rows
+        # BM25's term weight with the average length taken as the index's: the order barely depends on it.
+        lengths = self._lengths()
+        weight = tf / (tf + BM25_K1 * (1.0 - BM25_B + BM25_B * lengths[rows] / (float(lengths.mean()) or 1.0)))
+        return np.sort(rows[np.argpartition(-weight, count - 1)[:count]])
+
+    def _lengths(self) -> npt.NDArray[np.float32]:
+        if self._length_array is None:
+            self._length_array = np.array(self.lengths, dtype=np.float32)
+        return self._length_array
+
     def holding(self, tokens: Sequence[str], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64] | None:
         """The share of ``tokens`` each row holds, at least once (0 outside ``mask``); None without tokens."""
         if not tokens:
@@ -249,3 +300,14 @@ class BM25Index:
                 share[arrays[0]] += 1.0
         share[~mask] = 0.0
         return share / len(tokens)
+
+
+def _found_at(
+    arrays: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]], rows: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Where in ``rows`` (sorted) a term's posting rows (ascending: rows are appended in order) are, and
+    their term frequencies there: a binary search per row, not a pass over the postings."""
+    posting, tf = arrays
+    place = np.minimum(np.searchsorted(posting, rows), len(posting) - 1)
+    found = np.flatnonzero(posting[place] == rows)
+    return found, tf[place[found]]

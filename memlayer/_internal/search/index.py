@@ -40,7 +40,6 @@ import numpy.typing as npt
 from .. import clock
 from ..db.vectors import LoadedRows
 from ..records import Memory
-from . import ann
 from .bm25 import BM25Index, query_names, tokenize
 from .filters import SearchFilters
 from .vector_column import VectorColumn, from_blobs
@@ -247,7 +246,7 @@ class UserIndex:
         parts: dict[str, npt.NDArray[np.float64]] = {}
         fused = np.zeros(len(self.ids), dtype=np.float64)
         if query_vector is not None:
-            for name, share in self._vector_parts(query, query_vector, mask, (has_vec, has_input), weights).items():
+            for name, share in self._vector_parts(query_vector, mask, (has_vec, has_input), weights).items():
                 parts[name] = share
                 fused += share
         if use_bm25:
@@ -271,7 +270,6 @@ class UserIndex:
 
     def _vector_parts(
         self,
-        text: str,
         query: npt.NDArray[np.float32],
         mask: npt.NDArray[np.bool_],
         has: tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]],
@@ -284,15 +282,12 @@ class UserIndex:
         scaling its one similarity alone would give it 0.
         """
         found: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], float]] = {}
-        words = (self._text_words, self._input_words)
         for name, column, held, weight in (
             ("vector", self._vectors, has[0], weights.vector),
             ("input_vector", self._input_vectors, has[1], weights.input_vector),
         ):
             rows = np.flatnonzero(mask & held)
-            similarity = (
-                ann.similarity(column, query, len(self.ids), held, text, words) if rows.size and weight else None
-            )
+            similarity = column.similarity(query, len(self.ids)) if rows.size and weight else None
             if similarity is not None:
                 found[name] = (rows, similarity[rows], weight)
         if not found:

@@ -296,11 +296,12 @@ class Retrieval:
         if as_of is None and self._new_user(db, conn, user_id):
             return []
         index = self._index(db, conn, user_id, as_of)
-        from .fusion import weights_for  # here, not at the top: it brings numpy (60 ms)
+        from . import candidates  # here, not at the top: it brings numpy (60 ms)
+        from .fusion import weights_for
 
         weights = weights_for(self.model)
-        fusion = index.fuse(
-            query, query_vector, filters or SearchFilters(), limit, min_score=min_score, weights=weights
+        fusion = candidates.fuse(
+            index, query, query_vector, filters or SearchFilters(), limit, min_score=min_score, weights=weights
         )
         return [
             SearchHit(memory=index.memory(row), score=fusion.score(row), signals=fusion.signals(row))
