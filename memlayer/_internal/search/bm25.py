@@ -270,19 +270,9 @@ class BM25Index:
                 share[_found_at(arrays, rows)[0]] += 1.0
         return share / len(tokens)
 
-    def best_rows(self, token: str, count: int) -> npt.NDArray[np.int64]:
-        """The ``count`` rows where ``token`` weighs most in BM25 (most often, in the shortest texts):
-        a very common word's best matches, without gathering all its rows."""
-        arrays = self._term(token)
-        if arrays is None:
-            return np.zeros(0, dtype=np.int64)
-        rows, tf = arrays
-        if rows.size <= count:
-            return rows
-        # BM25's term weight with the average length taken as the index's: the order barely depends on it.
-        lengths = self._lengths()
-        weight = tf / (tf + BM25_K1 * (1.0 - BM25_B + BM25_B * lengths[rows] / (float(lengths.mean()) or 1.0)))
-        return np.sort(rows[np.argpartition(-weight, count - 1)[:count]])
+    def document_count(self, token: str) -> int:
+        """How many rows hold ``token`` (retired rows too)."""
+        return len(self.postings.get(token, ()))
 
     def _lengths(self) -> npt.NDArray[np.float32]:
         if self._length_array is None:

@@ -22,6 +22,8 @@ exact top 10 this keeps (docs/embedders.md).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -32,10 +34,11 @@ from .index import DEPTH, FEEDBACK_DOCS, FEEDBACK_MIN_ROWS, WEIGHTS, Fusion, Use
 
 __all__ = ["COMMON", "NEAREST", "SAMPLE", "fuse"]
 
-NEAREST = 300  # rows asked of each graph
-COMMON = 0.02  # a word in more than this share of the rows brings only its best rows as candidates
-COMMON_BEST = 300
-SAMPLE = 512  # evenly spread rows: the lowest similarity among them stands for the lowest of all
+NEAREST = 100  # rows asked of each graph
+FARTHEST = 10  # rows asked of each graph for the query's opposite
+COMMON = 0.1  # a word in more than this share of the rows brings no candidates
+KEYWORD_BEST = 100  # rows of the best BM25 (of the words in fewer rows), per field
+SAMPLE = 256  # evenly spread rows: the lowest similarity among them stands for the lowest of all
 MIN_KEPT = 0.25  # a filter keeping fewer rows than this share: the graph's nearest may all be filtered out
 
 
@@ -60,15 +63,26 @@ def fuse(
             use_bm25=use_bm25, use_recency=use_recency, min_score=min_score, weights=weights,
         )  # fmt: skip
     terms = tokenize(query, index._text_words.language) if use_bm25 else []
+    names = query_names(query, index._text_words.language) if use_bm25 else []
     rows = _candidates(index, graphs, query_vector, terms, mask)
-    parts = _signals(index, rows, query, query_vector, terms, [], mask, weights, use_bm25)
+    raw = _raw(index, rows, query_vector, terms, names, mask, weights)
+    parts = _shares(raw, {}, weights)
     if use_bm25 and FEEDBACK_DOCS and terms and int(mask.sum()) >= FEEDBACK_MIN_ROWS:
         extra = _feedback(index, rows, parts, mask, terms)
         if extra:
-            more = [_rows_holding(words, extra, len(index)) for words in (index._text_words, index._input_words)]
-            rows = np.union1d(rows, np.concatenate(more))
-            rows = rows[mask[rows]]
-            parts = _signals(index, rows, query, query_vector, terms, extra, mask, weights, use_bm25)
+            held = [_best_matches(words, extra, mask) for words in (index._text_words, index._input_words)]
+            new = np.setdiff1d(np.concatenate(held), rows)
+            new = new[mask[new]]
+            rows = np.concatenate([rows, new])  # rows need not be sorted, only distinct
+            more = _raw(index, new, query_vector, terms, names, mask, weights)
+            raw = {
+                name: tuple(np.concatenate(pair) for pair in zip(raw[name], more[name], strict=True)) for name in raw
+            }
+            feedback = {
+                name: weights.feedback * words.scores_at(extra, rows, mask)
+                for name, words in (("keywords", index._text_words), ("input", index._input_words))
+            }
+            parts = _shares(raw, feedback, weights)
     if use_recency:
         stamps = index._columns()[1]
         low, high = float(stamps[mask].min()), float(stamps[mask].max())
@@ -99,77 +113,100 @@ def _candidates(
 ) -> npt.NDArray[np.int64]:
     rows = len(index)
     parts = [graph.nearest(query_vector, NEAREST) for graph in graphs]
+    # The rows farthest from the query (the nearest to its opposite): the lowest similarity of all rows,
+    # which the vector shares are scaled from, is among them, not only the sample's lowest.
+    parts += [graph.nearest(-query_vector, FARTHEST) for graph in graphs]
     parts.append(np.arange(0, rows, max(1, rows // SAMPLE), dtype=np.int64))
     for words in (index._text_words, index._input_words):
-        parts.append(_rows_holding(words, terms, rows))
+        parts.append(_best_matches(words, terms, mask))
     picked = np.unique(np.concatenate(parts))
     picked = picked[(picked >= 0) & (picked < rows)]
     return picked[mask[picked]]
 
 
-def _rows_holding(words: BM25Index, terms: list[str], rows: int) -> npt.NDArray[np.int64]:
-    """The rows holding one of ``terms``; of a word in more than `COMMON` of the rows, its best rows."""
-    found = [np.zeros(0, dtype=np.int64)]
-    for token in dict.fromkeys(terms):
-        holding = words.term_rows(token)
-        if holding is None:
-            continue
-        found.append(holding if holding.size <= COMMON * rows else words.best_rows(token, COMMON_BEST))
-    return np.concatenate(found)
+def _best_matches(words: BM25Index, terms: list[str], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """The `KEYWORD_BEST` rows of the best BM25 for ``terms`` (all the rows holding one, when fewer);
+    a word in more than `COMMON` of the rows is left out (its weight is low, and its rows many)."""
+    rare = [token for token in dict.fromkeys(terms) if 0 < words.document_count(token) <= COMMON * mask.size]
+    if not rare:
+        return np.zeros(0, dtype=np.int64)
+    scores = words.scores(rare, mask)  # one pass over these words' postings, and one over the rows
+    best = np.argpartition(-scores, KEYWORD_BEST - 1)[:KEYWORD_BEST] if scores.size > KEYWORD_BEST else None
+    found = np.flatnonzero(scores) if best is None else best[scores[best] > 0]
+    return found.astype(np.int64)
 
 
-def _signals(
+Raw = dict[str, tuple[npt.NDArray[Any], ...]]  # each signal's unscaled arrays, as long as the rows
+
+
+def _raw(
     index: UserIndex,
     rows: npt.NDArray[np.int64],
-    query: str,
     query_vector: npt.NDArray[np.float32],
     terms: list[str],
-    extra: list[str],
+    names: list[str],
     mask: npt.NDArray[np.bool_],
     weights: Weights,
-    use_bm25: bool,
+) -> Raw:
+    """Each signal of ``rows`` before scaling: similarities (with whether the row has the vector), BM25
+    over the text and over the input, and the share of the query's names the text holds."""
+    raw: Raw = dict(_similarities(index, rows, query_vector, weights))
+    if terms:
+        raw["keywords"] = (index._text_words.scores_at(terms, rows, mask),)
+        raw["input"] = (index._input_words.scores_at(terms, rows, mask),)
+    share = index._text_words.holding_at(names, rows)
+    if share is not None:
+        raw["names"] = (share,)
+    return raw
+
+
+def _shares(
+    raw: Raw, feedback: dict[str, npt.NDArray[np.float32]], weights: Weights
 ) -> dict[str, npt.NDArray[np.float64]]:
-    """Each signal's weighted share for ``rows`` (arrays as long as ``rows``), as `UserIndex.fuse` computes them."""
-    parts = _vector_shares(index, rows, query_vector, weights)
-    if not use_bm25:
-        return parts
-    for name, words, weight in (
-        ("keywords", index._text_words, weights.keywords),
-        ("input", index._input_words, weights.input),
-    ):
-        scores = words.scores_at(terms, rows, mask).astype(np.float64)
-        if extra:
-            scores += weights.feedback * words.scores_at(extra, rows, mask)
-        best = float(scores.max()) if scores.size else 0.0
-        parts[name] = weight * scores / best if best > 0 else np.zeros(len(rows))
-    names = index._text_words.holding_at(query_names(query, index._text_words.language), rows)
-    if names is not None:
-        parts["names"] = weights.names * names
+    """Each signal's weighted share, scaled as `UserIndex.fuse` scales it (over the candidate rows),
+    in the order of `SIGNALS`; ``feedback`` holds the feedback words' weighted BM25 per field."""
+    similar: dict[str, tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]] = {
+        name: (raw[name][0], raw[name][1]) for name in ("vector", "input_vector") if name in raw
+    }
+    parts = _vector_shares(similar, weights)
+    for name, weight in (("keywords", weights.keywords), ("input", weights.input)):
+        if name in raw:
+            scores = raw[name][0].astype(np.float64) + feedback.get(name, 0.0)
+            best = float(scores.max()) if scores.size else 0.0
+            parts[name] = weight * scores / best if best > 0 else np.zeros(len(scores))
+    if "names" in raw:
+        parts["names"] = weights.names * raw["names"][0]
     return parts
 
 
-def _vector_shares(
+def _similarities(
     index: UserIndex, rows: npt.NDArray[np.int64], query_vector: npt.NDArray[np.float32], weights: Weights
-) -> dict[str, npt.NDArray[np.float64]]:
-    """The text's and the input's similarity, scaled together over the lowest and highest of either."""
+) -> dict[str, tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]]:
+    """Whether each of ``rows`` has a text vector, and an input vector, and their similarity to the query."""
     found = {}
     _alive, _stamps, has_vector, _agents, has_input = index._columns()
     for name, column, has, weight in (
         ("vector", index._vectors, has_vector, weights.vector),
         ("input_vector", index._input_vectors, has_input, weights.input_vector),
     ):
-        held = has[rows]
-        if not weight or column.dim != query_vector.shape[0] or not held.any():
-            continue
-        values = (column.matrix[rows] @ query_vector).astype(np.float64)
-        found[name] = (held, values, weight)
+        if weight and column.dim == query_vector.shape[0] and has.any():
+            found[name] = (has[rows], (column.matrix[rows] @ query_vector).astype(np.float64))
+    return found
+
+
+def _vector_shares(
+    similar: dict[str, tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]], weights: Weights
+) -> dict[str, npt.NDArray[np.float64]]:
+    """The text's and the input's similarity, scaled together over the lowest and highest of either."""
+    found = {name: (held, values) for name, (held, values) in similar.items() if held.any()}
     if not found:
         return {}
-    low = min(float(values[held].min()) for held, values, _ in found.values())
-    spread = max(float(values[held].max()) for held, values, _ in found.values()) - low
+    low = min(float(values[held].min()) for held, values in found.values())
+    spread = max(float(values[held].max()) for held, values in found.values()) - low
+    weight = {"vector": weights.vector, "input_vector": weights.input_vector}
     return {
-        name: np.where(held, weight * (values - low) / spread, 0.0) if spread > 0 else np.zeros(len(rows))
-        for name, (held, values, weight) in found.items()
+        name: np.where(held, weight[name] * (values - low) / spread, 0.0) if spread > 0 else np.zeros(len(held))
+        for name, (held, values) in found.items()
     }
 
 
