@@ -112,7 +112,7 @@ async def stdio_session(command: list[str]) -> AsyncIterator[ClientSession]:
 def current(db_file: Path) -> list[tuple[str, str]]:
     """(user_id, memory) of every current memory in the file, read after the server has exited."""
     with DuckDb(db_file) as db:
-        rows = db.sql("SELECT user_id, memory FROM memories WHERE valid_to IS NULL ORDER BY user_id, memory")
+        rows = db.sql("SELECT user_id, memory FROM memories WHERE recorded_until IS NULL ORDER BY user_id, memory")
     return [(str(u), str(m)) for u, m in rows]
 
 

@@ -21,10 +21,17 @@ from typing import Any, TypeVar
 import duckdb
 
 from ..errors import StorageError
+from .record_time import record_time_names
 from .store import Connection
 from .views import DUCKDB_VIEWS, KEYED_VIEWS
 
-__all__ = ["MIGRATIONS", "applied_migrations", "apply_migrations", "fact_keys_and_times", "migration"]
+__all__ = [
+    "MIGRATIONS",
+    "applied_migrations",
+    "apply_migrations",
+    "fact_keys_and_times",
+    "migration",
+]
 
 Body = Callable[[duckdb.DuckDBPyConnection], None]
 Migration = tuple[str, Body]
@@ -306,6 +313,14 @@ def fact_keys_and_times(conn: Connection) -> None:
                 "UPDATE memories SET attribute = ?, fact_key = ? WHERE memory_id = ? AND version = ?",
                 [attribute, key, memory_id, version],
             )
+
+
+@migration
+def m009_record_time_names(conn: Connection) -> None:
+    # DuckDB refuses to alter a table that has an index: the user index is made again after the rename.
+    conn.execute("DROP INDEX memories_user_idx")
+    record_time_names(conn, "duckdb")
+    conn.execute("CREATE INDEX memories_user_idx ON memories (user_id)")
 
 
 def applied_migrations(conn: duckdb.DuckDBPyConnection) -> list[str]:

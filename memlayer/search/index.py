@@ -70,7 +70,7 @@ WEIGHTS = Weights()
 
 
 # The fused score is the sum of their shares.
-SIGNALS = ("vector", "input_vector", "keywords", "input", "names", "recency")
+SIGNALS = ("vector", "input_vector", "keywords", "input", "names", "recency", "time")
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class UserIndex:
         self.inputs: list[str | None] = []
         self.created: list[datetime] = []
         self.updated: list[datetime] = []
-        self.valid_to: list[datetime | None] = []
+        self.recorded_until: list[datetime | None] = []
         self.facts: list[tuple[Any, ...]] = []  # subject, attribute, held_from, held_until, learned_at
         self.row_of: dict[str, int] = {}
         self._alive: list[bool] = []
@@ -153,7 +153,7 @@ class UserIndex:
         self.inputs += rows.inputs
         self.created += rows.created
         self.updated += rows.updated
-        self.valid_to += rows.valid_to
+        self.recorded_until += rows.recorded_until
         self.facts += rows.facts
         self._vectors.extend(vectors)
         self._input_vectors.extend(input_vectors)
@@ -235,8 +235,10 @@ class UserIndex:
         use_recency: bool = True,
         min_score: float | None = None,
         weights: Weights = WEIGHTS,
+        time: npt.NDArray[np.float64] | None = None,
     ) -> Fusion:
-        """The rows to return, best first, with the fused score and each signal's share of it."""
+        """The rows to return, best first, with the fused score and each signal's share of it; ``time``:
+        each row's share for the time the query names (`memlayer.search.time`)."""
         mask = self._mask(filters)
         if not mask.any():
             return Fusion([], np.zeros(0), {})
@@ -253,6 +255,9 @@ class UserIndex:
             for name, scores in self._keyword_parts(query, mask, fused, weights).items():
                 parts[name] = scores
                 fused += scores
+        if time is not None:
+            parts["time"] = time
+            fused += time
         if use_recency:
             rows = np.flatnonzero(mask)
             parts["recency"] = np.zeros(len(self.ids), dtype=np.float64)
@@ -371,7 +376,7 @@ class UserIndex:
             version=self.versions[row],
             created_at=created,
             updated_at=updated,
-            valid_to=clock.aware(self.valid_to[row]),
+            recorded_until=clock.aware(self.recorded_until[row]),
             subject=subject or "user",
             attribute=attribute or "other",
             held_from=clock.aware(held_from),
