@@ -36,6 +36,7 @@ from memlayer.checks import MAX_MEMORY_CHARS
 from memlayer.search.embedders import resolve_embedder
 from memlayer.search.filters import SearchFilters
 from memlayer.search.index import WEIGHTS
+from memlayer.search.retrieval import INPUT_CHARS
 from memlayer.search.time import moved_at, named_window, time_shares
 
 GRID = (0.0, 0.25, 0.5, 1.0, 2.0)
@@ -51,20 +52,36 @@ def session_dates(conversation: dict[str, Any]) -> list[datetime]:
     return [d.replace(tzinfo=timezone.utc) for d in dates]
 
 
-def store_dated(manager: MemoryManager, sample: dict[str, Any]) -> dict[str, str]:
+def turns(sample: dict[str, Any]) -> list[tuple[int, datetime, str, str, str]]:
+    """Each turn as stored: session number and date, memory text, input (it and the two before), dia_id."""
+    out = []
+    conversation = sample["conversation"]
+    for number, (session, when) in enumerate(zip(sessions(conversation), session_dates(conversation), strict=True)):
+        window: list[str] = []
+        for turn in session:
+            text = turn_text(turn)
+            window = [*window[-CONTEXT_TURNS:], text]
+            # A memory holds one fact (at most 240 characters): a longer turn is cut, its input whole.
+            out.append((number, when, text[:MAX_MEMORY_CHARS], "\n".join(window), turn["dia_id"]))
+    return out
+
+
+def warm(embedder: Any, data: list[Any], *, inputs: bool) -> None:
+    """Every text (then every input) embedded in batches of 64 into the cache: one call per turn is slower."""
+    rows = [row for sample in data for row in turns(sample)]
+    texts = [row[2].strip() for row in rows] + ([row[3][:INPUT_CHARS].strip() for row in rows] if inputs else [])
+    texts = list(dict.fromkeys(texts))
+    for start in range(0, len(texts), 64):
+        embedder.embed_documents(texts[start : start + 64])
+
+
+def store_dated(manager: MemoryManager, sample: dict[str, Any], *, inputs: bool) -> dict[str, str]:
     """Store every turn at its session's date; returns memory_id -> dia_id."""
     user, dia = sample["sample_id"], {}
-    for number, (session, when) in enumerate(
-        zip(sessions(sample["conversation"]), session_dates(sample["conversation"]), strict=True)
-    ):
-        window: list[str] = []
-        with clock.pinned(when, f"{user}:{number}"):
-            for turn in session:
-                text = turn_text(turn)
-                window = [*window[-CONTEXT_TURNS:], text]
-                # A memory holds one fact (at most 240 characters): a longer turn is cut, its input whole.
-                memory = manager.add_user_memory(text[:MAX_MEMORY_CHARS], user_id=user, input="\n".join(window))
-                dia[memory.memory_id] = turn["dia_id"]
+    for number, when, text, source, dia_id in turns(sample):
+        with clock.pinned(when, f"{user}:{number}:{dia_id}"):
+            memory = manager.add_user_memory(text, user_id=user, input=source if inputs else None)
+        dia[memory.memory_id] = dia_id
     return dia
 
 
@@ -90,17 +107,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, type=Path, help="locomo-dev.json (read in place, never copied)")
     parser.add_argument("--cache", type=Path, help="a folder outside the repository to keep vectors in")
+    parser.add_argument("--no-inputs", dest="inputs", action="store_false", help="store each turn with no input")
     args = parser.parse_args()
     data = json.loads(args.data.read_text())
     with tempfile.TemporaryDirectory() as tmp, DuckDb(Path(tmp) / "locomo.duckdb") as db:
         embedder = resolve_embedder("local")
         if embedder is not None and args.cache:
             embedder = CachedEmbedder(embedder, args.cache)
+        if embedder is not None and args.cache:
+            warm(embedder, data, inputs=args.inputs)
         manager = MemoryManager(db=db, embedder=embedder)
         dia: dict[str, str] = {}
         for sample in data:
-            dia.update(store_dated(manager, sample))
-        print(f"stored {len(dia)} turns of {len(data)} conversations, each at its session's date")
+            dia.update(store_dated(manager, sample, inputs=args.inputs))
+        what = "each with the two turns before it as its input" if args.inputs else "no inputs"
+        print(f"stored {len(dia)} turns of {len(data)} conversations, each at its session's date ({what})")
         table = {sample["sample_id"]: recalls(manager, sample, dia) for sample in data}
     report(table)
 

@@ -86,7 +86,7 @@ def search(
         float | None, typer.Option("--min-score", help="only results scoring at least this (0 to about 4)")
     ] = None,
     explain: Annotated[
-        bool, typer.Option("--explain", help="show each signal's share of the score: vector, keywords, input, recency")
+        bool, typer.Option("--explain", help="each signal's share of the score: vector, keywords, input, recency, time")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the results, scores and signals as JSON")] = False,
     valid_at: Annotated[
