@@ -17,6 +17,7 @@ from .store import Connection
 
 __all__ = [
     "current_fact_holders",
+    "ended_facts_in",
     "erase_user",
     "find_by_text",
     "find_memory",
@@ -99,6 +100,17 @@ def held_during(as_of: datetime | None, start: datetime, end: datetime) -> tuple
 def holding_at(as_of: datetime | None, valid_at: datetime) -> tuple[str, list[Any]]:
     """The versions that held in the user's life at ``valid_at``, as memlayer knew at ``as_of`` (`_holding`)."""
     return _holding(as_of, valid_at)
+
+
+def ended_facts_in(conn: Connection, user_id: str, window: tuple[datetime, datetime]) -> bool:
+    """Whether a fact of the user that has ended (a closed version with a ``held_until``) held during
+    ``window``: what a search for a time must read beyond the current memories."""
+    where, params = held_during(None, *window)
+    row = conn.execute(
+        f"SELECT 1 FROM memories WHERE user_id = ? AND recorded_until IS NOT NULL AND {where} LIMIT 1",
+        [user_id, *params],
+    ).fetchone()
+    return row is not None
 
 
 def _known(as_of: datetime | None, began: tuple[str, Any], ended: tuple[str, Any]) -> tuple[str, list[Any]]:

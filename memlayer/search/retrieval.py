@@ -24,7 +24,7 @@ from ..llm import tracing
 from ..records import LLMUsage, Memory, SearchHit
 from .embedders import Embedder, EmbedderOption, LiteLLMEmbedder, resolve_embedder
 from .filters import SearchFilters
-from .time import TimeWindow, mentions_move, moved_at, named_window, time_shares
+from .time import ALL_TIME, TimeWindow, mentions_move, moved_at, named_window, time_shares
 
 if TYPE_CHECKING:
     import numpy as np
@@ -303,10 +303,12 @@ class Retrieval:
         if as_of is None and not filters.by_event_time and self._new_user(db, conn, user_id):
             return []
         window = self._named_window(db, conn, user_id, query)
-        if window is not None and not filters.by_event_time:
-            # A query naming a time searches what held then, past values included ("where did I live in 2020").
-            filters = replace(filters, held_between=(window.start, window.end))
-        index = self._index(db, conn, user_id, as_of, filters)
+        loaded = filters
+        if window is not None and not filters.by_event_time and memory_sql.ended_facts_in(conn, user_id, window.span):
+            # A query naming a time ranks past values too ("where did I live in 2020"): when one ended in
+            # its window, every fact memlayer knows of is read, ended or not (else the cached index serves).
+            loaded = replace(filters, held_between=ALL_TIME)
+        index = self._index(db, conn, user_id, as_of, loaded)
         shares = None if window is None else time_shares(index.facts, window)
         fusion = index.fuse(query, query_vector, filters, limit, min_score=min_score, time=shares)
         return [

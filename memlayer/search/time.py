@@ -23,12 +23,14 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["TIME_WEIGHT", "TimeWindow", "mentions_move", "moved_at", "named_window", "time_shares"]
+__all__ = ["ALL_TIME", "TIME_WEIGHT", "TimeWindow", "mentions_move", "moved_at", "named_window", "time_shares"]
 
 # The most a memory's time can add to its fused score (0 to a little over 4). Chosen by leaving one
 # LoCoMo conversation out (benchmarks/locomo_time.py): 0.5 and 1.0 both beat 0 on every held-out
 # conversation's temporal questions; 0.5 costs the questions that name no time nothing.
 TIME_WEIGHT = 0.5
+# Every time a fact can hold in: as ``held_between``, every version memlayer knows of, ended or not.
+ALL_TIME = (datetime(1, 1, 1), datetime(9999, 12, 31))
 
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
            "november", "december")  # fmt: skip
@@ -52,6 +54,10 @@ class TimeWindow:
         # Naive UTC, as stored and as the search index holds its times.
         object.__setattr__(self, "start", self.start.replace(tzinfo=None))
         object.__setattr__(self, "end", self.end.replace(tzinfo=None))
+
+    @property
+    def span(self) -> tuple[datetime, datetime]:
+        return self.start, self.end
 
     @property
     def days(self) -> float:
@@ -160,8 +166,8 @@ def time_shares(
     facts: Sequence[tuple[Any, ...]], window: TimeWindow, weight: float = TIME_WEIGHT
 ) -> npt.NDArray[np.float64]:
     """Each memory's share of the fused score for a query naming ``window``: ``weight`` when its event
-    time falls in the window, less the further it lies outside (halved every window's length, and at
-    least every week), 0 for a memory with no time at all. ``facts`` are the index's rows: subject,
+    time falls in the window; outside it half that at its edge, halved again every window's length (at
+    least every week) further; 0 for a memory with no time at all. ``facts`` are the index's rows: subject,
     attribute, held_from, held_until, learned_at."""
     import numpy as np  # here, not at the top: the search module imports this one, and numpy only when it ranks
 
@@ -174,10 +180,9 @@ def time_shares(
             continue
         end = held_until or (datetime.max if held_from else start)
         if start < window.end and end >= window.start:
-            gap = 0.0
-        elif end < window.start:
-            gap = (window.start - end).total_seconds()
-        else:
-            gap = (start - window.end).total_seconds()
-        shares[row] = weight * math.exp(-gap / scale)
+            shares[row] = weight
+            continue
+        # Outside: at most half, so a fact that began the day the window ended ranks below one inside it.
+        gap = (window.start - end if end < window.start else start - window.end).total_seconds()
+        shares[row] = weight * 0.5 * math.exp(-gap / scale)
     return shares
