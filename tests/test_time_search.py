@@ -80,7 +80,7 @@ def test_search_by_event_time(manager: MemoryManager) -> None:
     assert found("where did I live before I moved")[0] == "Lives in Berlin"
     assert found("what happened in 2023")[0] == "Works at Acme as a designer"
     hits = manager.search_user_memories_with_scores("where did I live in 2022", user_id=USER)
-    assert [h.memory.memory for h in hits][0] == "Lives in Lisbon"
+    assert hits[0].memory.memory == "Lives in Lisbon"
     assert hits[0].signals["time"] == 0.5 > max(h.signals["time"] for h in hits[1:])
     # No fact ended in the window: the cached index of current memories ranks, by the same shares.
     assert found("what happened in 2024")[0] == "Works at Acme as a designer"
