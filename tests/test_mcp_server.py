@@ -163,6 +163,13 @@ async def test_stdio_every_tool_acts_for_the_one_configured_user(tmp_path: Path)
         then = data(await mcp.call_tool("list", {"valid_at": "2000-01-01"}))["memories"]
         assert sorted(m["memory"] for m in then) == now
         assert "valid_at" in error(await mcp.call_tool("list", {"valid_at": "last spring"}))
+        then = data(await mcp.call_tool("search", {"query": "Lisbon", "valid_at": "2000-01-01"}))["memories"]
+        assert sorted(m["memory"] for m in then) == now
+        window = {"query": "Lisbon", "held_from": "1999-01-01", "held_until": "2001-01-01"}
+        assert sorted(m["memory"] for m in data(await mcp.call_tool("search", window))["memories"]) == now
+        assert "both held_from and held_until" in error(
+            await mcp.call_tool("search", {"query": "Lisbon", "held_from": "1999-01-01"})
+        )
         history = data(await mcp.call_tool("history", {"memory_id": porto}))["events"]
         assert [(e["operation"], e["old_memory"], e["new_memory"]) for e in history] == [
             ("add", None, "Lives in Porto"),
