@@ -317,10 +317,7 @@ def fact_keys_and_times(conn: Connection) -> None:
 
 @migration
 def m009_record_time_names(conn: Connection) -> None:
-    # DuckDB refuses to alter a table that has an index: the user index is made again after the rename.
-    conn.execute("DROP INDEX memories_user_idx")
     record_time_names(conn, "duckdb")
-    conn.execute("CREATE INDEX memories_user_idx ON memories (user_id)")
 
 
 def applied_migrations(conn: duckdb.DuckDBPyConnection) -> list[str]:
