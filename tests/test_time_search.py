@@ -13,7 +13,7 @@ import datetime as dt
 import pytest
 
 from memlayer import ConfigError, MemoryManager, Message, Store
-from memlayer.search.time import TimeWindow, named_window, time_shares
+from memlayer.search.time import TIME_WEIGHT, TimeWindow, named_window, time_shares
 from memlayer.testing import scripted_model
 
 USER = "ana"
@@ -81,7 +81,7 @@ def test_search_by_event_time(manager: MemoryManager) -> None:
     assert found("what happened in 2023")[0] == "Works at Acme as a designer"
     hits = manager.search_user_memories_with_scores("where did I live in 2022", user_id=USER)
     assert hits[0].memory.memory == "Lives in Lisbon"
-    assert hits[0].signals["time"] == 0.5 > max(h.signals["time"] for h in hits[1:])
+    assert hits[0].signals["time"] == TIME_WEIGHT > max(h.signals["time"] for h in hits[1:])
     # No fact ended in the window: the cached index of current memories ranks, by the same shares.
     assert found("what happened in 2024")[0] == "Works at Acme as a designer"
 
