@@ -119,7 +119,7 @@ def token_report() -> None:
 
 SEED = """
 INSERT INTO memories (memory_id, version, user_id, agent_id, session_id, memory, memory_key, topics, input,
-                      created_at, valid_from, valid_to)
+                      created_at, recorded_from, recorded_until)
 SELECT ? || i, 1, users[1 + i % len(users)], NULL, NULL, text, lower(text), [w[1 + i % 13]], NULL, ts, ts, NULL
 FROM (SELECT *, 'Fact ' || i || ' about ' || w[1 + i % 13] || ' and ' || w[1 + (i // 13) % 13] AS text FROM
      (SELECT range AS i, TIMESTAMP '2024-01-01' + to_seconds(range) AS ts FROM range(?)),
@@ -148,7 +148,7 @@ def bare_commit(db: DuckDb, user: str, queue: list[str], versions: dict[str, int
     with db.reading() as conn:
         started = time.perf_counter()
         conn.execute("BEGIN TRANSACTION")
-        close = "UPDATE memories SET valid_to = ? WHERE memory_id IN (?, ?) AND valid_to IS NULL"
+        close = "UPDATE memories SET recorded_until = ? WHERE memory_id IN (?, ?) AND recorded_until IS NULL"
         conn.execute(close, [now, upd, dele])
         conn.execute("INSERT INTO memories VALUES " + ", ".join(["(?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?, ?, NULL)"] * 3),
                      [x for m, v, t in mem for x in (m, v, user, t, t, ["t"], MESSAGE, now, now)])  # fmt: skip
@@ -207,7 +207,7 @@ def bench_size(path: Path, n: int, args: argparse.Namespace) -> dict[str, Any]:
                 sample = dict(calls=Probe.calls, total=total, model=Probe.seconds, plan=plan[0], apply=apply[0])
                 for key, value in sample.items():
                     r[key].append(value)
-        current = db.sql("SELECT memory_id, version FROM memories WHERE user_id = ? AND valid_to IS NULL", [user])
+        current = db.sql("SELECT memory_id, version FROM memories WHERE user_id = ? AND recorded_until IS NULL", [user])
         queue, versions = [m for m, _ in current], dict(current)
         r["bare"] = [bare_commit(db, user, queue, versions) for _ in range(warmup + args.runs)][warmup:]
         r["n"], r["rows"] = n, db.sql("SELECT count(*) FROM memories")[0][0]

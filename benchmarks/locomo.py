@@ -17,7 +17,7 @@ folder outside the repository, so a second run only searches.
 they came from.
 
 ``--cv`` reports what a tuned figure hides: leave one conversation out. For each conversation, the
-fusion weights (`memlayer._internal.search.index.Weights`) are chosen from a small grid on the other
+fusion weights (`memlayer._internal.search.fusion.Weights`) are chosen from a small grid on the other
 conversations, then scored on it; the figure is the mean over the held-out conversations, beside
 the shipped weights' figure on all of them. A figure measured on conversations the weights were
 chosen on says little about a conversation they were not.
@@ -45,8 +45,8 @@ from memlayer import DuckDb, MemoryManager
 from memlayer._internal.checks import MAX_MEMORY_CHARS
 from memlayer._internal.search.embedders import Embedder, LiteLLMEmbedder, resolve_embedder
 from memlayer._internal.search.filters import SearchFilters
-from memlayer._internal.search.fusion import weights_for
-from memlayer._internal.search.index import UserIndex, Weights
+from memlayer._internal.search.fusion import Weights, weights_for
+from memlayer._internal.search.index import UserIndex
 from memlayer._internal.search.indexes import index_for
 from memlayer._internal.search.retrieval import INPUT_CHARS
 

@@ -102,7 +102,8 @@ def bulk_import(db: DuckDb, owner: npt.NDArray[np.int64], dim: int, chunk: int =
             t1 = time.perf_counter()
             conn.register("batch", columns)
             conn.execute(
-                "INSERT INTO memories (memory_id, version, user_id, memory, memory_key, topics, created_at, valid_from)"
+                "INSERT INTO memories (memory_id, version, user_id, memory, memory_key, topics, created_at,"
+                " recorded_from)"
                 " SELECT memory_id, 1, user_id, memory, lower(memory), []::VARCHAR[], ts, ts FROM batch"
             )
             conn.execute(f"INSERT INTO memory_embeddings SELECT memory_id, 1, user_id, '{MODEL}', embedding FROM batch")

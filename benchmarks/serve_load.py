@@ -191,7 +191,7 @@ def start_server(db: str, tokens: Path, log: Path, max_concurrent: int) -> tuple
 
 def stored_rows(db: str) -> list[tuple[str, str, str]]:
     """(user_id, memory_id, memory) of every current memory, read from the store after the server stopped."""
-    query = "SELECT user_id, memory_id, memory FROM memories WHERE valid_to IS NULL"
+    query = "SELECT user_id, memory_id, memory FROM memories WHERE recorded_until IS NULL"
     if db.startswith("postgresql://"):
         import psycopg
 

@@ -464,13 +464,16 @@ def test_an_agent_without_memory_options_reads_memories(db: DuckDb) -> None:
 
 def test_agnos_import_paths() -> None:
     import memlayer
+    from memlayer.db import PostgresDb as DbPostgres
     from memlayer.db.duckdb import DuckDb as DuckDbPath
+    from memlayer.db.postgres import PostgresDb as PostgresPath
     from memlayer.db.schemas import UserMemory as SchemaUserMemory
     from memlayer.memory import MemoryManager as MemoryPath
     from memlayer.memory import UserMemory as MemoryUserMemory
     from memlayer.tools.memory import MemoryTools as ToolsPath
 
     assert DuckDbPath is DuckDb and MemoryPath is MemoryManager and ToolsPath is MemoryTools
+    assert PostgresPath is DbPostgres is memlayer.PostgresDb
     assert SchemaUserMemory is MemoryUserMemory is UserMemory is memlayer.UserMemory
 
 

@@ -25,6 +25,7 @@ VIEWS = [
     "llm_usage",
     "memory_churn",
     "memory_history",
+    "memory_timeline",
     "parked_jobs",
     "session_messages",
     "session_summary",
@@ -148,7 +149,7 @@ def test_views_answer_the_questions(filled: DuckDb) -> None:
         "SELECT user_id, adds, updates, deletes, memories_ever, memories_now, changes_per_memory "
         "FROM memory_churn ORDER BY user_id"
     ) == [("ana", 2, 1, 1, 2, 1, 1.0), ("bo", 1, 0, 0, 1, 1, 0.0)]
-    history = db.sql("SELECT memory, version, is_current, valid_to IS NOT NULL FROM memory_history ORDER BY ALL")
+    history = db.sql("SELECT memory, version, is_current, recorded_until IS NOT NULL FROM memory_history ORDER BY ALL")
     assert history == [
         ("Learns Rust", 1, False, True),
         ("Likes green tea", 2, True, False),

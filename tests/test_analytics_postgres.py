@@ -67,8 +67,8 @@ def _dump(db: Any) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _view(db: Any, view: str) -> list[tuple[Any, ...]]:
-    # memory_history.valid_for of a current version runs on with the clock: compare the rest.
-    rows = query(f"SELECT * EXCLUDE (valid_for) FROM {view}" if view == "memory_history" else f"FROM {view}", db=db)
+    # memory_history.recorded_for of a current version runs on with the clock: compare the rest.
+    rows = query(f"SELECT * EXCLUDE (recorded_for) FROM {view}" if view == "memory_history" else f"FROM {view}", db=db)
     return sorted(rows.rows, key=repr)
 
 
@@ -133,7 +133,7 @@ def test_duckdb_to_postgres_and_back_loses_nothing(
         assert _dump(back) == _dump(duck) == _dump(target)
         for store in (back, target):
             manager = MemoryManager(db=store)
-            updated = query("SELECT valid_from FROM memories WHERE version = 2", db=store).rows[0][0]
+            updated = query("SELECT recorded_from FROM memories WHERE version = 2", db=store).rows[0][0]
             moment = updated - timedelta(microseconds=1)  # the moment before tea's update
             assert [m.memory for m in manager.get_user_memories("ana", as_of=moment)] == [
                 "Likes tea, 'green' or \"black\""

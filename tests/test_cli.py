@@ -365,3 +365,10 @@ def test_list_reads_by_event_time(dbfile: str) -> None:
     ]
     held = json.loads(ok("list", "--user", "ana", "--db", dbfile, "--json", "--valid-at", before))
     assert [m["memory"] for m in held] == ["Lives in Leeds"]
+    # Search by event time: what held then, and what held at some time in a window.
+    found = json.loads(ok("search", "lives", "--user", "ana", "--db", dbfile, "--json", "--valid-at", before))
+    assert [hit["memory"]["memory"] for hit in found] == ["Lives in Leeds"]
+    window = ["--held-from", "2000-01-01", "--held-until", "2200-01-01"]
+    found = json.loads(ok("search", "lives", "--user", "ana", "--db", dbfile, "--json", *window))
+    assert sorted(hit["memory"]["memory"] for hit in found) == ["Lives in Bristol", "Lives in Leeds"]
+    assert "--held-until" in fails("search", "lives", "--user", "ana", "--db", dbfile, "--held-from", "2000-01-01")

@@ -67,7 +67,7 @@ def test_a_move_updates_the_city(local_manager: MemoryManager) -> None:
     # The unrelated fact is untouched; the old city is a closed version, not destroyed.
     assert local_manager.get_user_memory(vegetarian, user_id=USER) is not None
     versions = local_manager.db.sql(
-        "SELECT version, memory, valid_to IS NULL, held_until, attribute FROM memories WHERE memory_id = ?"
+        "SELECT version, memory, recorded_until IS NULL, held_until, attribute FROM memories WHERE memory_id = ?"
         " ORDER BY version",
         [lisbon],
     )

@@ -45,7 +45,7 @@ def snapshot(db: Store) -> list[tuple[object, ...]]:
     # string_agg: the SQL both stores speak.
     return db.sql(
         "SELECT (SELECT count(*) FROM memories), (SELECT count(*) FROM memory_events),"
-        " (SELECT string_agg(memory, ' | ' ORDER BY memory) FROM memories WHERE valid_to IS NULL)"
+        " (SELECT string_agg(memory, ' | ' ORDER BY memory) FROM memories WHERE recorded_until IS NULL)"
     )
 
 

@@ -112,7 +112,7 @@ async def stdio_session(command: list[str]) -> AsyncIterator[ClientSession]:
 def current(db_file: Path) -> list[tuple[str, str]]:
     """(user_id, memory) of every current memory in the file, read after the server has exited."""
     with DuckDb(db_file) as db:
-        rows = db.sql("SELECT user_id, memory FROM memories WHERE valid_to IS NULL ORDER BY user_id, memory")
+        rows = db.sql("SELECT user_id, memory FROM memories WHERE recorded_until IS NULL ORDER BY user_id, memory")
     return [(str(u), str(m)) for u, m in rows]
 
 
@@ -163,6 +163,13 @@ async def test_stdio_every_tool_acts_for_the_one_configured_user(tmp_path: Path)
         then = data(await mcp.call_tool("list", {"valid_at": "2000-01-01"}))["memories"]
         assert sorted(m["memory"] for m in then) == now
         assert "valid_at" in error(await mcp.call_tool("list", {"valid_at": "last spring"}))
+        then = data(await mcp.call_tool("search", {"query": "Lisbon", "valid_at": "2000-01-01"}))["memories"]
+        assert sorted(m["memory"] for m in then) == now
+        window = {"query": "Lisbon", "held_from": "1999-01-01", "held_until": "2001-01-01"}
+        assert sorted(m["memory"] for m in data(await mcp.call_tool("search", window))["memories"]) == now
+        assert "both held_from and held_until" in error(
+            await mcp.call_tool("search", {"query": "Lisbon", "held_from": "1999-01-01"})
+        )
         history = data(await mcp.call_tool("history", {"memory_id": porto}))["events"]
         assert [(e["operation"], e["old_memory"], e["new_memory"]) for e in history] == [
             ("add", None, "Lives in Porto"),

@@ -45,7 +45,7 @@ def dsn(server: PostgresServer, request: pytest.FixtureRequest) -> str:
 
 def _texts(dsn: str, user: str) -> list[str]:
     with psycopg.connect(dsn) as conn:
-        rows = conn.execute("SELECT memory FROM memories WHERE user_id = %s AND valid_to IS NULL", (user,))
+        rows = conn.execute("SELECT memory FROM memories WHERE user_id = %s AND recorded_until IS NULL", (user,))
         return sorted(r[0] for r in rows)
 
 

@@ -186,12 +186,15 @@ def test_mixed_load_loses_nothing_and_keeps_each_users_event_order(
         counts = dict(db.sql("SELECT operation, count(*) FROM memory_events GROUP BY operation"))
         assert (counts.get("add"), counts.get("update", 0)) == (totals["adds"], totals["updates"])
         assert (
-            db.sql("SELECT user_id, memory_key FROM memories WHERE valid_to IS NULL GROUP BY 1, 2 HAVING count(*) > 1")
+            db.sql(
+                "SELECT user_id, memory_key FROM memories WHERE recorded_until IS NULL"
+                " GROUP BY 1, 2 HAVING count(*) > 1"
+            )
             == []
         )
         for user in ("u0", "u1", "u2"):
             assert _replay(db, user) == dict(
-                db.sql("SELECT memory_id, memory FROM memories WHERE user_id = ? AND valid_to IS NULL", [user])
+                db.sql("SELECT memory_id, memory FROM memories WHERE user_id = ? AND recorded_until IS NULL", [user])
             )
     assert totals["adds"] > 0 and totals["updates"] > 0
 

@@ -37,6 +37,7 @@ PUBLIC_MODULES = {
     "memlayer.agent",
     "memlayer.db",
     "memlayer.db.duckdb",
+    "memlayer.db.postgres",
     "memlayer.db.schemas",
     "memlayer.memory",
     "memlayer.models",

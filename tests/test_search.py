@@ -112,7 +112,7 @@ def test_as_of_searches_the_past(manager: MemoryManager) -> None:
     manager.replace_user_memory(lisbon.memory_id, "Lives in Porto", user_id=ALICE)
     assert _texts(manager.search_user_memories("where does she live", ALICE)) == ["Lives in Porto"]
     past = manager.search_user_memories("where does she live", ALICE, as_of=before)
-    assert [(m.memory, m.version, m.valid_to is not None) for m in past] == [("Lives in Lisbon", 1, True)]
+    assert [(m.memory, m.version, m.recorded_until is not None) for m in past] == [("Lives in Lisbon", 1, True)]
 
 
 def _reloaded(db_file: Path, embedder: WordEmbedder, query: str) -> list[tuple[str, str]]:

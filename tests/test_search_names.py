@@ -12,7 +12,7 @@ import pytest
 
 from memlayer import DuckDb, MemoryManager
 from memlayer._internal.search.bm25 import query_names
-from memlayer._internal.search.index import Weights
+from memlayer._internal.search.fusion import Weights
 
 USER = "ana@example.com"
 

@@ -23,7 +23,7 @@ from .test_search import WordEmbedder
 
 ANA = "ana@example.com"
 FACTS = ("Likes tea", "Drinks green tea every morning", "Lives in Lisbon", "Has a dog named Rex")
-SIGNAL_NAMES = ["vector", "input_vector", "keywords", "input", "names", "recency"]
+SIGNAL_NAMES = ["vector", "input_vector", "keywords", "input", "names", "recency", "time"]
 # WordEmbedder is no embedder memlayer knows: it gets the weights of a strong one (memlayer._internal.search.fusion).
 KEYWORDS = weights_for(WordEmbedder().name).keywords
 
@@ -49,6 +49,7 @@ def test_a_score_is_the_sum_of_its_signals_and_orders_the_results(manager: Memor
         assert math.isclose(hit.score, sum(hit.signals.values()), abs_tol=1e-12)
         assert all(0.0 <= value <= 1.0 for value in hit.signals.values())
         assert hit.signals["recency"] <= 0.001
+        assert hit.signals["time"] == 0.0  # the query names no time
         assert hit.signals["input"] == 0.0  # added directly: no input to match
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
@@ -135,11 +136,11 @@ def test_cli_search_prints_scores_and_explains_them(dbfile: str) -> None:
 
     explained = ok("search", "tea", "--user", ANA, "--limit", "1", "--explain", "--db", dbfile, env=env)
     header = next(line for line in explained.splitlines() if "memory_id" in line)
-    assert re.findall(r"\w+", header)[:8] == [
-        "score", "vector", "input_vector", "keywords", "input", "names", "recency", "memory_id"
+    assert re.findall(r"\w+", header)[:9] == [
+        "score", "vector", "input_vector", "keywords", "input", "names", "recency", "time", "memory_id"
     ]  # fmt: skip
     # No vectors (lexical): vector 0; "Likes tea" is the best keyword match and the newest of the two.
-    row = r"│ 1\.00[01] +│ 0\.000 +│ 0\.000 +│ 1\.000 +│ 0\.000 +│ 0\.000 +│ 0\.00[01] +│"
+    row = r"│ 1\.00[01] +│ 0\.000 +│ 0\.000 +│ 1\.000 +│ 0\.000 +│ 0\.000 +│ 0\.00[01] +│ 0\.000 +│"
     assert re.search(row, explained), explained
 
     none = ok("search", "coffee", "--user", ANA, "--min-score", "0.1", "--db", dbfile, env=env)

@@ -25,7 +25,7 @@ def manager(db: DuckDb) -> MemoryManager:
 
 def test_edits_are_versions_and_events(manager: MemoryManager) -> None:
     memory = manager.add_user_memory("Likes tea", user_id=ALICE, topics=["food"], agent_id="chef")
-    assert (memory.version, memory.topics, memory.agent_id, memory.valid_to) == (1, ["food"], "chef", None)
+    assert (memory.version, memory.topics, memory.agent_id, memory.recorded_until) == (1, ["food"], "chef", None)
     t1 = dt.datetime.now(dt.timezone.utc)
     time.sleep(0.002)
     replaced = manager.replace_user_memory(memory.memory_id, "Likes green tea", user_id=ALICE)

@@ -28,6 +28,7 @@ __all__ = [
     "seconds",
     "source_input",
     "text",
+    "time_window",
     "timestamp",
     "topic_filter",
     "topics",
@@ -155,6 +156,18 @@ def timestamp(name: str, value: Any) -> datetime | None:
         return value.astimezone(timezone.utc)
     except (OverflowError, ValueError) as exc:
         raise ConfigError(f"{name} is out of range: {value!r}") from exc
+
+
+def time_window(name: str, value: Any) -> tuple[datetime, datetime] | None:
+    """A ``(start, end)`` pair of moments (each as `timestamp` takes it), start before end; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise ConfigError(f"{name} must be a (start, end) pair of times, got {value!r}")
+    start, end = timestamp(f"{name}[0]", value[0]), timestamp(f"{name}[1]", value[1])
+    if start is None or end is None or start >= end:
+        raise ConfigError(f"{name} must be a (start, end) pair with start before end, got {value!r}")
+    return start, end
 
 
 def messages(value: object) -> list[Message]:

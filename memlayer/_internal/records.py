@@ -26,9 +26,9 @@ Operation = Literal["add", "update", "delete"]
 
 
 class Memory(BaseModel):
-    """One version of a fact about a user. The current version has ``valid_to=None``.
+    """One version of a fact about a user. The current version has ``recorded_until=None``.
 
-    Two clocks: ``updated_at`` / ``valid_to`` are record time (when memlayer held this text);
+    Two clocks: ``updated_at`` / ``recorded_until`` are record time (when memlayer held this text);
     ``held_from`` / ``held_until`` are when the fact held in the user's life (None: not said), and
     ``learned_at`` is when memlayer learnt it (the time of the conversation it came from).
     ``subject`` and ``attribute`` say what it is about (`memlayer._internal.facts`).
@@ -46,7 +46,7 @@ class Memory(BaseModel):
     version: int = 1
     created_at: datetime
     updated_at: datetime
-    valid_to: datetime | None = None
+    recorded_until: datetime | None = None
     subject: str = "user"
     attribute: str = "other"
     held_from: datetime | None = None
@@ -55,7 +55,7 @@ class Memory(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         """Agno's dict of a memory: times as ISO strings, no None values."""
-        return _agno_dict(self.model_dump(exclude={"version", "valid_to", "session_id"}))
+        return _agno_dict(self.model_dump(exclude={"version", "recorded_until", "session_id"}))
 
 
 class UserMemory(BaseModel):

@@ -108,7 +108,7 @@ def _refuse_second_current(pg: PgConnection) -> None:
     row = pg.execute(
         "SELECT s.user_id, s.memory, count(*) OVER () FROM _memlayer_import_memories s"
         " JOIN memories t ON t.user_id = s.user_id AND t.memory_key = s.memory_key"
-        " WHERE s.valid_to IS NULL AND t.valid_to IS NULL AND t.memory_id <> s.memory_id LIMIT 1"
+        " WHERE s.recorded_until IS NULL AND t.recorded_until IS NULL AND t.memory_id <> s.memory_id LIMIT 1"
     ).fetchone()
     if row is not None:
         raise ConfigError(

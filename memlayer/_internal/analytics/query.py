@@ -131,7 +131,7 @@ def store_stats(db: Db, *, user_id: str | None = None) -> dict[str, Any]:
     sql = f"""
         SELECT
           (SELECT count(DISTINCT user_id) FROM memories {where}) AS users,
-          (SELECT count(*) FROM memories {where} {"AND" if where else "WHERE"} valid_to IS NULL) AS memories,
+          (SELECT count(*) FROM memories {where} {"AND" if where else "WHERE"} recorded_until IS NULL) AS memories,
           (SELECT count(*) FROM memories {where}) AS versions,
           (SELECT count(*) FROM memory_events {where}) AS events,
           (SELECT count(*) FROM llm_calls {where}) AS llm_calls,

@@ -85,11 +85,11 @@ def _activity(db: Db, where: str, params: list[Any]) -> Panel:
         db,
         f"""
         SELECT day, operation, count(*) AS events FROM (
-            SELECT valid_from::DATE AS day, CASE WHEN version = 1 THEN 'add' ELSE 'update' END AS operation
+            SELECT recorded_from::DATE AS day, CASE WHEN version = 1 THEN 'add' ELSE 'update' END AS operation
             FROM memory_history {where}
             UNION ALL
-            SELECT h.valid_to::DATE, 'delete' FROM memory_history h
-            {_and(where, "h.valid_to IS NOT NULL")} AND NOT EXISTS (
+            SELECT h.recorded_until::DATE, 'delete' FROM memory_history h
+            {_and(where, "h.recorded_until IS NOT NULL")} AND NOT EXISTS (
                 SELECT 1 FROM memory_history n WHERE n.memory_id = h.memory_id AND n.version = h.version + 1)
         ) GROUP BY ALL ORDER BY day
         """,

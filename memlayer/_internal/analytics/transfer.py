@@ -40,6 +40,12 @@ EXPORT_FORMATS: dict[str, str] = {"parquet": "parquet", "csv": "csv", "jsonl": "
 MANIFEST = "manifest.json"
 # Tables ordered by a sequence column: imported rows keep their order after the rows already stored.
 SEQUENCES = {"memory_events": "memory_events_seq", "runs": "runs_seq", "messages": "messages_seq"}
+# Columns a migration renamed: (migration, table, new name, old name). An export made before that
+# migration holds the old name, and is read under the new one.
+RENAMES = [
+    ("m009_record_time_names", "memories", "recorded_from", "valid_from"),
+    ("m009_record_time_names", "memories", "recorded_until", "valid_to"),
+]
 
 
 def export_store(
@@ -151,14 +157,22 @@ def import_into_duckdb(db: DuckDb, src: str | Path, *, progress: Progress | None
     added: dict[str, int] = {}
     with db.transaction() as conn:
         for table in manifest["tables"]:
-            added[table] = _import_table(conn, table, folder / f"{table}.{ext}", manifest["format"])
+            names = _names_in_files(manifest, table)
+            added[table] = _import_table(conn, table, folder / f"{table}.{ext}", manifest["format"], names)
             if progress:
                 progress(table)
     return added
 
 
-def _import_table(conn: duckdb.DuckDBPyConnection, table: str, path: Path, format: str) -> int:
+def _names_in_files(manifest: dict[str, Any], table: str) -> dict[str, str]:
+    """The old name of each column of ``table`` that the export's memlayer had not yet renamed."""
+    done = set(manifest.get("migrations", []))
+    return {new: old for migration, renamed, new, old in RENAMES if renamed == table and migration not in done}
+
+
+def _import_table(conn: duckdb.DuckDBPyConnection, table: str, path: Path, format: str, names: dict[str, str]) -> int:
     columns = table_columns(conn, table)
+    file_columns = [(names.get(n, n), kind) for n, kind in columns]
     types = dict(columns)
     if format == "parquet":
         source = f"read_parquet({sql_literal(str(path))})"
@@ -167,15 +181,15 @@ def _import_table(conn: duckdb.DuckDBPyConnection, table: str, path: Path, forma
         source = f"read_csv({sql_literal(str(path))}, header = true, all_varchar = true, allow_quoted_nulls = false)"
     else:
         spec = ", ".join(
-            f"{sql_literal(n)}: {sql_literal('VARCHAR' if kind == 'JSON' else kind)}" for n, kind in columns
+            f"{sql_literal(n)}: {sql_literal('VARCHAR' if kind == 'JSON' else kind)}" for n, kind in file_columns
         )
         source = f"read_json({sql_literal(str(path))}, format = 'newline_delimited', columns = {{{spec}}})"
     have = {str(row[0]) for row in conn.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-    missing = [n for n, _ in columns if n not in have]
+    missing = [n for n, _ in file_columns if n not in have]
     if missing:
         raise ConfigError(f"{str(path)!r} lacks the column(s) {missing} of {table}; nothing was imported")
     stage = f"_memlayer_import_{table}"
-    casts = ", ".join(f"CAST({quote_name(n)} AS {types[n]}) AS {quote_name(n)}" for n, _ in columns)
+    casts = ", ".join(f"CAST({quote_name(names.get(n, n))} AS {types[n]}) AS {quote_name(n)}" for n, _ in columns)
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT {casts} FROM {source}")
     try:
         return _merge(conn, table, stage, [n for n, _ in columns])

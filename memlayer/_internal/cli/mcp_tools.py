@@ -155,11 +155,25 @@ class MemoryService:
         ctx: Context,
         query: Annotated[str, Field(min_length=1, max_length=500)],
         limit: Annotated[int, Field(ge=1, le=50)] = 10,
+        valid_at: Annotated[
+            str | None, Field(description="ISO date: search the facts that held then in the user's life")
+        ] = None,
+        held_from: Annotated[
+            str | None, Field(description="ISO date: search the facts that held at some time from then ...")
+        ] = None,
+        held_until: Annotated[str | None, Field(description="... until then (ISO date; both or neither)")] = None,
     ) -> Memories:
-        """Find the user's current memories most related to a query, best match first."""
+        """Find the user's memories most related to a query, best match first: those that hold now, or held
+        at valid_at, or at some time from held_from until held_until. A query naming a time ("in 2022",
+        "last summer") ranks the memories of that time first."""
+        if (held_from is None) != (held_until is None):
+            raise ToolError("give both held_from and held_until, or neither")
+        window = None if held_from is None or held_until is None else (held_from, held_until)
         try:
             with within(self.call_timeout, "--call-timeout"):  # a hosted embedder is a model call too
-                found = await self.manager.asearch_user_memories(query, limit=limit, user_id=self.user_of(ctx))
+                found = await self.manager.asearch_user_memories(
+                    query, limit=limit, user_id=self.user_of(ctx), valid_at=valid_at, held_between=window
+                )
         except MemlayerError as exc:
             raise _tool_error(exc) from exc
         return Memories(memories=[MemoryItem.of(m) for m in found])

@@ -86,14 +86,26 @@ def search(
         float | None, typer.Option("--min-score", help="only results scoring at least this (0 to about 4)")
     ] = None,
     explain: Annotated[
-        bool, typer.Option("--explain", help="show each signal's share of the score: vector, keywords, input, recency")
+        bool, typer.Option("--explain", help="each signal's share of the score: vector, keywords, input, recency, time")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the results, scores and signals as JSON")] = False,
+    valid_at: Annotated[
+        datetime | None, typer.Option(help="search the facts that held then in the user's life (event time, UTC)")
+    ] = None,
+    held_from: Annotated[
+        datetime | None, typer.Option(help="search the facts that held at some time from then (with --held-until)")
+    ] = None,
+    held_until: Annotated[datetime | None, typer.Option(help="... until then (event time, UTC)")] = None,
     db: DbOpt = None,
 ) -> None:
-    """The user's current memories that best match a query, with their scores (README "Search")."""
+    """The user's memories that best match a query, with their scores (docs/time.md for the times)."""
+    if (held_from is None) != (held_until is None):
+        raise ConfigError("give both --held-from and --held-until, or neither")
+    window = None if held_from is None or held_until is None else (held_from, held_until)
     with existing_manager(db, None) as manager:
-        hits = manager.search_user_memories_with_scores(text, user_id=user, limit=limit, min_score=min_score)
+        hits = manager.search_user_memories_with_scores(
+            text, user_id=user, limit=limit, min_score=min_score, valid_at=valid_at, held_between=window
+        )
     if as_json:
         sys.stdout.write(json.dumps([hit.model_dump(mode="json") for hit in hits], indent=2, ensure_ascii=False) + "\n")
         return

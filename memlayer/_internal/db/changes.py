@@ -159,7 +159,7 @@ class ChangeSet:
                 "topics": topics,
                 "version": old.version + 1,
                 "updated_at": origin.now,
-                "valid_to": None,
+                "recorded_until": None,
                 "agent_id": origin.agent_id or old.agent_id,
                 "session_id": origin.session_id or old.session_id,
                 "input": origin.input if origin.input is not None else old.input,
@@ -182,7 +182,7 @@ class ChangeSet:
         key = (old.memory_id, old.version)
         held = {"held_until": ended} if ended is not None else {}
         if key in self._versions:  # made in this set: insert it already closed
-            self._versions[key] = self._versions[key].model_copy(update={"valid_to": self.origin.now, **held})
+            self._versions[key] = self._versions[key].model_copy(update={"recorded_until": self.origin.now, **held})
         else:
             self._closes.append(old.model_copy(update=held) if held else old)
 
@@ -209,7 +209,7 @@ class ChangeSet:
 
     def current_versions(self) -> list[Memory]:
         """The versions this set writes that are current once it commits."""
-        return [m for m in self._versions.values() if m.valid_to is None]
+        return [m for m in self._versions.values() if m.recorded_until is None]
 
     def write(self, conn: Connection) -> None:
         """Write everything inside the caller's transaction; refuse if a target changed meanwhile."""
@@ -236,7 +236,9 @@ class ChangeSet:
                 params += [old.memory_id, old.version]
             # No RETURNING: it costs more than the update itself (1.5 ms); the row count is enough.
             count += changed_rows(
-                conn, f"UPDATE memories SET valid_to = ? WHERE user_id = ? AND valid_to IS NULL AND ({match})", params
+                conn,
+                f"UPDATE memories SET recorded_until = ? WHERE user_id = ? AND recorded_until IS NULL AND ({match})",
+                params,
             )
         if count != len(self._closes):
             # Another writer changed one since it was read: applying on top would lose their change.
@@ -261,19 +263,20 @@ class ChangeSet:
         rows = self._version_rows(versions)
         columns = (
             "memory_id, version, user_id, agent_id, session_id, memory, memory_key, topics, input, created_at,"
-            " valid_from, valid_to, subject, attribute, fact_key, held_from, held_until, learned_at"
+            " recorded_from, recorded_until, subject, attribute, fact_key, held_from, held_until, learned_at"
         )
         keys = {(m.memory_id, m.version) for m in versions}
         if dialect(conn) == "postgres":
             values = ", ".join([_ROW] * len(versions))
             stored = conn.execute(
                 f"INSERT INTO memories ({columns}) VALUES {values}"
-                " ON CONFLICT (user_id, memory_key) WHERE valid_to IS NULL DO NOTHING RETURNING memory_id, version",
+                " ON CONFLICT (user_id, memory_key) WHERE recorded_until IS NULL"
+                " DO NOTHING RETURNING memory_id, version",
                 rows,
             ).fetchall()
             return {(str(r[0]), int(r[1])) for r in stored}
         if len(versions) == 1 and versions[0].version == 1:  # a lone add: guarded here (module docstring)
-            guard = "SELECT 1 FROM memories WHERE user_id = ? AND memory_key = ? AND valid_to IS NULL"
+            guard = "SELECT 1 FROM memories WHERE user_id = ? AND memory_key = ? AND recorded_until IS NULL"
             select = _ROW[1:-1]
             added = changed_rows(
                 conn,
@@ -301,7 +304,7 @@ class ChangeSet:
                 m.input,
                 naive(m.created_at),
                 naive(m.updated_at),
-                naive(m.valid_to) if m.valid_to else None,
+                naive(m.recorded_until) if m.recorded_until else None,
                 m.subject,
                 m.attribute,
                 current_fact_key(m),

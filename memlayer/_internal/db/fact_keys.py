@@ -32,7 +32,7 @@ def refuse_second_values(conn: Connection, user_id: str, versions: Sequence[Memo
         return
     marks = ", ".join("?" * len(keys))
     held = conn.execute(
-        f"SELECT fact_key FROM memories WHERE user_id = ? AND valid_to IS NULL AND fact_key IN ({marks})",
+        f"SELECT fact_key FROM memories WHERE user_id = ? AND recorded_until IS NULL AND fact_key IN ({marks})",
         [user_id, *keys],
     ).fetchall()
     clashes = sorted({row[0] for row in held} | {k for k in keys if keys.count(k) > 1})

@@ -17,10 +17,13 @@ from .store import Connection
 
 __all__ = [
     "current_fact_holders",
+    "ended_facts_in",
     "erase_user",
     "find_by_text",
     "find_memory",
     "has_current_memory",
+    "held_during",
+    "holding_at",
     "insert_llm_call",
     "list_events",
     "list_memories",
@@ -30,8 +33,8 @@ __all__ = [
 ]
 
 _COLUMNS = (
-    "memory_id, memory, topics, user_id, agent_id, session_id, input, version, created_at, valid_from, valid_to,"
-    " subject, attribute, held_from, held_until, learned_at"
+    "memory_id, memory, topics, user_id, agent_id, session_id, input, version, created_at, recorded_from,"
+    " recorded_until, subject, attribute, held_from, held_until, learned_at"
 )
 _EVENT_COLUMNS = (
     "event_id, memory_id, user_id, operation, old_memory, new_memory, old_topics, new_topics, "
@@ -40,7 +43,9 @@ _EVENT_COLUMNS = (
 
 
 def _memory(row: tuple[Any, ...]) -> Memory:
-    memory_id, text, topics, user_id, agent_id, session_id, source, version, created, valid_from, valid_to = row[:11]
+    memory_id, text, topics, user_id, agent_id, session_id, source, version, created, recorded_from, recorded_until = (
+        row[:11]
+    )
     subject, attribute, held_from, held_until, learned_at = row[11:]
     return Memory(
         memory_id=memory_id,
@@ -52,8 +57,8 @@ def _memory(row: tuple[Any, ...]) -> Memory:
         input=source,
         version=version,
         created_at=clock.aware(created),
-        updated_at=clock.aware(valid_from),
-        valid_to=clock.aware(valid_to),
+        updated_at=clock.aware(recorded_from),
+        recorded_until=clock.aware(recorded_until),
         subject=subject or "user",
         attribute=attribute or "other",
         held_from=clock.aware(held_from),
@@ -64,32 +69,60 @@ def _memory(row: tuple[Any, ...]) -> Memory:
 
 def _validity(as_of: datetime | None) -> tuple[str, list[Any]]:
     if as_of is None:
-        return "valid_to IS NULL", []
+        return "recorded_until IS NULL", []
     ts = naive(as_of)
-    return "valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)", [ts, ts]
+    return "recorded_from <= ? AND (recorded_until IS NULL OR recorded_until > ?)", [ts, ts]
 
 
 def _holding(as_of: datetime | None, valid_at: datetime | None) -> tuple[str, list[Any]]:
     """The versions that hold in the user's life at ``valid_at`` (default: now), as memlayer knew at ``as_of``.
 
-    Record time picks what memlayer held (``valid_from`` / ``valid_to``); a version closed because its
-    value stopped holding (it has a ``held_until``: the old home after a move) stays known as the past.
+    Record time picks what memlayer held (``recorded_from`` / ``recorded_until``); a version closed because
+    its value stopped holding (it has a ``held_until``: the old home after a move) stays known as the past.
     Event time then picks what held: from ``held_from`` (NULL: since before anything said) until
     ``held_until`` (NULL: still). Read now, a fact that starts later is shown (it was said), one that
     ended is not.
     """
     moment = naive(valid_at) if valid_at is not None else naive(clock.now())
-    world = "(held_from IS NULL OR held_from <= ?) AND (held_until IS NULL OR held_until > ?"
     if as_of is None and valid_at is None:
         # Now: every current version whose fact has not ended; one that starts later (a job from next
         # month) is something the user said, and shown.
-        return "valid_to IS NULL AND (held_until IS NULL OR held_until > ?)", [moment]
+        return "recorded_until IS NULL AND (held_until IS NULL OR held_until > ?)", [moment]
+    return _known(as_of, ("(held_from IS NULL OR held_from <= ?)", moment), ("held_until > ?", moment))
+
+
+def held_during(as_of: datetime | None, start: datetime, end: datetime) -> tuple[str, list[Any]]:
+    """The versions whose fact held at some time in ``[start, end)``, as memlayer knew at ``as_of``
+    (default: now); a fact with no ``held_from`` held since before anything said, as in `_holding`."""
+    return _known(as_of, ("(held_from IS NULL OR held_from < ?)", naive(end)), ("held_until > ?", naive(start)))
+
+
+def holding_at(as_of: datetime | None, valid_at: datetime) -> tuple[str, list[Any]]:
+    """The versions that held in the user's life at ``valid_at``, as memlayer knew at ``as_of`` (`_holding`)."""
+    return _holding(as_of, valid_at)
+
+
+def ended_facts_in(conn: Connection, user_id: str, window: tuple[datetime, datetime]) -> bool:
+    """Whether a fact of the user that has ended (a closed version with a ``held_until``) held during
+    ``window``: what a search for a time must read beyond the current memories."""
+    where, params = held_during(None, *window)
+    row = conn.execute(
+        f"SELECT 1 FROM memories WHERE user_id = ? AND recorded_until IS NOT NULL AND {where} LIMIT 1",
+        [user_id, *params],
+    ).fetchone()
+    return row is not None
+
+
+def _known(as_of: datetime | None, began: tuple[str, Any], ended: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """Event time over the versions memlayer knew of at ``as_of`` (default: now): ``began``, a condition on
+    ``held_from``, and ``ended``, on a ``held_until`` that is set (NULL: the fact still holds)."""
+    start, end = began[0], f"(held_until IS NULL OR {ended[0]}"
     if as_of is None:
-        return f"(valid_to IS NULL OR held_until IS NOT NULL) AND {world})", [moment, moment]
+        return f"(recorded_until IS NULL OR held_until IS NOT NULL) AND {start} AND {end})", [began[1], ended[1]]
     # At ``as_of`` a version closed later was still open: the end it got when it was closed was not known.
     ts = naive(as_of)
-    record = "valid_from <= ? AND (valid_to IS NULL OR valid_to > ? OR held_until IS NOT NULL)"
-    return f"{record} AND {world} OR valid_to > ?)", [ts, ts, moment, moment, ts]
+    record = "recorded_from <= ? AND (recorded_until IS NULL OR recorded_until > ? OR held_until IS NOT NULL)"
+    return f"{record} AND {start} AND {end} OR recorded_until > ?)", [ts, ts, began[1], ended[1], ts]
 
 
 def list_memories(
@@ -128,8 +161,8 @@ def list_memories(
 
 MemoryOrder = Literal["newest", "oldest", "stored"]
 _ORDER = {
-    "newest": " ORDER BY valid_from DESC, memory",
-    "oldest": " ORDER BY valid_from, memory",
+    "newest": " ORDER BY recorded_from DESC, memory",
+    "oldest": " ORDER BY recorded_from, memory",
     "stored": " ORDER BY created_at, memory, memory_id",  # one change set's adds share a time: by text
 }
 
@@ -144,7 +177,9 @@ def memory_owner(conn: Connection, memory_id: str) -> str | None:
 
 def users_with_memories(conn: Connection) -> list[str]:
     """Every user with a current memory (for `MemoryManager.clear`, Agno's clear-everything)."""
-    rows = conn.execute("SELECT DISTINCT user_id FROM memories WHERE valid_to IS NULL ORDER BY user_id").fetchall()
+    rows = conn.execute(
+        "SELECT DISTINCT user_id FROM memories WHERE recorded_until IS NULL ORDER BY user_id"
+    ).fetchall()
     return [str(row[0]) for row in rows]
 
 
@@ -160,14 +195,16 @@ def find_memory(conn: Connection, user_id: str, memory_id: str, *, as_of: dateti
 
 def has_current_memory(conn: Connection, user_id: str) -> bool:
     """Whether the user has any current memory."""
-    row = conn.execute("SELECT 1 FROM memories WHERE user_id = ? AND valid_to IS NULL LIMIT 1", [user_id]).fetchone()
+    row = conn.execute(
+        "SELECT 1 FROM memories WHERE user_id = ? AND recorded_until IS NULL LIMIT 1", [user_id]
+    ).fetchone()
     return row is not None
 
 
 def find_by_text(conn: Connection, user_id: str, text: str) -> Memory | None:
     """The user's current memory whose text is ``text`` (compared by `memory_key`: case and spacing)."""
     row = conn.execute(
-        f"SELECT {_COLUMNS} FROM memories WHERE user_id = ? AND memory_key = ? AND valid_to IS NULL",
+        f"SELECT {_COLUMNS} FROM memories WHERE user_id = ? AND memory_key = ? AND recorded_until IS NULL",
         [user_id, memory_key(text)],
     ).fetchone()
     return None if row is None else _memory(row)
@@ -176,7 +213,8 @@ def find_by_text(conn: Connection, user_id: str, text: str) -> Memory | None:
 def current_fact_holders(conn: Connection, user_id: str) -> dict[str, Memory]:
     """The user's current memories of single-valued facts, by fact key ("user:home" -> "Lives in Lisbon")."""
     rows = conn.execute(
-        f"SELECT {_COLUMNS}, fact_key FROM memories WHERE user_id = ? AND valid_to IS NULL AND fact_key IS NOT NULL",
+        f"SELECT {_COLUMNS}, fact_key FROM memories"
+        " WHERE user_id = ? AND recorded_until IS NULL AND fact_key IS NOT NULL",
         [user_id],
     ).fetchall()
     return {row[-1]: _memory(row[:-1]) for row in rows}
@@ -189,7 +227,8 @@ def stored_keys(conn: Connection, user_id: str, texts: list[str]) -> set[str]:
         return set()
     placeholders = ", ".join("?" * len(keys))
     rows = conn.execute(
-        f"SELECT memory_key FROM memories WHERE user_id = ? AND valid_to IS NULL AND memory_key IN ({placeholders})",
+        f"SELECT memory_key FROM memories"
+        f" WHERE user_id = ? AND recorded_until IS NULL AND memory_key IN ({placeholders})",
         [user_id, *keys],
     ).fetchall()
     return {row[0] for row in rows}

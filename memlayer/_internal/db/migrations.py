@@ -22,10 +22,17 @@ import duckdb
 
 from ..errors import StorageError
 from .jobs import create_jobs_table
+from .record_time import record_time_names
 from .store import Connection
 from .views import DUCKDB_VIEWS, KEYED_VIEWS
 
-__all__ = ["MIGRATIONS", "applied_migrations", "apply_migrations", "fact_keys_and_times", "migration"]
+__all__ = [
+    "MIGRATIONS",
+    "applied_migrations",
+    "apply_migrations",
+    "fact_keys_and_times",
+    "migration",
+]
 
 Body = Callable[[duckdb.DuckDBPyConnection], None]
 Migration = tuple[str, Body]
@@ -307,6 +314,11 @@ def fact_keys_and_times(conn: Connection) -> None:
                 "UPDATE memories SET attribute = ?, fact_key = ? WHERE memory_id = ? AND version = ?",
                 [attribute, key, memory_id, version],
             )
+
+
+@migration
+def m009_record_time_names(conn: Connection) -> None:
+    record_time_names(conn, "duckdb")
 
 
 @migration

@@ -25,6 +25,7 @@ from .migrations import m001_memory_core as m001_tables
 from .migrations import m002_sessions as m002_tables
 from .migrations import m004_retrieval as m004_tables
 from .migrations import m007_input_embeddings as m007_columns
+from .record_time import record_time_names
 from .store import Connection
 from .views import POSTGRES_VIEWS
 
@@ -105,6 +106,13 @@ def m008_fact_keys_and_times(conn: Connection) -> None:
         "CREATE UNIQUE INDEX memories_current_fact_idx ON memories (user_id, fact_key)"
         " WHERE valid_to IS NULL AND fact_key IS NOT NULL"
     )
+
+
+@pg_migration
+def m009_record_time_names(conn: Connection) -> None:
+    # Postgres renames a column under its indexes and views (the partial unique indexes keep their
+    # ``WHERE recorded_until IS NULL``): only the views that show the names are made again.
+    record_time_names(conn, "postgres")
 
 
 @pg_migration

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .. import clock
 from ..errors import ConfigError
 from .changes import chunks, naive
+from .memories import held_during, holding_at
 from .store import Connection, dialect
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ def missing_vectors(conn: Connection, model: str, limit: int) -> list[tuple[str,
     rows = conn.execute(
         """
         SELECT m.memory_id, m.version, m.user_id, m.memory, m.input FROM memories m
-        WHERE m.valid_to IS NULL AND NOT EXISTS (
+        WHERE m.recorded_until IS NULL AND NOT EXISTS (
             SELECT 1 FROM memory_embeddings e
             WHERE e.model = ? AND e.memory_id = m.memory_id AND e.version = m.version
         )
@@ -124,25 +125,41 @@ class LoadedRows:
     inputs: list[str | None]
     created: list[datetime]
     updated: list[datetime]
-    valid_to: list[datetime | None]
+    recorded_until: list[datetime | None]
     vectors: list[bytes | None]
     input_vectors: list[bytes | None]
     facts: list[tuple[Any, ...]]  # per memory: subject, attribute, held_from, held_until, learned_at
 
 
-def load_user_rows(conn: Connection, user_id: str, model: str | None, *, as_of: datetime | None = None) -> LoadedRows:
-    """The user's current memories (or those valid at ``as_of``) with ``model``'s vectors, in one query."""
-    if as_of is None:
-        validity, params = "m.valid_to IS NULL", []
+def load_user_rows(
+    conn: Connection,
+    user_id: str,
+    model: str | None,
+    *,
+    as_of: datetime | None = None,
+    valid_at: datetime | None = None,
+    held_between: tuple[datetime, datetime] | None = None,
+) -> LoadedRows:
+    """The user's current memories with ``model``'s vectors, in one query; or those current at ``as_of``
+    (record time), or those that held at ``valid_at`` or during ``held_between`` (event time, as memlayer
+    knew at ``as_of``: `memlayer._internal.db.memories.holding_at`, `held_during`)."""
+    if held_between is not None:
+        validity, params = held_during(as_of, *held_between)
+    elif valid_at is not None:
+        validity, params = holding_at(as_of, valid_at)
+    elif as_of is None:
+        validity, params = "m.recorded_until IS NULL", []
     else:
         ts = naive(as_of)
-        validity, params = "m.valid_from <= ? AND (m.valid_to IS NULL OR m.valid_to > ?)", [ts, ts]
+        validity, params = "m.recorded_from <= ? AND (m.recorded_until IS NULL OR m.recorded_until > ?)", [ts, ts]
     if dialect(conn) == "postgres":
         rows = _select_user_rows(conn, user_id, model, validity, params)
     else:
         rows = _select_duckdb_user_rows(conn, user_id, model, validity, params)
     columns: list[list[Any]] = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(17)]
-    ids, versions, texts, topics, agents, sessions, inputs, created, updated, valid_to, vectors, sources = columns[:12]
+    ids, versions, texts, topics, agents, sessions, inputs, created, updated, recorded_until, vectors, sources = (
+        columns[:12]
+    )
     facts = list(zip(*columns[12:], strict=True))
     return LoadedRows(
         ids,
@@ -154,7 +171,7 @@ def load_user_rows(conn: Connection, user_id: str, model: str | None, *, as_of: 
         inputs,
         created,
         updated,
-        valid_to,
+        recorded_until,
         vectors,
         sources,
         facts,
@@ -182,7 +199,7 @@ def _select_user_rows(
     return conn.execute(
         f"""
         SELECT m.memory_id, m.version, m.memory, m.topics, m.agent_id, m.session_id, m.input, m.created_at,
-               m.valid_from, m.valid_to, e.embedding, e.input_embedding,
+               m.recorded_from, m.recorded_until, e.embedding, e.input_embedding,
                m.subject, m.attribute, m.held_from, m.held_until, m.learned_at
         FROM memories m
         LEFT JOIN (
@@ -190,7 +207,7 @@ def _select_user_rows(
         ) e
             ON e.memory_id = m.memory_id AND e.version = m.version
         WHERE m.user_id = ? AND {validity}
-        ORDER BY m.valid_from, m.memory_id
+        ORDER BY m.recorded_from, m.memory_id
         """,
         [user_id, model or "", user_id, *params],
     ).fetchall()

@@ -9,7 +9,7 @@ unnest there. ``topic_events`` has one row per event and topic it touched: the t
 
 from __future__ import annotations
 
-__all__ = ["DUCKDB_VIEWS", "KEYED_VIEWS", "POSTGRES_VIEWS"]
+__all__ = ["DUCKDB_VIEWS", "KEYED_VIEWS", "POSTGRES_VIEWS", "RECORD_TIME_VIEWS", "TIMELINE_VIEWS"]
 
 DUCKDB_VIEWS = [
     """
@@ -186,4 +186,56 @@ KEYED_VIEWS = [
            subject, attribute, held_from, held_until, learned_at
     FROM memories
     """,
+]
+
+
+# m009 (`memlayer._internal.db.migrations.m009_record_time_names`) renames record time: ``valid_from`` / ``valid_to``
+# become ``recorded_from`` / ``recorded_until``, so that nobody reads them as the time a fact held in the
+# user's life (``held_from`` / ``held_until``). These views are dropped before the rename and made again
+# after it, per store: DuckDB keeps a view as SQL text (bound at each query), so every view naming a
+# renamed column must be rewritten there; Postgres follows a rename in its views by itself, but
+# ``memory_history`` shows the columns under their names, so it is made again on both.
+_HISTORY = """
+    CREATE VIEW memory_history AS
+    SELECT memory_id, version, user_id, agent_id, session_id, memory, topics, input,
+           created_at, recorded_from, recorded_until, recorded_until IS NULL AS is_current,
+           coalesce(recorded_until, timezone('UTC', now())) - recorded_from AS recorded_for,
+           subject, attribute, held_from, held_until, learned_at
+    FROM memories
+    """
+_CURRENT = """
+    CREATE VIEW current_memories AS
+    SELECT memory_id, user_id, agent_id, session_id, memory, topics, input, version,
+           created_at, recorded_from AS updated_at, subject, attribute, held_from, held_until, learned_at
+    FROM memories WHERE recorded_until IS NULL
+    """
+RECORD_TIME_VIEWS: dict[str, list[str]] = {
+    "duckdb": [
+        _CURRENT,
+        _HISTORY,
+        DUCKDB_VIEWS[2].replace("valid_to", "recorded_until"),  # topic_counts
+        DUCKDB_VIEWS[4].replace("valid_to", "recorded_until"),  # memory_churn
+    ],
+    "postgres": [_CURRENT, _HISTORY],
+}
+# The views each store drops before the rename (the others need no change).
+RECORD_TIME_DROPPED: dict[str, list[str]] = {
+    "duckdb": ["current_memories", "memory_history", "topic_counts", "memory_churn"],
+    "postgres": ["current_memories", "memory_history"],
+}
+
+# A user's facts along event time (m009): every value memlayer knows of, now, as it held in the user's
+# life. That is each current version, and each version closed because its fact ended (it has a
+# ``held_until``: the old home after a move); not a version corrected or deleted, which never held.
+# ``starts_at`` is when it held from, or, when the user never said, the conversation that stated it.
+TIMELINE_VIEWS = [
+    """
+    CREATE VIEW memory_timeline AS
+    SELECT user_id, subject, attribute, memory, memory_id, version,
+           coalesce(held_from, learned_at) AS starts_at, held_from, held_until, learned_at,
+           recorded_until IS NULL AS is_current,
+           held_until IS NULL OR held_until > timezone('UTC', now()) AS holds_now
+    FROM memories
+    WHERE recorded_until IS NULL OR held_until IS NOT NULL
+    """
 ]

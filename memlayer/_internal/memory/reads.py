@@ -75,6 +75,8 @@ class MemoryReads(ManagerCore):
         until: datetime | str | date | None = None,
         as_of: datetime | str | date | None = None,
         min_score: float | None = None,
+        valid_at: datetime | str | date | None = None,
+        held_between: tuple[datetime | str | date, datetime | str | date] | None = None,
     ) -> flow.Flow[list[Memory]]:
         """The user's memories that match ``query``; the arguments in Agno's order, ``user_id`` required.
 
@@ -84,7 +86,9 @@ class MemoryReads(ManagerCore):
         ``retrieval_method``: ``"hybrid"`` (or ``"semantic"``; the default when there is a query; up to 10
         by default): the most relevant first, by vector, keyword and recency signals fused (README
         "Search"), with the filters ``agent_id``, ``topics``, last changed in ``[since, until)``, ``as_of``
-        and ``min_score``.
+        and ``min_score``; by event time, ``valid_at`` (what held then) and ``held_between=(start, end)`` (what
+        held at some time in it). A query that names a time ("in July 2022", "last summer", "before I
+        moved") ranks the memories of that time first (`memlayer._internal.search.time`).
         Agno's methods: ``"last_n"`` (the default without a query): the ``limit`` most recently changed,
         oldest of them first; ``"first_n"``: the ``limit`` least recently changed; ``"agentic"``: one LLM call
         picks the related memories, most related first. It chooses among aliases (``m1``, ``m2``, ...) that
@@ -103,7 +107,10 @@ class MemoryReads(ManagerCore):
         yield flow.Blocking(self._await_jobs, user)
         if method == "hybrid" or method == "agentic":
             wanted = (10 if limit is None else limit) if method == "hybrid" else MAX_CANDIDATES
-            request = search_request(query, user, wanted, agent_id, topics, since, until, as_of, min_score)
+            request = search_request(
+                query, user, wanted, agent_id, topics, since, until, as_of, min_score,
+                valid_at=valid_at, held_between=held_between,
+            )  # fmt: skip
             if method == "hybrid":
                 found: list[Memory] = yield flow.Blocking(self._retrieval.find_memories, self.db, request)
                 return found
@@ -113,10 +120,12 @@ class MemoryReads(ManagerCore):
                 "retrieval_method must be 'hybrid' ('semantic'), 'last_n', 'first_n' or 'agentic', "
                 f"got {retrieval_method!r}"
             )
+        if held_between is not None:
+            raise ConfigError("held_between filters a search: give a query, or use retrieval_method='hybrid'")
         newest = method == "last_n"
         listed: list[Memory] = yield flow.Blocking(
             self.get_user_memories, user, topics=topics, agent_id=agent_id, limit=limit, as_of=as_of,
-            order="newest" if newest else "oldest",
+            valid_at=valid_at, order="newest" if newest else "oldest",
         )  # fmt: skip
         return listed[::-1] if newest else listed
 
@@ -148,9 +157,14 @@ class MemoryReads(ManagerCore):
         until: datetime | str | date | None = None,
         as_of: datetime | str | date | None = None,
         min_score: float | None = None,
+        valid_at: datetime | str | date | None = None,
+        held_between: tuple[datetime | str | date, datetime | str | date] | None = None,
     ) -> list[SearchHit]:
         """`search_user_memories`, each memory a `SearchHit`: its fused ``score`` and the ``signals`` in it."""
-        request = search_request(query, user_id, limit, agent_id, topics, since, until, as_of, min_score)
+        request = search_request(
+            query, user_id, limit, agent_id, topics, since, until, as_of, min_score,
+            valid_at=valid_at, held_between=held_between,
+        )  # fmt: skip
         self._await_jobs(request.user_id)
         return self._retrieval.find_hits(self.db, request)
 

@@ -30,7 +30,8 @@ import numpy.typing as npt
 from . import ann
 from .bm25 import BM25Index, query_names, tokenize
 from .filters import SearchFilters
-from .index import DEPTH, FEEDBACK_DOCS, FEEDBACK_MIN_ROWS, WEIGHTS, Fusion, UserIndex, Weights
+from .fusion import WEIGHTS, Weights
+from .index import DEPTH, FEEDBACK_DOCS, FEEDBACK_MIN_ROWS, Fusion, UserIndex
 
 __all__ = ["COMMON", "NEAREST", "SAMPLE", "fuse"]
 
@@ -53,18 +54,20 @@ def fuse(
     use_recency: bool = True,
     min_score: float | None = None,
     weights: Weights = WEIGHTS,
+    time: npt.NDArray[np.float64] | None = None,
 ) -> Fusion:
-    """`UserIndex.fuse`, over candidate rows when the user's vectors have a ready graph, else exactly."""
+    """`UserIndex.fuse`, over candidate rows when the user's vectors have a ready graph, else exactly;
+    ``time`` is each row's share for the time the query names, as `UserIndex.fuse` takes it."""
     graphs = _graphs(index, query_vector)
     mask = index._mask(filters) if graphs else None
     if not graphs or query_vector is None or mask is None or int(mask.sum()) < MIN_KEPT * len(index):
         return index.fuse(
             query, query_vector, filters, limit,
-            use_bm25=use_bm25, use_recency=use_recency, min_score=min_score, weights=weights,
+            use_bm25=use_bm25, use_recency=use_recency, min_score=min_score, weights=weights, time=time,
         )  # fmt: skip
     terms = tokenize(query, index._text_words.language) if use_bm25 else []
     names = query_names(query, index._text_words.language) if use_bm25 else []
-    rows = _candidates(index, graphs, query_vector, terms, mask)
+    rows = _candidates(index, graphs, query_vector, terms, mask, time)
     raw = _raw(index, rows, query_vector, terms, names, mask, weights)
     parts = _shares(raw, {}, weights)
     if use_bm25 and FEEDBACK_DOCS and terms and int(mask.sum()) >= FEEDBACK_MIN_ROWS:
@@ -83,6 +86,8 @@ def fuse(
                 for name, words in (("keywords", index._text_words), ("input", index._input_words))
             }
             parts = _shares(raw, feedback, weights)
+    if time is not None:
+        parts["time"] = time[rows]
     if use_recency:
         stamps = index._columns()[1]
         low, high = float(stamps[mask].min()), float(stamps[mask].max())
@@ -110,6 +115,7 @@ def _candidates(
     query_vector: npt.NDArray[np.float32],
     terms: list[str],
     mask: npt.NDArray[np.bool_],
+    time: npt.NDArray[np.float64] | None,
 ) -> npt.NDArray[np.int64]:
     rows = len(index)
     parts = [graph.nearest(query_vector, NEAREST) for graph in graphs]
@@ -119,6 +125,13 @@ def _candidates(
     parts.append(np.arange(0, rows, max(1, rows // SAMPLE), dtype=np.int64))
     for words in (index._text_words, index._input_words):
         parts.append(_best_matches(words, terms, mask))
+    if time is not None:  # the rows the named time favours most
+        best = (
+            np.argpartition(-time, KEYWORD_BEST - 1)[:KEYWORD_BEST]
+            if time.size > KEYWORD_BEST
+            else np.arange(time.size)
+        )
+        parts.append(best[time[best] > 0])
     picked = np.unique(np.concatenate(parts))
     picked = picked[(picked >= 0) & (picked < rows)]
     return picked[mask[picked]]
@@ -130,10 +143,13 @@ def _best_matches(words: BM25Index, terms: list[str], mask: npt.NDArray[np.bool_
     rare = [token for token in dict.fromkeys(terms) if 0 < words.document_count(token) <= COMMON * mask.size]
     if not rare:
         return np.zeros(0, dtype=np.int64)
-    scores = words.scores(rare, mask)  # one pass over these words' postings, and one over the rows
-    best = np.argpartition(-scores, KEYWORD_BEST - 1)[:KEYWORD_BEST] if scores.size > KEYWORD_BEST else None
-    found = np.flatnonzero(scores) if best is None else best[scores[best] > 0]
-    return found.astype(np.int64)
+    return _best(words.scores(rare, mask), KEYWORD_BEST)  # one pass over these words' postings and the rows
+
+
+def _best(scores: npt.NDArray[Any], count: int) -> npt.NDArray[np.int64]:
+    """The rows of the ``count`` highest positive ``scores`` (one value per row), in no order."""
+    best = np.argpartition(-scores, count - 1)[:count] if scores.size > count else np.arange(scores.size)
+    return best[scores[best] > 0].astype(np.int64)
 
 
 Raw = dict[str, tuple[npt.NDArray[Any], ...]]  # each signal's unscaled arrays, as long as the rows

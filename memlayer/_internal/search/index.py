@@ -42,6 +42,7 @@ from ..db.vectors import LoadedRows
 from ..records import Memory
 from .bm25 import BM25Index, query_names, tokenize
 from .filters import SearchFilters
+from .fusion import WEIGHTS, Weights
 from .vector_column import VectorColumn, from_blobs
 
 __all__ = ["SIGNALS", "WEIGHTS", "Fusion", "UserIndex", "Weights"]
@@ -53,24 +54,8 @@ FEEDBACK_TERMS = 5  # how many of their words (the rarest) are added; 10 was no 
 FEEDBACK_MIN_ROWS = 100  # below this, word rarity means little and a few results are half the memories
 
 
-@dataclass(frozen=True)
-class Weights:
-    """How much each signal can add to the fused score (its share is its normalised score times this)."""
-
-    vector: float = 1.0  # similarity of the memory's text
-    input_vector: float = 1.0  # similarity of the input it came from
-    keywords: float = 1.0  # BM25 over the memory's text
-    input: float = 1.0  # BM25 over the start of the input it came from
-    names: float = 0.2  # the share of the names in the query that the memory's text holds
-    recency: float = 0.001  # orders near-equal matches; 0.01-0.2 cost recall@10 on LoCoMo
-    feedback: float = 0.5  # the feedback words' BM25, relative to the query's own
-
-
-WEIGHTS = Weights()
-
-
 # The fused score is the sum of their shares.
-SIGNALS = ("vector", "input_vector", "keywords", "input", "names", "recency")
+SIGNALS = ("vector", "input_vector", "keywords", "input", "names", "recency", "time")
 
 
 @dataclass(frozen=True)
@@ -107,7 +92,7 @@ class UserIndex:
         self.inputs: list[str | None] = []
         self.created: list[datetime] = []
         self.updated: list[datetime] = []
-        self.valid_to: list[datetime | None] = []
+        self.recorded_until: list[datetime | None] = []
         self.facts: list[tuple[Any, ...]] = []  # subject, attribute, held_from, held_until, learned_at
         self.row_of: dict[str, int] = {}
         self._alive: list[bool] = []
@@ -153,7 +138,7 @@ class UserIndex:
         self.inputs += rows.inputs
         self.created += rows.created
         self.updated += rows.updated
-        self.valid_to += rows.valid_to
+        self.recorded_until += rows.recorded_until
         self.facts += rows.facts
         self._vectors.extend(vectors)
         self._input_vectors.extend(input_vectors)
@@ -235,8 +220,10 @@ class UserIndex:
         use_recency: bool = True,
         min_score: float | None = None,
         weights: Weights = WEIGHTS,
+        time: npt.NDArray[np.float64] | None = None,
     ) -> Fusion:
-        """The rows to return, best first, with the fused score and each signal's share of it."""
+        """The rows to return, best first, with the fused score and each signal's share of it; ``time``:
+        each row's share for the time the query names (`memlayer._internal.search.time`)."""
         mask = self._mask(filters)
         if not mask.any():
             return Fusion([], np.zeros(0), {})
@@ -253,6 +240,9 @@ class UserIndex:
             for name, scores in self._keyword_parts(query, mask, fused, weights).items():
                 parts[name] = scores
                 fused += scores
+        if time is not None:
+            parts["time"] = time
+            fused += time
         if use_recency:
             rows = np.flatnonzero(mask)
             parts["recency"] = np.zeros(len(self.ids), dtype=np.float64)
@@ -370,7 +360,7 @@ class UserIndex:
             version=self.versions[row],
             created_at=created,
             updated_at=updated,
-            valid_to=clock.aware(self.valid_to[row]),
+            recorded_until=clock.aware(self.recorded_until[row]),
             subject=subject or "user",
             attribute=attribute or "other",
             held_from=clock.aware(held_from),

@@ -24,7 +24,7 @@ from ..records import Memory
 if TYPE_CHECKING:
     from .index import UserIndex
 
-__all__ = ["SearchIndex", "index_for", "indexes_of", "load_as_of"]
+__all__ = ["SearchIndex", "index_for", "indexes_of", "load_one_off"]
 
 
 class SearchIndex:
@@ -118,10 +118,20 @@ def indexes_of(db: Store) -> list[SearchIndex]:
     return [item for item in db.attachments() if isinstance(item, SearchIndex)]
 
 
-def load_as_of(conn: Connection, user_id: str, model: str | None, as_of: datetime) -> UserIndex:
-    """A one-off index of the memories the user had at ``as_of`` (history is not cached)."""
+def load_one_off(
+    conn: Connection,
+    user_id: str,
+    model: str | None,
+    *,
+    as_of: datetime | None = None,
+    valid_at: datetime | None = None,
+    held_between: tuple[datetime, datetime] | None = None,
+) -> UserIndex:
+    """A one-off index of the memories the user had at ``as_of``, or that held at ``valid_at`` or during
+    ``held_between`` (history and past facts are not cached: `memlayer._internal.db.vectors.load_user_rows`)."""
     from .index import UserIndex
 
     if model is not None:
         check_embedder(conn, model)
-    return UserIndex(user_id, load_user_rows(conn, user_id, model, as_of=as_of))
+    rows = load_user_rows(conn, user_id, model, as_of=as_of, valid_at=valid_at, held_between=held_between)
+    return UserIndex(user_id, rows)

@@ -11,7 +11,7 @@ import logging
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from ..llm import tracing
 from ..records import LLMUsage, Memory, SearchHit
 from .embedders import Embedder, EmbedderOption, LiteLLMEmbedder, resolve_embedder
 from .filters import SearchFilters
+from .time import ALL_TIME, TimeWindow, mentions_move, moved_at, named_window, time_shares
 
 if TYPE_CHECKING:
     import numpy as np
@@ -82,6 +83,9 @@ def search_request(
     until: object,
     as_of: object,
     min_score: object,
+    *,
+    valid_at: object = None,
+    held_between: object = None,
 ) -> SearchRequest:
     """Every search argument checked, before anything is read: a `ConfigError` names the first bad one."""
     user = checks.user(user_id)
@@ -94,6 +98,8 @@ def search_request(
         topics=tuple(checks.topic_filter(topics)),
         since=checks.timestamp("since", since),
         until=checks.timestamp("until", until),
+        valid_at=checks.timestamp("valid_at", valid_at),
+        held_between=checks.time_window("held_between", held_between),
     )
     moment = checks.timestamp("as_of", as_of)
     if min_score is not None and (
@@ -293,20 +299,37 @@ class Retrieval:
     ) -> list[SearchHit]:
         """Call inside ``db.reading()``. The user's best ``limit`` memories for ``query``, each with its
         fused score and the share of each signal in it."""
-        if as_of is None and self._new_user(db, conn, user_id):
+        filters = filters or SearchFilters()
+        if as_of is None and not filters.by_event_time and self._new_user(db, conn, user_id):
             return []
-        index = self._index(db, conn, user_id, as_of)
+        window = self._named_window(db, conn, user_id, query)
+        loaded = filters
+        if window is not None and not filters.by_event_time and memory_sql.ended_facts_in(conn, user_id, window.span):
+            # A query naming a time ranks past values too ("where did I live in 2020"): when one ended in
+            # its window, every fact memlayer knows of is read, ended or not (else the cached index serves).
+            loaded = replace(filters, held_between=ALL_TIME)
+        index = self._index(db, conn, user_id, as_of, loaded)
+        shares = None if window is None else time_shares(index.facts, window)
         from . import candidates  # here, not at the top: it brings numpy (60 ms)
         from .fusion import weights_for
 
         weights = weights_for(self.model)
         fusion = candidates.fuse(
-            index, query, query_vector, filters or SearchFilters(), limit, min_score=min_score, weights=weights
+            index, query, query_vector, filters, limit, min_score=min_score, weights=weights, time=shares
         )
         return [
             SearchHit(memory=index.memory(row), score=fusion.score(row), signals=fusion.signals(row))
             for row in fusion.rows
         ]
+
+    def _named_window(self, db: Store, conn: Connection, user_id: str, query: str) -> TimeWindow | None:
+        """The time ``query`` names (`time.named_window`); "before I moved" reads when the current home began."""
+        today = clock.now().date()
+        window = named_window(query, today)
+        if window is None and mentions_move(query):
+            index = self._index(db, conn, user_id, None, SearchFilters())
+            window = named_window(query, today, moved=moved_at([index.facts[r] for r in index.row_of.values()]))
+        return window
 
     def _new_user(self, db: Store, conn: Connection, user_id: str) -> bool:
         """True when the user has no current memory and no loaded index: nothing to rank, nothing to load.
@@ -318,9 +341,13 @@ class Retrieval:
 
         return not index_for(db, self.model).holds(user_id) and not memory_sql.has_current_memory(conn, user_id)
 
-    def _index(self, db: Store, conn: Connection, user_id: str, as_of: datetime | None) -> UserIndex:
-        from .indexes import index_for, load_as_of  # here, not at the top: it brings numpy (60 ms)
+    def _index(
+        self, db: Store, conn: Connection, user_id: str, as_of: datetime | None, filters: SearchFilters
+    ) -> UserIndex:
+        from .indexes import index_for, load_one_off  # here, not at the top: it brings numpy (60 ms)
 
-        if as_of is not None:
-            return load_as_of(conn, user_id, self.model, as_of)
+        if as_of is not None or filters.by_event_time:
+            return load_one_off(
+                conn, user_id, self.model, as_of=as_of, valid_at=filters.valid_at, held_between=filters.held_between
+            )
         return index_for(db, self.model).user(conn, user_id)
