@@ -134,9 +134,9 @@ def main() -> None:
         near = (near / np.linalg.norm(near, axis=1, keepdims=True)).astype(np.float32)
         queries = [(" ".join(words), vector) for words, vector in zip(zipf_words(rng, (100, 3)), near, strict=True)]
         weights = WEIGHTS
-    threshold, ann.ANN_MIN_ROWS = ann.ANN_MIN_ROWS, None
+    threshold, ann.ANN_MIN_ROWS = ann.ANN_MIN_ROWS, 0  # off: the exact search
     exact_ms, exact = ranked(index, queries, weights)
-    ann.ANN_MIN_ROWS = threshold or 20_000  # off by default: on from 20k rows for this run
+    ann.ANN_MIN_ROWS = threshold or ann.DEFAULT_MIN_ROWS
     if args.graph is not None:
         restore(index, args.graph)
     candidates.fuse(index, *queries[0], SearchFilters(), 10)  # starts the builds in the background

@@ -1,6 +1,8 @@
-"""The approximate index of a large user (`memlayer._internal.search.ann`): built in the background, the same results.
+"""A large user's search over candidate rows (`memlayer._internal.search.candidates`) through the graphs
+`memlayer._internal.search.ann` builds in the background: the exact search's results.
 
-Pure ranking logic on one user's in-process index: no model and no database are involved (the rows are
+Pure ranking logic on one user's in-process index (a real `UserIndex`, real usearch graphs): no model
+and no database are involved, so there is nothing to record (the rows are
 built in memory as a load would give them). The vectors are clustered pseudo-random ones, made here;
 recall on real embeddings is measured by ``benchmarks/ann_recall.py`` (see docs/embedders.md).
 """
@@ -8,6 +10,7 @@ recall on real embeddings is measured by ``benchmarks/ann_recall.py`` (see docs/
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -49,56 +52,99 @@ def _rows(rng: np.random.Generator) -> LoadedRows:
     )
 
 
-def _exact(index: UserIndex, monkeypatch: pytest.MonkeyPatch, query: str, vector: np.ndarray) -> list[int]:
+def _exact(
+    index: UserIndex, monkeypatch: pytest.MonkeyPatch, query: str, vector: np.ndarray, **options: Any
+) -> list[int]:
     with monkeypatch.context() as exact:
-        exact.setattr(ann, "ANN_MIN_ROWS", None)
-        return index.fuse(query, vector, SearchFilters(), 10).rows
+        exact.setattr(ann, "ANN_MIN_ROWS", 0)
+        return index.fuse(query, vector, SearchFilters(), 10, **options).rows
 
 
-def test_a_large_user_is_ranked_through_the_graph_with_the_exact_results(monkeypatch: pytest.MonkeyPatch) -> None:
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+
+def _built(monkeypatch: pytest.MonkeyPatch, seed: int) -> UserIndex:
+    """A user of `ROWS` memories whose two vector columns have their graphs (built here, in the background)."""
     monkeypatch.setattr(ann, "ANN_MIN_ROWS", 2000)
-    rng = np.random.default_rng(7)
-    index = UserIndex("u", _rows(rng))
-    queries = [(" ".join(rng.choice(WORDS, 2)), index._vectors.matrix[rng.integers(ROWS)]) for _ in range(30)]
-    assert candidates.fuse(index, *queries[0], SearchFilters(), 10).rows == _exact(index, monkeypatch, *queries[0])
+    index = UserIndex("u", _rows(np.random.default_rng(seed)))
+    assert candidates.fuse(index, "tea", index._vectors.matrix[0], SearchFilters(), 10).rows  # starts both builds
     for column in (index._vectors, index._input_vectors):  # both vectors of a memory get a graph
         assert column.nearest is not None and column.nearest.ready.wait(60) and column.nearest.failed is None
         assert column.nearest.covered == ROWS
-    overlap = [
-        len(
-            set(candidates.fuse(index, text, vector, SearchFilters(), 10).rows)
-            & set(_exact(index, monkeypatch, text, vector))
-        )
-        for text, vector in queries
-    ]
-    assert np.mean(overlap) / 10 >= 0.98, overlap
+    return index
+
+
+def test_the_candidate_search_returns_the_exact_top_10(monkeypatch: pytest.MonkeyPatch) -> None:
+    index = _built(monkeypatch, 7)
+    rng = np.random.default_rng(70)
+    queries = [(" ".join(rng.choice(WORDS, 2)), index._vectors.matrix[rng.integers(ROWS)]) for _ in range(30)]
+    # A rare word (one memory's note number) with an unrelated vector: the keyword's candidates matter.
+    far = [(f"tea note{row}", _unit(rng.standard_normal(DIM))) for row in rng.integers(0, ROWS, 10)]
+    kept = []
+    for text, vector in queries + far:
+        found = candidates.fuse(index, text, vector, SearchFilters(), 10).rows
+        kept.append(len(set(found) & set(_exact(index, monkeypatch, text, vector))) / 10)
+    assert np.mean(kept) >= 0.98, kept
+
+
+def test_bm25_over_candidate_rows_is_bm25_over_all_rows() -> None:
+    index = UserIndex("u", _rows(np.random.default_rng(5)))
+    mask = np.ones(ROWS, dtype=bool)
+    mask[::7] = False  # some memories retired: the word statistics count the live ones only
+    rows = np.array(sorted(np.random.default_rng(6).choice(ROWS, 500, replace=False)))
+    rows = rows[mask[rows]]
+    terms = ["tea", "cello", "note17", "note18", "nowhere"]
+    full = index._text_words.scores(terms, mask)
+    assert np.allclose(index._text_words.scores_at(terms, rows, mask), full[rows])
+    assert full[rows].max() > 0
+    assert np.array_equal(
+        index._text_words.holding_at(["tea", "cat"], rows), index._text_words.holding(["tea", "cat"], mask)[rows]
+    )
+
+
+def test_filters_and_a_named_time_give_the_exact_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    index = _built(monkeypatch, 9)
+    vector = index._vectors.matrix[11]
+    # The shares a named time gives (memlayer._internal.search.time): here, the 50 newest memories.
+    time = np.zeros(ROWS)
+    time[-50:] = 0.5
+    exact = _exact(index, monkeypatch, "cello", vector, time=time)
+    assert candidates.fuse(index, "cello", vector, SearchFilters(), 10, time=time).rows == exact
+    assert set(exact) & set(range(ROWS - 50, ROWS))
+    since = datetime(2025, 1, 1) + timedelta(minutes=ROWS - 300)  # keeps 10 %: the graph's nearest may all be older
+    filtered = SearchFilters(since=since)
+    found = candidates.fuse(index, "cello", vector, filtered, 10).rows
+    assert found == index.fuse("cello", vector, filtered, 10).rows and min(found) >= ROWS - 300
 
 
 def test_memories_written_after_the_build_are_found_and_retired_ones_are_not(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ann, "ANN_MIN_ROWS", 2000)
-    rng = np.random.default_rng(8)
-    index = UserIndex("u", _rows(rng))
+    index = _built(monkeypatch, 8)
+    rng = np.random.default_rng(80)
     probe = index._vectors.matrix[5].copy()
     assert candidates.fuse(index, "", probe, SearchFilters(), 1).rows == [5]
-    assert index._vectors.nearest is not None and index._vectors.nearest.ready.wait(60)
     new = rng.standard_normal(DIM).astype(np.float32)
     new /= np.linalg.norm(new)
     when = datetime(2026, 1, 1)
     memory = Memory(memory_id="fresh", memory="adopted a quokka", user_id="u", created_at=when, updated_at=when)
     index.apply(["m5"], [memory], {("fresh", 1): new}, {("fresh", 1): new})
     assert [index.ids[r] for r in candidates.fuse(index, "", new, SearchFilters(), 1).rows] == ["fresh"]
-    assert index._vectors.nearest.covered == ROWS + 1
+    assert index._vectors.nearest is not None and index._vectors.nearest.covered == ROWS + 1
     assert "m5" not in [index.ids[r] for r in candidates.fuse(index, "", probe, SearchFilters(), 10).rows]
 
 
-def test_the_graph_is_off_unless_asked_for_and_a_bad_setting_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_graph_is_on_from_20k_memories_and_a_bad_setting_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MEMLAYER_ANN_MIN_ROWS", raising=False)
-    assert ann.min_rows() is None
+    assert ann.min_rows() == ann.DEFAULT_MIN_ROWS == 20_000
     index = UserIndex("u", _rows(np.random.default_rng(9)))
     candidates.fuse(index, "tea", index._vectors.matrix[0], SearchFilters(), 10)
-    assert index._vectors.nearest is None  # no graph, no thread: the exact scan
-    monkeypatch.setenv("MEMLAYER_ANN_MIN_ROWS", "20000")
-    assert ann.min_rows() == 20000
+    assert index._vectors.nearest is None  # 3,000 memories: no graph, no thread, the exact scan
+    monkeypatch.setenv("MEMLAYER_ANN_MIN_ROWS", "2000")
+    assert ann.min_rows() == 2000
+    monkeypatch.setenv("MEMLAYER_ANN_MIN_ROWS", "0")
+    assert ann.min_rows() is None
+    candidates.fuse(index, "tea", index._vectors.matrix[0], SearchFilters(), 10)
+    assert index._vectors.nearest is None
     monkeypatch.setenv("MEMLAYER_ANN_MIN_ROWS", "lots")
     with pytest.raises(ConfigError, match="MEMLAYER_ANN_MIN_ROWS"):
         ann.min_rows()

@@ -1,21 +1,13 @@
 """Approximate nearest rows for a user with many memories: an HNSW graph (``usearch``), built in the background.
 
-**Off by default** (see `ANN_MIN_ROWS`). When on, below `ANN_MIN_ROWS` vectors a search multiplies
-the user's whole matrix by the query. Above it, a `VectorColumn` (the memories' vectors, and
-separately the inputs') gets a `NearestRows`, built in a background thread on its first search;
-searches stay exact until it is ready. Then a query's similarity is computed exactly for
+**On when ``usearch`` is installed** (``pip install 'memlayer-ai[ann]'``), for users of `DEFAULT_MIN_ROWS`
+memories or more (``$MEMLAYER_ANN_MIN_ROWS`` sets another threshold; ``0`` turns it off). Such a user's
+`VectorColumn` (the memories' vectors, and separately the inputs') gets a `NearestRows`, built in a
+background thread on its first search; searches stay exact until it is ready. Then a search scores
+candidate rows only (`memlayer._internal.search.candidates`). Rows appended since the build are added to
+the graph before the next search; retired rows stay in it and the search's mask drops them.
 
-- the `CANDIDATES` rows the graph finds nearest,
-- every row holding a word of the query (a keyword match ranks on its vector share too: the fused score
-  adds both, so a keyword match far from the query's vector can still be in the results), and
-- a fixed sample of `SAMPLE` rows, whose lowest similarity stands for the lowest of all rows,
-
-and every other row gets that lowest value: it scales to a vector share of 0, which cannot lift it
-into the results, since a row with no keyword scores its vector share alone (and recency, 0.001) and
-the graph's nearest rows score more. Rows appended since the build are added to the graph before the
-next search; retired rows stay in it and the search's mask drops them.
-
-``usearch`` is an optional dependency (``pip install 'memlayer-ai[ann]'``); without it, search stays exact.
+Without ``usearch``, search stays exact at every size.
 """
 
 from __future__ import annotations
@@ -31,14 +23,15 @@ import numpy.typing as npt
 
 from ..errors import ConfigError
 
-__all__ = ["ANN_MIN_ROWS", "NearestRows", "ann_available", "min_rows", "ready_graph"]
+__all__ = ["ANN_MIN_ROWS", "DEFAULT_MIN_ROWS", "NearestRows", "ann_available", "min_rows", "ready_graph"]
 
 _log = logging.getLogger("memlayer")
 
-# Off unless set (or $MEMLAYER_ANN_MIN_ROWS): measured at 100k memories, a search through the graph took
-# 75.9 ms p50 against 30.3 ms for the exact scan (benchmarks/ann_search.py, docs/embedders.md), since
-# the rows holding a query word are rescored exactly. Kept for the candidate-only fusion that needs it.
-ANN_MIN_ROWS: int | None = None
+# Measured at 100k memories of LoCoMo-derived real vectors: 8.8 ms p50 over candidates against 62.6 ms
+# exact, keeping 0.991 of the exact fused top 10 (benchmarks/ann_search.py, docs/embedders.md). Below
+# 20k rows an exact search costs a few ms, and a graph would cost memory (about 2.7 KB a row per column).
+DEFAULT_MIN_ROWS = 20_000
+ANN_MIN_ROWS: int | None = None  # overrides the environment (tests, benchmarks); 0 is off
 CONNECTIVITY = 16  # HNSW "M"
 EXPANSION_ADD = 128  # HNSW "efConstruction"
 EXPANSION_SEARCH = 128  # HNSW "ef": recall@10 of the exact top 10 >= 0.99 on real vectors (docs/embedders.md)
@@ -56,15 +49,19 @@ class VectorColumn(Protocol):
 
 
 def min_rows() -> int | None:
-    """From how many rows a column gets a graph: `ANN_MIN_ROWS`, else ``$MEMLAYER_ANN_MIN_ROWS``, else never."""
+    """From how many rows a column gets a graph: `ANN_MIN_ROWS`, else ``$MEMLAYER_ANN_MIN_ROWS``, else
+    `DEFAULT_MIN_ROWS`; None when set to 0 (off)."""
     if ANN_MIN_ROWS is not None:
-        return ANN_MIN_ROWS
+        return ANN_MIN_ROWS or None
     configured = os.environ.get("MEMLAYER_ANN_MIN_ROWS", "").strip()
     if not configured:
-        return None
-    if not configured.isdigit() or int(configured) < 1:
-        raise ConfigError(f"MEMLAYER_ANN_MIN_ROWS must be a whole number of rows, 1 or more, got {configured!r}")
-    return int(configured)
+        return DEFAULT_MIN_ROWS
+    if not configured.isdigit():
+        raise ConfigError(
+            "MEMLAYER_ANN_MIN_ROWS must be a whole number of rows (0 turns the approximate index off), "
+            f"got {configured!r}"
+        )
+    return int(configured) or None
 
 
 def ann_available() -> bool:
