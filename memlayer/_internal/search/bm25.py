@@ -213,14 +213,22 @@ class BM25Index:
         arrays = self._term(token)
         return None if arrays is None else arrays[0]
 
-    def scores(self, terms: Sequence[str], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float32]:
-        """BM25 of every row (0 where no term matches or ``mask`` is False)."""
+    def statistics(self, mask: npt.NDArray[np.bool_]) -> tuple[int, float]:
+        """How many rows ``mask`` keeps, and their average length: what BM25 weighs a term and a row by
+        (one pass over the rows; a search that scores several times computes them once)."""
+        n = int(mask.sum())
+        average = float(self._lengths()[mask].mean()) if n else 0.0
+        return n, average or 1.0
+
+    def scores(
+        self, terms: Sequence[str], mask: npt.NDArray[np.bool_], stats: tuple[int, float] | None = None
+    ) -> npt.NDArray[np.float32]:
+        """BM25 of every row (0 where no term matches or ``mask`` is False); ``stats``: `statistics`."""
         lengths = self._lengths()
         scores = np.zeros(len(self.lengths), dtype=np.float32)
-        n = int(mask.sum())
+        n, avg = stats or self.statistics(mask)
         if not n or not terms:
             return scores
-        avg = float(lengths[mask].mean()) or 1.0
         for token in dict.fromkeys(terms):
             arrays = self._term(token)
             if arrays is None:
@@ -237,15 +245,18 @@ class BM25Index:
         return scores
 
     def scores_at(
-        self, terms: Sequence[str], rows: npt.NDArray[np.int64], mask: npt.NDArray[np.bool_]
+        self,
+        terms: Sequence[str],
+        rows: npt.NDArray[np.int64],
+        mask: npt.NDArray[np.bool_],
+        stats: tuple[int, float] | None = None,
     ) -> npt.NDArray[np.float32]:
-        """`scores` of ``rows`` only (sorted, inside ``mask``): the same numbers, in O(rows + postings)."""
+        """`scores` of ``rows`` only (inside ``mask``): the same numbers, in O(rows + postings)."""
         lengths = self._lengths()
         scores = np.zeros(len(rows), dtype=np.float32)
-        n = int(mask.sum())
+        n, avg = stats or self.statistics(mask)
         if not n or not terms or not rows.size:
             return scores
-        avg = float(lengths[mask].mean()) or 1.0
         for token in dict.fromkeys(terms):
             arrays = self._term(token)
             if arrays is None:
@@ -260,7 +271,7 @@ class BM25Index:
         return scores
 
     def holding_at(self, tokens: Sequence[str], rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64] | None:
-        """`holding` of ``rows`` only (sorted)."""
+        """`holding` of ``rows`` only."""
         if not tokens:
             return None
         share = np.zeros(len(rows), dtype=np.float64)

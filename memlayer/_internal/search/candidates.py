@@ -66,22 +66,23 @@ def fuse(
         )  # fmt: skip
     terms = tokenize(query, index._text_words.language) if use_bm25 else []
     names = query_names(query, index._text_words.language) if use_bm25 else []
-    rows = _candidates(index, graphs, query_vector, terms, mask, time)
-    raw = _raw(index, rows, query_vector, terms, names, mask, weights)
+    stats = {words: words.statistics(mask) for words in (index._text_words, index._input_words)}
+    rows = _candidates(index, graphs, query_vector, terms, mask, stats, time)
+    raw = _raw(index, rows, query_vector, terms, names, mask, stats, weights)
     parts = _shares(raw, {}, weights)
     if use_bm25 and FEEDBACK_DOCS and terms and int(mask.sum()) >= FEEDBACK_MIN_ROWS:
         extra = _feedback(index, rows, parts, mask, terms)
         if extra:
-            held = [_best_matches(words, extra, mask) for words in (index._text_words, index._input_words)]
+            held = [_best_matches(words, extra, mask, stats[words]) for words in stats]
             new = np.setdiff1d(np.concatenate(held), rows)
             new = new[mask[new]]
             rows = np.concatenate([rows, new])  # rows need not be sorted, only distinct
-            more = _raw(index, new, query_vector, terms, names, mask, weights)
+            more = _raw(index, new, query_vector, terms, names, mask, stats, weights)
             raw = {
                 name: tuple(np.concatenate(pair) for pair in zip(raw[name], more[name], strict=True)) for name in raw
             }
             feedback = {
-                name: weights.feedback * words.scores_at(extra, rows, mask)
+                name: weights.feedback * words.scores_at(extra, rows, mask, stats[words])
                 for name, words in (("keywords", index._text_words), ("input", index._input_words))
             }
             parts = _shares(raw, feedback, weights)
@@ -114,6 +115,7 @@ def _candidates(
     query_vector: npt.NDArray[np.float32],
     terms: list[str],
     mask: npt.NDArray[np.bool_],
+    stats: Statistics,
     time: npt.NDArray[np.float64] | None,
 ) -> npt.NDArray[np.int64]:
     rows = len(index)
@@ -123,7 +125,7 @@ def _candidates(
     parts += [graph.nearest(-query_vector, FARTHEST) for graph in graphs]
     parts.append(np.arange(0, rows, max(1, rows // SAMPLE), dtype=np.int64))
     for words in (index._text_words, index._input_words):
-        parts.append(_best_matches(words, terms, mask))
+        parts.append(_best_matches(words, terms, mask, stats[words]))
     if time is not None:  # the rows the named time favours most
         best = (
             np.argpartition(-time, KEYWORD_BEST - 1)[:KEYWORD_BEST]
@@ -136,13 +138,15 @@ def _candidates(
     return picked[mask[picked]]
 
 
-def _best_matches(words: BM25Index, terms: list[str], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+def _best_matches(
+    words: BM25Index, terms: list[str], mask: npt.NDArray[np.bool_], stats: tuple[int, float]
+) -> npt.NDArray[np.int64]:
     """The `KEYWORD_BEST` rows of the best BM25 for ``terms`` (all the rows holding one, when fewer);
     a word in more than `COMMON` of the rows is left out (its weight is low, and its rows many)."""
     rare = [token for token in dict.fromkeys(terms) if 0 < words.document_count(token) <= COMMON * mask.size]
     if not rare:
         return np.zeros(0, dtype=np.int64)
-    return _best(words.scores(rare, mask), KEYWORD_BEST)  # one pass over these words' postings and the rows
+    return _best(words.scores(rare, mask, stats), KEYWORD_BEST)  # one pass over these words' postings and the rows
 
 
 def _best(scores: npt.NDArray[Any], count: int) -> npt.NDArray[np.int64]:
@@ -151,6 +155,7 @@ def _best(scores: npt.NDArray[Any], count: int) -> npt.NDArray[np.int64]:
     return best[scores[best] > 0].astype(np.int64)
 
 
+Statistics = dict[BM25Index, tuple[int, float]]  # each field's `BM25Index.statistics`, once per search
 Raw = dict[str, tuple[npt.NDArray[Any], ...]]  # each signal's unscaled arrays, as long as the rows
 
 
@@ -161,14 +166,15 @@ def _raw(
     terms: list[str],
     names: list[str],
     mask: npt.NDArray[np.bool_],
+    stats: Statistics,
     weights: Weights,
 ) -> Raw:
     """Each signal of ``rows`` before scaling: similarities (with whether the row has the vector), BM25
     over the text and over the input, and the share of the query's names the text holds."""
     raw: Raw = dict(_similarities(index, rows, query_vector, weights))
     if terms:
-        raw["keywords"] = (index._text_words.scores_at(terms, rows, mask),)
-        raw["input"] = (index._input_words.scores_at(terms, rows, mask),)
+        raw["keywords"] = (index._text_words.scores_at(terms, rows, mask, stats[index._text_words]),)
+        raw["input"] = (index._input_words.scores_at(terms, rows, mask, stats[index._input_words]),)
     share = index._text_words.holding_at(names, rows)
     if share is not None:
         raw["names"] = (share,)
