@@ -14,6 +14,8 @@ text, the two turns before it as its input, both vectors from the cache) and eve
 searched twice: exactly (`UserIndex.fuse`) and over candidate rows through the graphs
 (`memlayer._internal.search.candidates`), with the embedder's fusion weights. Prints how many of the
 exact fused top 10 the candidate search keeps, and each search's p50.
+``--no-farthest`` leaves out the rows farthest from the query (an ablation: the vector scaling then
+rests on a sample's lowest similarity).
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cache", type=Path, required=True, help="one embedder's folder of .npy vectors")
     parser.add_argument("--data", type=Path, help="LoCoMo's dev file: also compare the fused top 10 (see above)")
+    parser.add_argument(
+        "--no-farthest", action="store_true", help="ablation: no farthest rows, the sample's lowest similarity only"
+    )
     args = parser.parse_args()
     documents, queries = load(args.cache, "doc"), load(args.cache, "query")
     print(
@@ -69,6 +74,8 @@ def main() -> None:
         f"recall@10 of the exact top 10: {np.mean(top10):.4f} in the graph's top 10, "
         f"{np.mean(nearest_rows):.4f} in its {CANDIDATES} candidates; graph search p50 {np.median(ms):.2f} ms"
     )
+    if args.no_farthest:
+        candidates.FARTHEST = 0
     if args.data is not None:
         fused(args.cache, args.data)
 

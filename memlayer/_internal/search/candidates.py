@@ -122,7 +122,7 @@ def _candidates(
     parts = [graph.nearest(query_vector, NEAREST) for graph in graphs]
     # The rows farthest from the query (the nearest to its opposite): the lowest similarity of all rows,
     # which the vector shares are scaled from, is among them, not only the sample's lowest.
-    parts += [graph.nearest(-query_vector, FARTHEST) for graph in graphs]
+    parts += [graph.nearest(-query_vector, FARTHEST) for graph in graphs if FARTHEST]
     parts.append(np.arange(0, rows, max(1, rows // SAMPLE), dtype=np.int64))
     for words in (index._text_words, index._input_words):
         parts.append(_best_matches(words, terms, mask, stats[words]))
