@@ -164,9 +164,10 @@ def prompt_text(body: dict[str, Any]) -> str:
 class Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, reply: Callable[[dict[str, Any], list[str]], dict[str, Any]] | None = None) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.dim, self.todo, self.log, self.lock = dim, [], [], threading.Lock()
+        self.reply = reply or chat_reply  # benchmarks/peers_background.py answers chat turns and delays extractions
         self.inflight = 0  # requests answered but not yet logged: a reader of the log waits for them
         self.count = token_counter()
 
@@ -228,7 +229,8 @@ class Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.inflight += 1
         try:
-            reply = embeddings_reply(body, self.server.dim) if kind == "embed" else chat_reply(body, self.server.todo)
+            todo = self.server.todo
+            reply = embeddings_reply(body, self.server.dim) if kind == "embed" else self.server.reply(body, todo)
             self.send(200, reply)
         except (ValueError, KeyError) as exc:
             self.send(400, {"error": {"message": str(exc), "type": "invalid_request_error"}})

@@ -22,7 +22,18 @@ import litellm
 import pytest
 from typer.testing import CliRunner
 
-from memlayer import Agent, ConfigError, DuckDb, JobSettings, MemoryManager, Message, PostgresDb, StorageError, Store
+from memlayer import (
+    Agent,
+    ConfigError,
+    DuckDb,
+    ExtractionResult,
+    JobSettings,
+    MemoryManager,
+    Message,
+    PostgresDb,
+    StorageError,
+    Store,
+)
 from memlayer._internal.cli import app
 from memlayer._internal.db import jobs
 from memlayer._internal.db.jobs import NewJob
@@ -255,3 +266,35 @@ def test_a_job_the_worker_took_before_it_was_tracked_is_not_waited_for(db: DuckD
     job = mgr._track_job(NewJob("j1", "ana", []))
     assert job.done and job.wait(0) and [c.memory for c in job.result.changes] == ["Likes tea"]
     assert mgr.wait_for_memories("ana", timeout=0)
+
+
+def test_a_job_tracked_between_an_empty_look_and_the_sleep_is_applied_at_once(db: DuckDb) -> None:
+    # The race staged exactly: the loop's look finds no job, then the job is queued and tracked before the
+    # loop sleeps. With a poll of a minute, only a kept wake-up applies it within seconds.
+    applied = threading.Event()
+
+    def apply(job: Any, probe: Any) -> Any:
+        with db.transaction() as conn:
+            jobs.complete(conn, job, jobs.utc_now())
+        applied.set()
+        return ExtractionResult()
+
+    worker = JobWorker(db, apply, JobSettings(poll=60))
+    looked = worker.step
+    staged = threading.Event()
+
+    def step_then_queue() -> bool:
+        worked = looked()
+        if not worked and not staged.is_set():
+            staged.set()
+            with db.transaction() as conn:
+                jobs.enqueue(conn, NewJob("j1", "ana", [Message(content="I live in Porto")]), jobs.utc_now())
+            worker.track("j1", "ana")
+        return worked
+
+    worker.step = step_then_queue  # type: ignore[method-assign]
+    worker.start()
+    try:
+        assert applied.wait(10), "the job waited for the next poll"
+    finally:
+        worker.stop(timeout=2)

@@ -121,6 +121,7 @@ class JobWorker:
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._kicked = False  # a job was tracked since the loop last looked: do not sleep before looking again
         self._recovered = False
         self.token = clock.new_id()  # names this worker's claims
 
@@ -137,6 +138,7 @@ class JobWorker:
                 tracked.settled.set()
             if tracked.result is None:  # still to be applied (or retried): its outcome is awaited
                 self._tracked[job_id] = tracked
+            self._kicked = True
             self._wake.notify_all()
         self.start()
         return MemoryJob(job_id, user_id, tracked)
@@ -180,8 +182,11 @@ class JobWorker:
                 return
             if not worked:
                 with self._wake:
-                    if not self._stopping:
+                    # A job tracked after `step` found none and before this lock would find no one waiting to
+                    # be notified: the flag keeps that wake-up, so the job is not left for a whole ``poll``.
+                    if not self._stopping and not self._kicked:
                         self._wake.wait(self.settings.poll)
+                    self._kicked = False
 
     def drain(self, timeout: float | None = None) -> int:
         """Apply ready jobs until none is left (or ``timeout`` passes); returns how many were taken."""
