@@ -27,9 +27,9 @@ __all__ = ["ANN_MIN_ROWS", "DEFAULT_MIN_ROWS", "NearestRows", "ann_available", "
 
 _log = logging.getLogger("memlayer")
 
-# Measured at 100k memories of LoCoMo-derived real vectors: 8.8 ms p50 over candidates against 62.6 ms
-# exact, keeping 0.991 of the exact fused top 10 (benchmarks/ann_search.py, docs/embedders.md). Below
-# 20k rows an exact search costs a few ms, and a graph would cost memory (about 2.7 KB a row per column).
+# Measured at 100k memories of LoCoMo-derived real vectors: 6.9 ms p50 over candidates against 17.8 ms
+# exact, keeping 0.991 of the exact fused top 10 (benchmarks/ann_search.py, docs/embedders.md). At
+# LoCoMo's 4k the exact search is faster, and a graph costs memory (about 2.7 KB a row per column).
 DEFAULT_MIN_ROWS = 20_000
 ANN_MIN_ROWS: int | None = None  # overrides the environment (tests, benchmarks); 0 is off
 CONNECTIVITY = 16  # HNSW "M"

@@ -1,6 +1,6 @@
 """A large user's search over candidate rows only: its cost grows with the candidates, not the memories.
 
-The exact fusion (`UserIndex.fuse`) scores every row: a 100k-memory user's search took 25-60 ms, and
+The exact fusion (`UserIndex.fuse`) scores every row: a 100k-memory user's search took 11-30 ms, and
 most of it was not the vector product but BM25, the word feedback and the fusion's arrays over all
 rows. When the user's vectors have graphs (`ann`, from `ann.min_rows` memories), a search here scores
 
