@@ -138,7 +138,7 @@ def main() -> None:
         weights = WEIGHTS
     threshold, ann.ANN_MIN_ROWS = ann.ANN_MIN_ROWS, 0  # off: the exact search
     exact_ms, exact = ranked(index, queries, weights)
-    ann.ANN_MIN_ROWS = threshold or ann.DEFAULT_MIN_ROWS
+    ann.ANN_MIN_ROWS = threshold or min(args.rows, ann.DEFAULT_MIN_ROWS)  # on for this run
     if args.graph is not None:
         restore(index, args.graph)
     candidates.fuse(index, *queries[0], SearchFilters(), 10)  # starts the builds in the background

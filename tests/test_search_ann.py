@@ -133,9 +133,9 @@ def test_memories_written_after_the_build_are_found_and_retired_ones_are_not(mon
     assert "m5" not in [index.ids[r] for r in candidates.fuse(index, "", probe, SearchFilters(), 10).rows]
 
 
-def test_the_graph_is_on_from_20k_memories_and_a_bad_setting_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_graph_is_on_from_50k_memories_and_a_bad_setting_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MEMLAYER_ANN_MIN_ROWS", raising=False)
-    assert ann.min_rows() == ann.DEFAULT_MIN_ROWS == 20_000
+    assert ann.min_rows() == ann.DEFAULT_MIN_ROWS == 50_000
     index = UserIndex("u", _rows(np.random.default_rng(9)))
     candidates.fuse(index, "tea", index._vectors.matrix[0], SearchFilters(), 10)
     assert index._vectors.nearest is None  # 3,000 memories: no graph, no thread, the exact scan

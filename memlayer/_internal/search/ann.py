@@ -28,9 +28,10 @@ __all__ = ["ANN_MIN_ROWS", "DEFAULT_MIN_ROWS", "NearestRows", "ann_available", "
 _log = logging.getLogger("memlayer")
 
 # Measured at 100k memories of LoCoMo-derived real vectors: 6.9 ms p50 over candidates against 17.8 ms
-# exact, keeping 0.991 of the exact fused top 10 (benchmarks/ann_search.py, docs/embedders.md). At
-# LoCoMo's 4k the exact search is faster, and a graph costs memory (about 2.7 KB a row per column).
-DEFAULT_MIN_ROWS = 20_000
+# exact, keeping 0.991 of the exact fused top 10 (benchmarks/ann_search.py, docs/embedders.md). At 50k:
+# 6.1 against 8.7 ms; at 30k even (5.7 against 5.2); at 20k slower (4.9 against 3.1). So from 50k: below,
+# the exact search is as fast, and a graph costs memory (about 2.7 KB a row per column).
+DEFAULT_MIN_ROWS = 50_000
 ANN_MIN_ROWS: int | None = None  # overrides the environment (tests, benchmarks); 0 is off
 CONNECTIVITY = 16  # HNSW "M"
 EXPANSION_ADD = 128  # HNSW "efConstruction"
