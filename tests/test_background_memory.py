@@ -111,6 +111,9 @@ def test_the_manager_queues_with_a_handle_sync_and_async(db: DuckDb) -> None:
         Agent(model=MODEL, db=db, memory_mode="later")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="max_attempts"):
         JobSettings(max_attempts=0)
+    for bad in (-1, float("nan"), float("inf"), True, "5"):
+        with pytest.raises(ConfigError, match=r"JobSettings\.poll must be a number of seconds >= 0"):
+            JobSettings(poll=bad)  # type: ignore[arg-type]
     assert job_rows(db) == [("ana", "done", 1), ("ana", "done", 1)]
 
 

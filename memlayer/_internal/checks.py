@@ -108,20 +108,21 @@ def count(name: str, value: object, *, minimum: int) -> int:
     return value
 
 
-def seconds(name: str, value: object) -> float:
-    """A duration in seconds: a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-        raise ConfigError(f"{name} must be a number of seconds >= 0, got {value!r}")
+def seconds(name: str, value: object, *, positive: bool = False, hint: str = "") -> float:
+    """A duration in seconds: a finite number >= 0, or > 0 when ``positive`` (a deadline)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not (0 < value if positive else 0 <= value)
+        or value == float("inf")
+    ):
+        raise ConfigError(f"{name} must be a number of seconds {'> 0' if positive else '>= 0'}{hint}, got {value!r}")
     return float(value)
 
 
 def optional_seconds(name: str, value: object) -> float | None:
     """None, or a positive finite number of seconds (a deadline)."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
-        raise ConfigError(f"{name} must be a number of seconds > 0 (or None for no deadline), got {value!r}")
-    return float(value)
+    return None if value is None else seconds(name, value, positive=True, hint=" (or None for no deadline)")
 
 
 def one_of(name: str, value: object, choices: tuple[str, ...]) -> str:

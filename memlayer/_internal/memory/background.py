@@ -23,10 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from .. import clock
+from .. import checks, clock
 from ..db import jobs as job_sql
 from ..db.store import Store
-from ..errors import ConfigError, MemlayerError, StorageError
+from ..errors import MemlayerError, StorageError
 from ..records import ExtractionResult
 
 __all__ = ["JobSettings", "JobWorker", "MemoryJob"]
@@ -64,11 +64,8 @@ class JobSettings:
 
     def __post_init__(self) -> None:
         for name in ("read_wait", "lease", "retry_delay", "max_retry_delay", "poll", "drain_timeout"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"JobSettings.{name} must be a number of seconds >= 0, got {value!r}")
-        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise ConfigError(f"JobSettings.max_attempts must be an int >= 1, got {self.max_attempts!r}")
+            checks.seconds(f"JobSettings.{name}", getattr(self, name))
+        checks.count("JobSettings.max_attempts", self.max_attempts, minimum=1)
 
     def backoff(self, attempts: int) -> float:
         return float(min(self.max_retry_delay, self.retry_delay * 2 ** max(0, attempts - 1)))
