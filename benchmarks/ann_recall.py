@@ -15,7 +15,7 @@ searched twice: exactly (`UserIndex.fuse`) and over candidate rows through the g
 (`memlayer._internal.search.candidates`), with the embedder's fusion weights. Prints how many of the
 exact fused top 10 the candidate search keeps, and each search's p50.
 ``--no-farthest`` leaves out the rows farthest from the query (an ablation: the vector scaling then
-rests on a sample's lowest similarity).
+rests on the other candidates' lowest similarity).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, required=True, help="one embedder's folder of .npy vectors")
     parser.add_argument("--data", type=Path, help="LoCoMo's dev file: also compare the fused top 10 (see above)")
     parser.add_argument(
-        "--no-farthest", action="store_true", help="ablation: no farthest rows, the sample's lowest similarity only"
+        "--no-farthest", action="store_true", help="ablation: no farthest rows, the candidates' lowest similarity only"
     )
     args = parser.parse_args()
     documents, queries = load(args.cache, "doc"), load(args.cache, "query")

@@ -104,6 +104,8 @@ def restore(index: UserIndex, folder: Path) -> None:
         if path.exists():
             nearest = ann.NearestRows(column.dim)
             nearest._graph = Index.restore(str(path))
+            has = np.flatnonzero(np.asarray(column.has[: len(index)], dtype=bool))
+            nearest._least = ann.LeastSimilar(column.matrix[: len(index)], has)
             nearest.covered = len(index)
             nearest.build_seconds = float(path.with_suffix(".seconds").read_text())
             nearest.ready.set()

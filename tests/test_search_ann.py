@@ -88,6 +88,42 @@ def test_the_candidate_search_returns_the_exact_top_10(monkeypatch: pytest.Monke
     assert np.mean(kept) >= 0.98, kept
 
 
+def test_the_least_similar_row_to_a_query_is_among_the_few_kept() -> None:
+    """The vector shares are scaled from the lowest similarity of all rows: the candidates must hold it.
+    An embedder's vectors lie in a narrow cone (on LoCoMo every similarity of e5-small and nomic-embed is
+    between about 0.6 and 0.9), where a graph search for the query's opposite misses it; so here."""
+    rng = np.random.default_rng(11)
+    centre = rng.standard_normal(DIM).astype(np.float32)
+    noise = 0.4 * np.linalg.norm(centre) / np.sqrt(DIM)
+    matrix = np.stack([_unit(centre + noise * rng.standard_normal(DIM).astype(np.float32)) for _ in range(ROWS)])
+    least = ann.LeastSimilar(matrix, np.arange(ROWS))
+    assert 0 < least.rows.size <= ann.DIRECTIONS
+    found, missed_by = 0, []
+    for row in rng.integers(0, ROWS, 50):  # queries like the memories: near one of them
+        query = _unit(matrix[row] + 0.05 * rng.standard_normal(DIM).astype(np.float32))
+        similarity = matrix @ query  # here between about 0.65 and 0.95
+        found += int(similarity.argmin() in set(least.rows.tolist()))
+        missed_by.append(similarity[least.rows].min() - similarity.min())
+    # Often the very row; otherwise one nearly as dissimilar (a random row would miss by about 0.2).
+    assert found >= 25 and np.mean(missed_by) < 0.01 and max(missed_by) < 0.05, (found, missed_by)
+    # A row added later that is least similar to every direction is kept at once.
+    grown = np.vstack([matrix, _unit(-centre)[None, :]])
+    least.add(grown, np.array([ROWS]))
+    assert ROWS in least.rows.tolist()
+
+
+def test_a_graph_keeps_its_least_similar_rows_current_as_memories_arrive(monkeypatch: pytest.MonkeyPatch) -> None:
+    index = _built(monkeypatch, 11)
+    graph = index._vectors.nearest
+    assert graph is not None and 0 < graph.least_similar().size <= ann.DIRECTIONS
+    opposite = _unit(-index._vectors.matrix[:ROWS].mean(axis=0))
+    when = datetime(2026, 1, 1)
+    memory = Memory(memory_id="odd", memory="an odd one", user_id="u", created_at=when, updated_at=when)
+    index.apply([], [memory], {("odd", 1): opposite}, {})
+    candidates.fuse(index, "", index._vectors.matrix[0], SearchFilters(), 1)  # the graph catches up on a search
+    assert ROWS in graph.least_similar().tolist()
+
+
 def test_bm25_over_candidate_rows_is_bm25_over_all_rows() -> None:
     index = UserIndex("u", _rows(np.random.default_rng(5)))
     mask = np.ones(ROWS, dtype=bool)
@@ -101,6 +137,23 @@ def test_bm25_over_candidate_rows_is_bm25_over_all_rows() -> None:
     assert np.array_equal(
         index._text_words.holding_at(["tea", "cat"], rows), index._text_words.holding(["tea", "cat"], mask)[rows]
     )
+
+
+def test_the_best_keyword_rows_are_the_top_of_bm25_over_all_rows() -> None:
+    index = UserIndex("u", _rows(np.random.default_rng(7)))
+    words = index._text_words
+    mask = np.ones(ROWS, dtype=bool)
+    mask[::5] = False
+    stats = words.statistics(mask)
+    full = words.scores(["cello", "note42", "nowhere"], mask, stats)
+    best = words.best(["cello", "note42", "nowhere"], stats, 30)
+    assert best.size == 30 and mask[best].all()
+    assert full[best].min() >= np.sort(full)[-30]  # none left out scores higher
+    few = words.best(["note42", "note43"], stats, 30)  # fewer rows hold them than asked: all of them
+    assert sorted(few.tolist()) == sorted(np.flatnonzero(words.scores(["note42", "note43"], mask)).tolist())
+    # One statistics object serves every call of a search: the same numbers as computing it afresh.
+    shared = words.scores_at(["cello", "tea"], best, mask, stats)
+    assert np.allclose(shared, words.scores_at(["cello", "tea"], best, mask))
 
 
 def test_filters_and_a_named_time_give_the_exact_results(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,9 +186,9 @@ def test_memories_written_after_the_build_are_found_and_retired_ones_are_not(mon
     assert "m5" not in [index.ids[r] for r in candidates.fuse(index, "", probe, SearchFilters(), 10).rows]
 
 
-def test_the_graph_is_on_from_50k_memories_and_a_bad_setting_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_graph_is_on_from_30k_memories_and_a_bad_setting_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MEMLAYER_ANN_MIN_ROWS", raising=False)
-    assert ann.min_rows() == ann.DEFAULT_MIN_ROWS == 50_000
+    assert ann.min_rows() == ann.DEFAULT_MIN_ROWS == 30_000
     index = UserIndex("u", _rows(np.random.default_rng(9)))
     candidates.fuse(index, "tea", index._vectors.matrix[0], SearchFilters(), 10)
     assert index._vectors.nearest is None  # 3,000 memories: no graph, no thread, the exact scan

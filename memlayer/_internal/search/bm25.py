@@ -22,6 +22,7 @@ __all__ = [
     "BM25_K1",
     "DEFAULT_LANGUAGE",
     "BM25Index",
+    "Statistics",
     "analyse",
     "detect_language",
     "query_names",
@@ -213,61 +214,71 @@ class BM25Index:
         arrays = self._term(token)
         return None if arrays is None else arrays[0]
 
-    def statistics(self, mask: npt.NDArray[np.bool_]) -> tuple[int, float]:
-        """How many rows ``mask`` keeps, and their average length: what BM25 weighs a term and a row by
-        (one pass over the rows; a search that scores several times computes them once)."""
-        n = int(mask.sum())
-        average = float(self._lengths()[mask].mean()) if n else 0.0
-        return n, average or 1.0
+    def statistics(self, mask: npt.NDArray[np.bool_]) -> Statistics:
+        """What BM25 weighs a term and a row by over the rows ``mask`` keeps (one pass over the rows;
+        a search that scores several times computes them once)."""
+        return Statistics(mask, self._lengths())
+
+    def _weighted(self, token: str, stats: Statistics) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]] | None:
+        """The rows inside the mask holding ``token``, ascending, and its BM25 share in each."""
+        arrays = self._term(token)
+        if arrays is None:
+            return None
+        rows, tf = arrays
+        live = stats.mask[rows]
+        if not stats.frequency(token, rows, live):
+            return None
+        rows, tf = rows[live], tf[live]
+        norm = BM25_K1 * (1.0 - BM25_B + BM25_B * self._lengths()[rows] / stats.average)
+        shares = (stats.idf(token) * (BM25_K1 + 1.0)) * tf / (tf + norm)  # as `scores_at` computes it
+        return rows, shares.astype(np.float32, copy=False)
 
     def scores(
-        self, terms: Sequence[str], mask: npt.NDArray[np.bool_], stats: tuple[int, float] | None = None
+        self, terms: Sequence[str], mask: npt.NDArray[np.bool_], stats: Statistics | None = None
     ) -> npt.NDArray[np.float32]:
         """BM25 of every row (0 where no term matches or ``mask`` is False); ``stats``: `statistics`."""
-        lengths = self._lengths()
         scores = np.zeros(len(self.lengths), dtype=np.float32)
-        n, avg = stats or self.statistics(mask)
-        if not n or not terms:
+        stats = stats or self.statistics(mask)
+        if not stats.rows:
             return scores
         for token in dict.fromkeys(terms):
-            arrays = self._term(token)
-            if arrays is None:
-                continue
-            rows, tf = arrays
-            live = mask[rows]
-            df = int(live.sum())
-            if not df:
-                continue
-            rows, tf = rows[live], tf[live]
-            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-            norm = BM25_K1 * (1.0 - BM25_B + BM25_B * lengths[rows] / avg)
-            scores[rows] += idf * tf * (BM25_K1 + 1.0) / (tf + norm)
+            weighted = self._weighted(token, stats)
+            if weighted is not None:
+                scores[weighted[0]] += weighted[1]
         return scores
+
+    def best(self, terms: Sequence[str], stats: Statistics, count: int) -> npt.NDArray[np.int64]:
+        """The rows of the ``count`` highest BM25 for ``terms`` inside the mask (every row holding one,
+        when fewer), in no order; chosen among the rows holding a term, not every row."""
+        scores = self.scores(terms, stats.mask, stats)
+        held = np.flatnonzero(scores > 0)
+        if held.size > count:
+            held = held[np.argpartition(-scores[held], count - 1)[:count]]
+        return held
 
     def scores_at(
         self,
         terms: Sequence[str],
         rows: npt.NDArray[np.int64],
         mask: npt.NDArray[np.bool_],
-        stats: tuple[int, float] | None = None,
+        stats: Statistics | None = None,
     ) -> npt.NDArray[np.float32]:
         """`scores` of ``rows`` only (inside ``mask``): the same numbers, in O(rows + postings)."""
-        lengths = self._lengths()
         scores = np.zeros(len(rows), dtype=np.float32)
-        n, avg = stats or self.statistics(mask)
-        if not n or not terms or not rows.size:
+        stats = stats or self.statistics(mask)
+        if not stats.rows or not rows.size:
             return scores
+        norm = None  # each row's length norm, computed once for every term
         for token in dict.fromkeys(terms):
             arrays = self._term(token)
             if arrays is None:
                 continue
-            df = int(mask[arrays[0]].sum())
             at, tf = _found_at(arrays, rows)
-            if not df or not at.size:
+            if not at.size or not stats.frequency(token, arrays[0]):
                 continue
-            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-            norm = BM25_K1 * (1.0 - BM25_B + BM25_B * lengths[rows[at]] / avg)
-            scores[at] += idf * tf * (BM25_K1 + 1.0) / (tf + norm)
+            if norm is None:
+                norm = BM25_K1 * (1.0 - BM25_B + BM25_B * self._lengths()[rows] / stats.average)
+            scores[at] += (stats.idf(token) * (BM25_K1 + 1.0)) * tf / (tf + norm[at])
         return scores
 
     def holding_at(self, tokens: Sequence[str], rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64] | None:
@@ -301,6 +312,30 @@ class BM25Index:
                 share[arrays[0]] += 1.0
         share[~mask] = 0.0
         return share / len(tokens)
+
+
+class Statistics:
+    """One search's view of a field: how many rows its mask keeps, their average length, and each
+    term's document frequency among them (counted once, however often the search scores)."""
+
+    def __init__(self, mask: npt.NDArray[np.bool_], lengths: npt.NDArray[np.float32]) -> None:
+        self.mask = mask
+        self.rows = int(np.count_nonzero(mask))
+        # A dot product, not lengths[mask]: no copy of the kept rows (a large user's search pays per row).
+        self.average = (float(np.dot(lengths, mask.astype(np.float32))) / self.rows if self.rows else 0.0) or 1.0
+        self._frequencies: dict[str, int] = {}
+
+    def frequency(self, token: str, postings: npt.NDArray[np.int64], live: npt.NDArray[np.bool_] | None = None) -> int:
+        """How many kept rows hold ``token`` (its ``postings``; ``live``: the mask there, when known)."""
+        found = self._frequencies.get(token)
+        if found is None:
+            live = self.mask[postings] if live is None else live
+            found = self._frequencies[token] = int(live.sum())
+        return found
+
+    def idf(self, token: str) -> float:
+        df = self._frequencies[token]
+        return math.log(1.0 + (self.rows - df + 0.5) / (df + 0.5))
 
 
 def _found_at(

@@ -15,7 +15,10 @@ option on purpose: a weight chosen on the conversations it is scored on says not
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class Weights:
 WEIGHTS = Weights()
 
 
-__all__ = ["LEXICAL", "OFFLINE", "STRONG", "WEIGHTS", "Weights", "weights_for"]
+__all__ = ["LEXICAL", "OFFLINE", "SIGNALS", "STRONG", "WEIGHTS", "Fusion", "Weights", "weights_for"]
 
 # Chosen by benchmarks/locomo.py --cv on the seven dev conversations: the setting chosen for every
 # left-out conversation, which is also the best on all seven; see docs/embedders.md. Only the text's
@@ -60,3 +63,29 @@ def weights_for(model: str | None) -> Weights:
         if part in lowered:
             return weights
     return STRONG
+
+
+# The fused score is the sum of their shares.
+SIGNALS = ("vector", "input_vector", "keywords", "input", "names", "recency", "time")
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """What a fusion found: the rows, best first, with each one's fused score and signal shares (the
+    arrays are as long as ``rows`` and in its order: a large user's search never fills one per row)."""
+
+    rows: list[int]
+    fused: npt.NDArray[np.float64]
+    parts: dict[str, npt.NDArray[np.float64]]  # a signal that was not used (no embedder, ...) is absent
+    _at: dict[int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_at", {row: position for position, row in enumerate(self.rows)})
+
+    def score(self, row: int) -> float:
+        return float(self.fused[self._at[row]])
+
+    def signals(self, row: int) -> dict[str, float]:
+        """Each signal's weighted share of ``row``'s score, every name in `SIGNALS` (0 when unused)."""
+        at = self._at[row]
+        return {name: float(self.parts[name][at]) if name in self.parts else 0.0 for name in SIGNALS}

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -42,7 +41,7 @@ from ..db.vectors import LoadedRows
 from ..records import Memory
 from .bm25 import BM25Index, query_names, tokenize
 from .filters import SearchFilters
-from .fusion import WEIGHTS, Weights
+from .fusion import SIGNALS, WEIGHTS, Fusion, Weights
 from .vector_column import VectorColumn, from_blobs
 
 __all__ = ["SIGNALS", "WEIGHTS", "Fusion", "UserIndex", "Weights"]
@@ -52,26 +51,6 @@ INPUT_TOKENS = 128  # BM25 over the first INPUT_TOKENS words of the input a memo
 FEEDBACK_DOCS = 3  # pseudo-relevance feedback: how many first-pass results lend words to the query
 FEEDBACK_TERMS = 5  # how many of their words (the rarest) are added; 10 was no better on LoCoMo and slower
 FEEDBACK_MIN_ROWS = 100  # below this, word rarity means little and a few results are half the memories
-
-
-# The fused score is the sum of their shares.
-SIGNALS = ("vector", "input_vector", "keywords", "input", "names", "recency", "time")
-
-
-@dataclass(frozen=True)
-class Fusion:
-    """What `UserIndex.fuse` found: the rows, best first, and every row's fused score and signal shares."""
-
-    rows: list[int]
-    fused: npt.NDArray[np.float64]
-    parts: dict[str, npt.NDArray[np.float64]]  # a signal that was not used (no embedder, ...) is absent
-
-    def score(self, row: int) -> float:
-        return float(self.fused[row])
-
-    def signals(self, row: int) -> dict[str, float]:
-        """Each signal's weighted share of ``row``'s score, every name in `SIGNALS` (0 when unused)."""
-        return {name: float(self.parts[name][row]) if name in self.parts else 0.0 for name in SIGNALS}
 
 
 def _epoch(ts: datetime) -> float:
@@ -252,11 +231,8 @@ class UserIndex:
             rows = np.flatnonzero(mask & (fused > 0))
         if min_score is not None:
             rows = rows[fused[rows] >= min_score]
-        # Best fused score first; equal scores broken as every ranking breaks them (`_ties`).
-        if rows.size > max(limit, DEPTH):
-            rows = rows[np.argpartition(-fused[rows], max(limit, DEPTH) - 1)[: max(limit, DEPTH)]]
-        rows = rows[np.lexsort((*self._ties(rows), -fused[rows]))[:limit]]
-        return Fusion([int(r) for r in rows], fused, parts)
+        rows = rows[self._best_first(rows, fused[rows], limit)]
+        return Fusion([int(r) for r in rows], fused[rows], {name: share[rows] for name, share in parts.items()})
 
     def _vector_parts(
         self,
@@ -300,12 +276,13 @@ class UserIndex:
         terms = tokenize(query, self._text_words.language)
         fields = {"keywords": (self._text_words, weights.keywords), "input": (self._input_words, weights.input)}
         keyword_scores = [words.scores(terms, mask) for words, _ in fields.values()]
-        if FEEDBACK_DOCS and terms and int(mask.sum()) >= FEEDBACK_MIN_ROWS:
+        if FEEDBACK_DOCS and terms and np.count_nonzero(mask) >= FEEDBACK_MIN_ROWS:
             # Pseudo-relevance feedback: the rarest words of the best first-pass matches join the query.
             first = fused.copy()
             for scores, (_, weight) in zip(keyword_scores, fields.values(), strict=True):
                 first += weight * _relative_to_best(scores)
-            extra = self._feedback_terms(first, mask, set(terms))
+            rows = np.flatnonzero(mask & (first > 0))
+            extra = self._feedback_terms(rows, first[rows], int(np.count_nonzero(mask)), set(terms))
             if extra:
                 keyword_scores = [
                     scores + weights.feedback * words.scores(extra, mask)
@@ -320,24 +297,39 @@ class UserIndex:
             shares["names"] = weights.names * names
         return shares
 
-    def _feedback_terms(self, first: npt.NDArray[np.float64], mask: npt.NDArray[np.bool_], seen: set[str]) -> list[str]:
-        """The `FEEDBACK_TERMS` words of the `FEEDBACK_DOCS` best rows that are rarest among the user's memories."""
-        rows = np.flatnonzero(mask & (first > 0))
+    def _feedback_terms(
+        self, rows: npt.NDArray[np.int64], scores: npt.NDArray[np.float64], kept: int, seen: set[str]
+    ) -> list[str]:
+        """The `FEEDBACK_TERMS` words of the `FEEDBACK_DOCS` best of ``rows`` (by their first-pass
+        ``scores``) that are rarest among the user's ``kept`` memories."""
+        positive = scores > 0
+        rows, scores = rows[positive], scores[positive]
         if not rows.size:
             return []
         if rows.size > FEEDBACK_DOCS:
-            rows = rows[np.argpartition(-first[rows], FEEDBACK_DOCS - 1)[:FEEDBACK_DOCS]]
+            rows = rows[np.argpartition(-scores, FEEDBACK_DOCS - 1)[:FEEDBACK_DOCS]]
         counts: dict[str, int] = {}
         for row in rows:
             for token in set(tokenize(self.texts[row], self._text_words.language)):
                 if token not in seen:
                     counts[token] = counts.get(token, 0) + 1
-        n, postings = int(mask.sum()), self._text_words.postings
+        n, postings = kept, self._text_words.postings
         weighted = sorted(
             (-count * math.log(1.0 + n / (len(postings.get(token, ())) + 1.0)), token)
             for token, count in counts.items()
         )
         return [token for _, token in weighted[:FEEDBACK_TERMS]]
+
+    def _best_first(self, rows: npt.NDArray[np.int64], scores: npt.NDArray[np.float64], limit: int) -> npt.NDArray[Any]:
+        """The positions of ``rows`` with the ``limit`` highest ``scores``, best first; equal scores are
+        broken as every ranking breaks them (`_ties`), among the rows that can be in the first ``limit``
+        only (at most `DEPTH`: reading a row's text for the ties costs)."""
+        at = np.arange(scores.size)
+        if scores.size > limit > 0:
+            at = np.flatnonzero(scores >= np.partition(scores, scores.size - limit)[scores.size - limit])
+            if at.size > max(limit, DEPTH):
+                at = np.argpartition(-scores, max(limit, DEPTH) - 1)[: max(limit, DEPTH)]
+        return at[np.lexsort((*self._ties(rows[at]), -scores[at]))[:limit]]
 
     def _ties(self, rows: npt.NDArray[np.int64]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
         """Sort keys for equal scores: the newer change first, then (one extraction's adds share an
