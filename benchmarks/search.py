@@ -146,7 +146,7 @@ def wait_for_graphs(db: DuckDb, user: str) -> bool:
         index = index_for(db, MODEL).user(conn, user)
     nearest = index._vectors.nearest  # the memories' vectors (the inputs have none here)
     if nearest is None or not ann_available():
-        print("approximate index: not built (pip install 'memlayer-ai[ann]', and 50k memories or more)")
+        print("approximate index: not built (pip install 'memlayer-ai[ann]', and 30k memories or more)")
         return False
     before = rss_mb()
     nearest.ready.wait()
