@@ -9,6 +9,9 @@ recall on real embeddings is measured by ``benchmarks/ann_recall.py`` (see docs/
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -201,3 +204,30 @@ def test_the_graph_is_on_from_30k_memories_and_a_bad_setting_is_a_config_error(m
     monkeypatch.setenv("MEMLAYER_ANN_MIN_ROWS", "lots")
     with pytest.raises(ConfigError, match="MEMLAYER_ANN_MIN_ROWS"):
         ann.min_rows()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork: POSIX only")
+def test_a_forked_worker_searches_through_the_graph_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that forks its workers after a search (gunicorn's preload): the child's searches
+    must not wait on the parent's search threads, which a fork does not copy."""
+    index = _built(monkeypatch, 13)
+    vector = index._vectors.matrix[3]
+    expected = candidates.fuse(index, "tea", vector, SearchFilters(), 5).rows  # the parent's threads exist
+    child = os.fork()
+    if child == 0:  # the child: exit 0 only if its search finishes with the same rows
+        code = 1
+        try:
+            found = candidates.fuse(index, "tea", vector, SearchFilters(), 5).rows
+            code = 0 if found == expected else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pid, status = os.waitpid(child, os.WNOHANG)
+        if pid:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    pytest.fail("the forked child's search never finished")

@@ -178,6 +178,17 @@ _searches: ThreadPoolExecutor | None = None
 _searches_lock = threading.Lock()
 
 
+def _forget_searches() -> None:
+    """In a forked child: the parent's search threads do not exist there (an executor that believes
+    they do would queue every search forever), so the child starts its own."""
+    global _searches, _searches_lock
+    _searches, _searches_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_searches)
+
+
 def in_background(
     graph: NearestRows, queries: list[tuple[npt.NDArray[np.float32], int]]
 ) -> Future[list[npt.NDArray[np.int64]]]:
