@@ -231,3 +231,15 @@ def test_a_forked_worker_searches_through_the_graph_too(monkeypatch: pytest.Monk
     os.kill(child, signal.SIGKILL)
     os.waitpid(child, 0)
     pytest.fail("the forked child's search never finished")
+
+
+def test_vectors_an_embedder_did_not_normalise_get_a_32_bit_graph() -> None:
+    """8 bits hold [-1, 1]: a graph of larger values would be clipped (the protocol asks for unit vectors,
+    a custom embedder may not deliver them)."""
+    rng = np.random.default_rng(17)
+    unit = np.stack([_unit(rng.standard_normal(DIM).astype(np.float32)) for _ in range(500)])
+    for matrix, dtype in ((unit, "i8"), (3.0 * unit, "f32")):
+        graph = ann.NearestRows(DIM)
+        graph.build(matrix, [True] * len(matrix))
+        assert graph.failed is None and str(graph._graph.dtype).lower().endswith(dtype)
+        assert 42 in graph.nearest(matrix[42], 5).tolist()

@@ -132,9 +132,9 @@ class NearestRows:
 
         started = time.perf_counter()
         try:
-            graph = Index(ndim=self.dim, metric="ip", dtype=DTYPE, connectivity=CONNECTIVITY,
-                          expansion_add=EXPANSION_ADD, expansion_search=EXPANSION_SEARCH)  # fmt: skip
             rows = np.flatnonzero(np.asarray(has[: len(matrix)], dtype=bool))
+            graph = Index(ndim=self.dim, metric="ip", dtype=_dtype_for(matrix[rows]), connectivity=CONNECTIVITY,
+                          expansion_add=EXPANSION_ADD, expansion_search=EXPANSION_SEARCH)  # fmt: skip
             if rows.size:
                 graph.add(rows.astype(np.uint64), matrix[rows], threads=1)  # one core: searches go on
             least = LeastSimilar(matrix, rows)
@@ -172,6 +172,12 @@ class NearestRows:
     @property
     def memory_bytes(self) -> int:
         return int(self._graph.memory_usage) if self._graph is not None else 0
+
+
+def _dtype_for(vectors: npt.NDArray[np.float32]) -> str:
+    """`DTYPE`, unless a value lies outside [-1, 1]: 8 bits hold [-1, 1] only, and an embedder that does
+    not normalise its vectors (the `Embedder` protocol asks it to) gets a 32-bit graph instead."""
+    return DTYPE if not vectors.size or float(np.abs(vectors).max()) <= 1.0 else "f32"
 
 
 _searches: ThreadPoolExecutor | None = None
