@@ -51,15 +51,18 @@ class PrecomputedEmbedder:
     def __init__(self, dim: int, seed: int = 1) -> None:
         self.rng = np.random.default_rng(seed)
         self.dim = dim
+        self.stored: dict[str, npt.NDArray[np.float32]] = {}  # a text embedded as a memory, as a real embedder
 
     def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         rows = self.rng.standard_normal((len(texts), self.dim), dtype=np.float32)
         normalised: npt.NDArray[np.float32] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+        self.stored.update(zip(texts, normalised, strict=True))
         return normalised
 
     def embed_query(self, text: str) -> npt.NDArray[np.float32]:
-        vector: npt.NDArray[np.float32] = self.embed_documents([text])[0]
-        return vector
+        """A random vector; a memory's own text gets the memory's vector (a real embedder's nearest)."""
+        known = self.stored.get(text)
+        return known if known is not None else self.embed_documents([text])[0]
 
 
 def rss_mb() -> float:
@@ -106,7 +109,10 @@ def bulk_import(db: DuckDb, owner: npt.NDArray[np.int64], dim: int, chunk: int =
                 " recorded_from)"
                 " SELECT memory_id, 1, user_id, memory, lower(memory), []::VARCHAR[], ts, ts FROM batch"
             )
-            conn.execute(f"INSERT INTO memory_embeddings SELECT memory_id, 1, user_id, '{MODEL}', embedding FROM batch")
+            conn.execute(
+                "INSERT INTO memory_embeddings (memory_id, version, user_id, model, embedding)"
+                f" SELECT memory_id, 1, user_id, '{MODEL}', embedding FROM batch"
+            )  # named columns: the input's vector (a later column) stays empty, as for a memory without input
             conn.unregister("batch")
             generating += t1 - t0
             writing += time.perf_counter() - t1
@@ -202,7 +208,7 @@ def main() -> None:
             # Words no synthetic memory uses, so only a stale index could miss the new one.
             manager.add_user_memory("adopted a quokka named zebulon", user_id=users[0])
             write_ms = (time.perf_counter() - t0) * 1000
-            found = manager.search_user_memories("quokka zebulon", user_id=users[0], limit=1)
+            found = manager.search_user_memories("adopted a quokka named zebulon", user_id=users[0], limit=1)
             assert [m.memory for m in found] == ["adopted a quokka named zebulon"], found
             print(f"add then search, loaded user: add {write_ms:.1f} ms, and the search finds it")
             print(f"memory: RSS {rss_mb():.0f} MB ({rss_mb() - start_rss:+.0f} MB for "
