@@ -31,7 +31,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))  # run as a script: benchmarks/locomo.py beside it
 from locomo import CATEGORIES, CONTEXT_TURNS, CachedEmbedder, asked, recall, sessions, turn_text, user_index
 
-from memlayer import DuckDb, MemoryManager, clock
+from memlayer import DuckDb, MemoryManager
+from memlayer._internal import clock
 from memlayer._internal.checks import MAX_MEMORY_CHARS
 from memlayer._internal.search.embedders import resolve_embedder
 from memlayer._internal.search.filters import SearchFilters
