@@ -76,7 +76,7 @@ def fuse(
     terms = tokenize(query, index._text_words.language) if use_bm25 else []
     names = query_names(query, index._text_words.language) if use_bm25 else []
     stats = {words: words.statistics(mask) for words in (index._text_words, index._input_words)}
-    rows = _candidates(index, [*searches, *least], terms, mask, stats, time)
+    rows = _candidates(index, searches, least, terms, mask, stats, time)
     raw = _raw(index, rows, query_vector, terms, names, mask, stats, weights)
     parts = _shares(raw, {}, weights)
     if use_bm25 and FEEDBACK_DOCS and terms and stats[index._text_words].rows >= FEEDBACK_MIN_ROWS:
@@ -121,28 +121,25 @@ def _graphs(index: UserIndex, query_vector: npt.NDArray[np.float32] | None) -> l
 
 def _candidates(
     index: UserIndex,
-    searches: list[Future[list[npt.NDArray[np.int64]]] | npt.NDArray[np.int64]],
+    searches: list[Future[list[npt.NDArray[np.int64]]]],
+    known: list[npt.NDArray[np.int64]],
     terms: list[str],
     mask: npt.NDArray[np.bool_],
     stats: FieldStatistics,
     time: npt.NDArray[np.float64] | None,
 ) -> npt.NDArray[np.int64]:
-    """The rows a search scores: those ``searches`` found (graph searches still running, or rows), the
-    best keyword matches, and the rows a named time favours most."""
+    """The rows a search scores: those the graph ``searches`` (still running) find, the ``known`` ones,
+    the best keyword matches, and the rows a named time favours most."""
     rows = len(index)
-    parts = []
+    parts = list(known)
     for words in (index._text_words, index._input_words):
         parts.append(_best_matches(words, terms, mask, stats[words]))
     if time is not None:  # the rows the named time favours most
         parts.append(_best(time, KEYWORD_BEST))
-    parts += [found for search in searches for found in _found(search)]
+    parts += [found for search in searches for found in search.result()]
     picked = np.unique(np.concatenate(parts))
     picked = picked[(picked >= 0) & (picked < rows)]
     return picked[mask[picked]]
-
-
-def _found(search: Future[list[npt.NDArray[np.int64]]] | npt.NDArray[np.int64]) -> list[npt.NDArray[np.int64]]:
-    return search.result() if isinstance(search, Future) else [search]
 
 
 def _best_matches(
