@@ -179,7 +179,7 @@ def _raw(
     if terms:
         raw["keywords"] = (index._text_words.scores_at(terms, rows, mask, stats[index._text_words]),)
         raw["input"] = (index._input_words.scores_at(terms, rows, mask, stats[index._input_words]),)
-    share = index._text_words.holding_at(names, rows)
+    share = index._text_words.holding_at(names, rows) if weights.names else None  # 0: nothing to add
     if share is not None:
         raw["names"] = (share,)
     return raw

@@ -292,7 +292,7 @@ class UserIndex:
             name: weight * _relative_to_best(scores)
             for scores, (name, (_, weight)) in zip(keyword_scores, fields.items(), strict=True)
         }
-        names = self._text_words.holding(query_names(query, self._text_words.language), mask)
+        names = self._text_words.holding(query_names(query, self._text_words.language), mask) if weights.names else None
         if names is not None:
             shares["names"] = weights.names * names
         return shares
