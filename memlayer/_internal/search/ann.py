@@ -44,7 +44,7 @@ DEFAULT_MIN_ROWS = 30_000
 ANN_MIN_ROWS: int | None = None  # overrides the environment (tests, benchmarks); 0 is off
 CONNECTIVITY = 16  # HNSW "M"
 # The graph keeps its vectors in 8 bits (the candidates' similarities are computed again from the
-# exact vectors): at 100k e5 rows, a quarter of the memory (81 against 273 MB), a tenth of the build
+# exact vectors): at 100k e5 rows, under a third of the memory (81 against 273 MB), a tenth of the build
 # time and half the search time of 32-bit floats, and the same share of the exact top 10 kept.
 DTYPE = "i8"
 DIRECTIONS = 256  # `LeastSimilar`: how many of the column's vectors stand for the queries' directions

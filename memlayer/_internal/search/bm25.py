@@ -226,11 +226,12 @@ class BM25Index:
             return None
         rows, tf = arrays
         live = stats.mask[rows]
-        if not stats.frequency(token, rows, live):
+        df = stats.frequency(token, rows, live)
+        if not df:
             return None
         rows, tf = rows[live], tf[live]
         norm = BM25_K1 * (1.0 - BM25_B + BM25_B * self._lengths()[rows] / stats.average)
-        shares = (stats.idf(token) * (BM25_K1 + 1.0)) * tf / (tf + norm)  # as `scores_at` computes it
+        shares = (stats.idf(df) * (BM25_K1 + 1.0)) * tf / (tf + norm)  # as `scores_at` computes it
         return rows, shares.astype(np.float32, copy=False)
 
     def scores(
@@ -249,7 +250,8 @@ class BM25Index:
 
     def best(self, terms: Sequence[str], stats: Statistics, count: int) -> npt.NDArray[np.int64]:
         """The rows of the ``count`` highest BM25 for ``terms`` inside the mask (every row holding one,
-        when fewer), in no order; chosen among the rows holding a term, not every row."""
+        when fewer), in no order. One dense pass: summing over the postings alone (np.unique over their
+        rows) measured slower at 100k rows."""
         scores = self.scores(terms, stats.mask, stats)
         held = np.flatnonzero(scores > 0)
         if held.size > count:
@@ -274,11 +276,12 @@ class BM25Index:
             if arrays is None:
                 continue
             at, tf = _found_at(arrays, rows)
-            if not at.size or not stats.frequency(token, arrays[0]):
+            df = stats.frequency(token, arrays[0]) if at.size else 0
+            if not df:
                 continue
             if norm is None:
                 norm = BM25_K1 * (1.0 - BM25_B + BM25_B * self._lengths()[rows] / stats.average)
-            scores[at] += (stats.idf(token) * (BM25_K1 + 1.0)) * tf / (tf + norm[at])
+            scores[at] += (stats.idf(df) * (BM25_K1 + 1.0)) * tf / (tf + norm[at])
         return scores
 
     def holding_at(self, tokens: Sequence[str], rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64] | None:
@@ -333,8 +336,8 @@ class Statistics:
             found = self._frequencies[token] = int(live.sum())
         return found
 
-    def idf(self, token: str) -> float:
-        df = self._frequencies[token]
+    def idf(self, df: int) -> float:
+        """The weight of a term ``df`` of the kept rows hold."""
         return math.log(1.0 + (self.rows - df + 0.5) / (df + 0.5))
 
 
